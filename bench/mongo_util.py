@@ -1,0 +1,43 @@
+"""Small helpers bench/run calls with the bench venv's Python.
+
+  mongo_util.py ping                       print the server's version
+  mongo_util.py drop DB COLL [COLL...]     drop collections (missing ones are fine)
+  mongo_util.py count DB COLL              print the number of documents in COLL
+  mongo_util.py report FILE KEY [KEY...]   print KEYs of an hcctl JSON report, space-separated
+
+The server is taken from HCCTL_MONGODB_URI, like hcctl and old_migrate.py.
+"""
+
+import json
+import os
+import sys
+
+
+def client():
+    from pymongo import MongoClient
+
+    return MongoClient(os.environ["HCCTL_MONGODB_URI"], serverSelectionTimeoutMS=10000)
+
+
+def main(argv):
+    if not argv:
+        sys.exit(__doc__)
+    cmd, rest = argv[0], argv[1:]
+    if cmd == "ping":
+        print(client().server_info().get("version", "unknown"))
+    elif cmd == "drop" and len(rest) >= 2:
+        db = client()[rest[0]]
+        for name in rest[1:]:
+            db.drop_collection(name)
+    elif cmd == "count" and len(rest) == 2:
+        print(client()[rest[0]][rest[1]].count_documents({}))
+    elif cmd == "report" and len(rest) >= 2:
+        with open(rest[0], encoding="utf-8") as f:
+            report = json.load(f)
+        print(" ".join(str(report.get(key, "?")) for key in rest[1:]))
+    else:
+        sys.exit(__doc__)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

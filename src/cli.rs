@@ -1,0 +1,207 @@
+//! The command-line surface. Every `///` line below is `--help` text: keep it useful.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// hcctl — migrate hospital admission CSVs into MongoDB, safely and repeatably.
+///
+/// Logs go to stderr (raise with -v or HCCTL_LOG=debug); results go to stdout.
+/// Exit codes: 0 success; 1 failure during the run (safe to repeat); 2 usage or input error,
+/// nothing written; 4 `verify` found differences.
+#[derive(Debug, Parser)]
+#[command(
+    name = "hcctl",
+    version,
+    propagate_version = true,
+    max_term_width = 100
+)]
+pub struct Cli {
+    /// More log output on stderr: -v info, -vv debug, -vvv trace. HCCTL_LOG (e.g. "debug")
+    /// takes precedence. Logs never contain patient field values or credentials.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Stream an admissions CSV into MongoDB: typed, cleaned, deduplicated, idempotent.
+    ///
+    /// Every row ends up inserted, counted as a duplicate (its content is already stored), or
+    /// rejected into the quarantine file with its line number and reason. Re-running the same
+    /// file inserts nothing; an interrupted run is finished by running it again.
+    Migrate(MigrateArgs),
+    /// Check that every row of a CSV is stored in MongoDB with the same cleaned content.
+    ///
+    /// Streams the file through the same cleaning as `migrate` and looks each document up by
+    /// its content-derived _id. Exits 4 when documents are missing or different.
+    Verify(VerifyArgs),
+    /// Write a deterministic synthetic admissions CSV (same columns, domains and quirks as the
+    /// real export) for tests, demos and load tests.
+    Generate(GenerateArgs),
+}
+
+/// Where the data goes: shared by every command that talks to MongoDB.
+#[derive(Debug, Clone, Args)]
+pub struct ConnectionArgs {
+    /// MongoDB connection string. Prefer the environment variable so that passwords never
+    /// appear on a command line; use the writer account's URI for `migrate` and the reader's
+    /// for `verify`.
+    #[arg(
+        long,
+        env = "HCCTL_MONGODB_URI",
+        default_value = "mongodb://127.0.0.1:27017",
+        hide_env_values = true
+    )]
+    pub uri: String,
+
+    /// Database name.
+    #[arg(long, default_value = "healthcare")]
+    pub db: String,
+
+    /// Collection name.
+    #[arg(long, default_value = "patients")]
+    pub collection: String,
+
+    /// Give up connecting after this long (e.g. 5s, 500ms, 1m).
+    #[arg(long, default_value = "5s", value_parser = parse_duration)]
+    pub connect_timeout: Duration,
+}
+
+/// Output format of the final summary on stdout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// A readable summary.
+    Text,
+    /// One JSON object (the same as --report writes).
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct MigrateArgs {
+    /// The CSV file to load; "-" reads standard input. Gzip-compressed input is detected and
+    /// decompressed transparently.
+    #[arg(default_value = "data/healthcare_dataset.csv")]
+    pub path: String,
+
+    #[command(flatten)]
+    pub conn: ConnectionArgs,
+
+    /// Rows per insert batch.
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub batch_size: u32,
+
+    /// Batches written concurrently.
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=64))]
+    pub workers: u32,
+
+    /// Parse, clean and count without connecting to any server. Duplicates are detected by the
+    /// server, so a dry run counts every valid row as "inserted".
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// Write a JSON report (counts, rejects by reason, timing) to this file.
+    #[arg(long, value_name = "FILE")]
+    pub report: Option<PathBuf>,
+
+    /// Write every rejected row (line number, reason, original fields) to this CSV file,
+    /// created with mode 0600 because it holds patient data. Default: INPUT-NAME.quarantine.csv
+    /// in the current directory (stdin.quarantine.csv for standard input).
+    #[arg(long, value_name = "FILE")]
+    pub quarantine: Option<PathBuf>,
+
+    /// Summary format on stdout.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// The CSV file that was migrated; "-" reads standard input; gzip is detected.
+    #[arg(default_value = "data/healthcare_dataset.csv")]
+    pub path: String,
+
+    #[command(flatten)]
+    pub conn: ConnectionArgs,
+
+    /// Documents looked up per query.
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub batch_size: u32,
+
+    /// Write the JSON result to this file as well.
+    #[arg(long, value_name = "FILE")]
+    pub report: Option<PathBuf>,
+
+    /// Summary format on stdout.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+}
+
+#[derive(Debug, Args)]
+pub struct GenerateArgs {
+    /// Number of data rows (the header is not counted).
+    #[arg(long, default_value_t = 55_500)]
+    pub rows: u64,
+
+    /// Seed: the same seed and row count always give the same bytes.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+
+    /// Output file; "-" writes to standard output. Add ".gz" to compress.
+    #[arg(long, short, default_value = "-")]
+    pub output: String,
+}
+
+/// Parse "5s", "250ms", "2m", "1h" or a bare number of seconds.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let split = s
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let value: f64 = num
+        .parse()
+        .map_err(|_| format!("'{s}' is not a duration: write e.g. 5s, 500ms, 2m, 1h"))?;
+    let secs = match unit.trim() {
+        "" | "s" => value,
+        "ms" => value / 1000.0,
+        "m" => value * 60.0,
+        "h" => value * 3600.0,
+        "d" => value * 86400.0,
+        other => {
+            return Err(format!(
+                "unknown unit '{other}' in '{s}': use ms, s, m, h or d"
+            ))
+        }
+    };
+    if !secs.is_finite() || secs <= 0.0 || secs > 1e9 {
+        return Err(format!("'{s}' must be a positive duration"));
+    }
+    Ok(Duration::from_secs_f64(secs))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn durations_parse_with_units() {
+        assert_eq!(parse_duration("5s"), Ok(Duration::from_secs(5)));
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_duration("3"), Ok(Duration::from_secs(3)));
+        assert!(parse_duration("0s").is_err());
+        assert!(parse_duration("5 parsecs").is_err());
+        assert!(parse_duration("").is_err());
+    }
+}

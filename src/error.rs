@@ -1,0 +1,72 @@
+//! The error kinds hcctl distinguishes, because each one maps to a documented exit code.
+//!
+//! Errors carry an `anyhow` chain so that messages say what failed and where; the *kind* only
+//! decides the exit code and whether anything may have been written.
+
+use std::fmt;
+use std::process::ExitCode;
+
+/// An error that ends a command.
+#[derive(Debug)]
+pub enum Error {
+    /// Bad usage or input found before anything was written (exit 2): a missing file, a missing
+    /// column, an invalid flag value.
+    Usage(anyhow::Error),
+    /// A failure while running (exit 1): server unreachable, authentication failed, a write
+    /// refused. The command is safe to repeat.
+    Failed(anyhow::Error),
+    /// `hcctl verify` found documents missing or different (exit 4).
+    Differences(String),
+}
+
+impl Error {
+    pub fn usage(msg: impl fmt::Display) -> Self {
+        Error::Usage(anyhow::anyhow!("{msg}"))
+    }
+
+    pub fn failed(msg: impl fmt::Display) -> Self {
+        Error::Failed(anyhow::anyhow!("{msg}"))
+    }
+
+    /// The documented exit code for this error.
+    pub fn exit_code(&self) -> ExitCode {
+        ExitCode::from(match self {
+            Error::Usage(_) => 2,
+            Error::Failed(_) => 1,
+            Error::Differences(_) => 4,
+        })
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // `{:#}` prints the whole context chain on one line: "reading x.csv: line 3: …".
+        match self {
+            Error::Usage(e) | Error::Failed(e) => write!(f, "{e:#}"),
+            Error::Differences(msg) => f.write_str(msg),
+        }
+    }
+}
+
+impl std::error::Error for Error {}
+
+/// Attach context to a result and classify it in one step.
+pub trait Classify<T> {
+    /// A failure during the run (exit 1), with `what` as context.
+    fn failed(self, what: impl FnOnce() -> String) -> Result<T, Error>;
+    /// A usage/input error (exit 2), with `what` as context.
+    fn usage(self, what: impl FnOnce() -> String) -> Result<T, Error>;
+}
+
+impl<T, E> Classify<T> for Result<T, E>
+where
+    E: Into<anyhow::Error>,
+{
+    fn failed(self, what: impl FnOnce() -> String) -> Result<T, Error> {
+        self.map_err(|e| Error::Failed(e.into().context(what())))
+    }
+
+    fn usage(self, what: impl FnOnce() -> String) -> Result<T, Error> {
+        self.map_err(|e| Error::Usage(e.into().context(what())))
+    }
+}

@@ -1,0 +1,16 @@
+//! hcctl: the hospital-admissions data tool.
+//!
+//! `main.rs` parses the command line and maps errors to exit codes; everything else lives here,
+//! one module per concern:
+//!
+//! - [`migrate`]: CSV → cleaning → MongoDB, and the commands built on that path (verify, generate);
+//! - [`mongo`]: connecting to the server, with credentials redacted from every message;
+//! - [`error`]: the error kinds that decide exit codes;
+//! - [`cli`]: the command-line surface (every flag's `--help` text lives there);
+//! - [`output`]: progress bars, logs and the text/JSON output switch.
+
+pub mod cli;
+pub mod error;
+pub mod migrate;
+pub mod mongo;
+pub mod output;

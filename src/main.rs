@@ -1,0 +1,108 @@
+//! hcctl's entry point: parse the command line, set up logging, run one command, map the
+//! outcome to a documented exit code. The work lives in the library (`src/lib.rs`).
+
+use std::io::{self, Write};
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use hcctl::cli::{Cli, Command, Format, GenerateArgs};
+use hcctl::error::Error;
+use hcctl::migrate::{self, report};
+use hcctl::output;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    output::init_logging(cli.verbose);
+    let result = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt.block_on(run(cli.command)),
+        Err(e) => Err(Error::failed(format!(
+            "cannot start the async runtime: {e}"
+        ))),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("hcctl: error: {e}");
+            e.exit_code()
+        }
+    }
+}
+
+async fn run(command: Command) -> Result<(), Error> {
+    match command {
+        Command::Migrate(args) => {
+            let report = migrate::migrate(&args).await?;
+            if let Some(path) = &args.report {
+                report::write_json(&report, path)?;
+            }
+            emit(&report, args.format)
+        }
+        Command::Verify(args) => {
+            let report = migrate::verify::verify(&args).await?;
+            if let Some(path) = &args.report {
+                report::write_json(&report, path)?;
+            }
+            emit(&report, args.format)?;
+            if report.ok {
+                Ok(())
+            } else {
+                Err(Error::Differences(format!(
+                    "{} missing, {} different, {} extra document(s) in {}.{}",
+                    report.missing,
+                    report.different,
+                    report.extra,
+                    report.database,
+                    report.collection
+                )))
+            }
+        }
+        Command::Generate(args) => generate(&args),
+    }
+}
+
+/// Print a result on stdout as text or JSON. A closed pipe (`| head`) is not an error.
+fn emit<T: serde::Serialize + std::fmt::Display>(value: &T, format: Format) -> Result<(), Error> {
+    let mut out = io::stdout().lock();
+    let written = match format {
+        Format::Text => write!(out, "{value}"),
+        Format::Json => serde_json::to_writer_pretty(&mut out, value)
+            .map_err(io::Error::from)
+            .and_then(|()| writeln!(out)),
+    };
+    match written.and_then(|()| out.flush()) {
+        Err(e) if e.kind() != io::ErrorKind::BrokenPipe => {
+            Err(Error::failed(format!("writing to stdout: {e}")))
+        }
+        _ => Ok(()),
+    }
+}
+
+fn generate(args: &GenerateArgs) -> Result<(), Error> {
+    let result = if args.output == "-" {
+        migrate::generate::generate(args.rows, args.seed, io::stdout().lock())
+    } else {
+        let file = std::fs::File::create(&args.output).map_err(|e| {
+            Error::usage(format!(
+                "cannot create {}: {}",
+                args.output,
+                migrate::read::io_reason(&e)
+            ))
+        })?;
+        if args.output.ends_with(".gz") {
+            let gz = flate2::write::GzEncoder::new(file, flate2::Compression::fast());
+            migrate::generate::generate(args.rows, args.seed, gz)
+        } else {
+            migrate::generate::generate(args.rows, args.seed, file)
+        }
+    };
+    match result {
+        Err(e) if e.kind() != io::ErrorKind::BrokenPipe => {
+            Err(Error::failed(format!("writing {}: {e}", args.output)))
+        }
+        _ => Ok(()),
+    }
+}

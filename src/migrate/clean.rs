@@ -1,0 +1,839 @@
+//! The cleaning contract: one CSV row in, one typed MongoDB document (or a rejection reason) out.
+//!
+//! Everything the README calls "the cleaning rules" is here and nowhere else: header matching,
+//! trimming, title-casing, value domains, dates, billing, and the content-derived `_id` that
+//! makes migrations idempotent. Nothing in this module logs or formats field values, so no
+//! patient data can leak from it.
+
+use std::collections::HashSet;
+use std::fmt;
+
+use bson::{RawBsonRef, RawDocumentBuf};
+use csv::ByteRecord;
+use sha2::{Digest, Sha256};
+
+/// The 15 columns of the admissions export, in canonical order: the document field names.
+pub const COLUMNS: [&str; 15] = [
+    "Name",
+    "Age",
+    "Gender",
+    "Blood Type",
+    "Medical Condition",
+    "Date of Admission",
+    "Doctor",
+    "Hospital",
+    "Insurance Provider",
+    "Billing Amount",
+    "Room Number",
+    "Admission Type",
+    "Discharge Date",
+    "Medication",
+    "Test Results",
+];
+
+const NAME: usize = 0;
+const AGE: usize = 1;
+const GENDER: usize = 2;
+const BLOOD_TYPE: usize = 3;
+const CONDITION: usize = 4;
+const ADMISSION: usize = 5;
+const DOCTOR: usize = 6;
+const HOSPITAL: usize = 7;
+const INSURANCE: usize = 8;
+const BILLING: usize = 9;
+const ROOM: usize = 10;
+const ADMISSION_TYPE: usize = 11;
+const DISCHARGE: usize = 12;
+const MEDICATION: usize = 13;
+const TEST_RESULTS: usize = 14;
+
+/// The sub-document recording where a document came from.
+pub const LINEAGE: &str = "_lineage";
+
+const BLOOD_TYPES: [&str; 8] = ["A+", "A-", "B+", "B-", "AB+", "AB-", "O+", "O-"];
+const GENDERS: [&str; 2] = ["Male", "Female"];
+const ADMISSION_TYPES: [&str; 3] = ["Urgent", "Emergency", "Elective"];
+const TEST_RESULT_VALUES: [&str; 3] = ["Normal", "Abnormal", "Inconclusive"];
+/// Name suffixes found in the data that keep their conventional spelling after title-casing.
+const NAME_SUFFIXES: [&str; 7] = ["MD", "DDS", "DVM", "PhD", "II", "III", "IV"];
+
+/// Why a row was rejected. The code is stable: it is a key of the report's `rejects_by_reason`
+/// and the `reason` column of the quarantine file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Reason {
+    WrongFieldCount,
+    InvalidUtf8,
+    NameMissing,
+    AgeInvalid,
+    GenderMissing,
+    BloodTypeInvalid,
+    MedicalConditionMissing,
+    DateOfAdmissionInvalid,
+    DoctorMissing,
+    HospitalMissing,
+    InsuranceProviderMissing,
+    BillingAmountInvalid,
+    RoomNumberInvalid,
+    AdmissionTypeMissing,
+    DischargeDateInvalid,
+    DischargeBeforeAdmission,
+    MedicationMissing,
+    TestResultsMissing,
+}
+
+impl Reason {
+    pub const ALL: [Reason; 18] = [
+        Reason::WrongFieldCount,
+        Reason::InvalidUtf8,
+        Reason::NameMissing,
+        Reason::AgeInvalid,
+        Reason::GenderMissing,
+        Reason::BloodTypeInvalid,
+        Reason::MedicalConditionMissing,
+        Reason::DateOfAdmissionInvalid,
+        Reason::DoctorMissing,
+        Reason::HospitalMissing,
+        Reason::InsuranceProviderMissing,
+        Reason::BillingAmountInvalid,
+        Reason::RoomNumberInvalid,
+        Reason::AdmissionTypeMissing,
+        Reason::DischargeDateInvalid,
+        Reason::DischargeBeforeAdmission,
+        Reason::MedicationMissing,
+        Reason::TestResultsMissing,
+    ];
+
+    /// Stable machine-readable code.
+    pub fn code(self) -> &'static str {
+        match self {
+            Reason::WrongFieldCount => "wrong_field_count",
+            Reason::InvalidUtf8 => "invalid_utf8",
+            Reason::NameMissing => "name_missing",
+            Reason::AgeInvalid => "age_invalid",
+            Reason::GenderMissing => "gender_missing",
+            Reason::BloodTypeInvalid => "blood_type_invalid",
+            Reason::MedicalConditionMissing => "medical_condition_missing",
+            Reason::DateOfAdmissionInvalid => "date_of_admission_invalid",
+            Reason::DoctorMissing => "doctor_missing",
+            Reason::HospitalMissing => "hospital_missing",
+            Reason::InsuranceProviderMissing => "insurance_provider_missing",
+            Reason::BillingAmountInvalid => "billing_amount_invalid",
+            Reason::RoomNumberInvalid => "room_number_invalid",
+            Reason::AdmissionTypeMissing => "admission_type_missing",
+            Reason::DischargeDateInvalid => "discharge_date_invalid",
+            Reason::DischargeBeforeAdmission => "discharge_before_admission",
+            Reason::MedicationMissing => "medication_missing",
+            Reason::TestResultsMissing => "test_results_missing",
+        }
+    }
+
+    /// What the rule expects, for people reading the quarantine file.
+    pub fn expectation(self) -> &'static str {
+        match self {
+            Reason::WrongFieldCount => "the row must have as many fields as the header",
+            Reason::InvalidUtf8 => "every field must be valid UTF-8",
+            Reason::NameMissing => "Name is required",
+            Reason::AgeInvalid => "Age must be an integer from 0 to 120",
+            Reason::GenderMissing => "Gender is required",
+            Reason::BloodTypeInvalid => "Blood Type must be one of A+ A- B+ B- AB+ AB- O+ O-",
+            Reason::MedicalConditionMissing => "Medical Condition is required",
+            Reason::DateOfAdmissionInvalid => {
+                "Date of Admission must be a calendar date YYYY-MM-DD"
+            }
+            Reason::DoctorMissing => "Doctor is required",
+            Reason::HospitalMissing => "Hospital is required",
+            Reason::InsuranceProviderMissing => "Insurance Provider is required",
+            Reason::BillingAmountInvalid => "Billing Amount must be a finite number",
+            Reason::RoomNumberInvalid => "Room Number must be an integer from 1 to 9999",
+            Reason::AdmissionTypeMissing => "Admission Type is required",
+            Reason::DischargeDateInvalid => "Discharge Date must be a calendar date YYYY-MM-DD",
+            Reason::DischargeBeforeAdmission => {
+                "Discharge Date must not be before Date of Admission"
+            }
+            Reason::MedicationMissing => "Medication is required",
+            Reason::TestResultsMissing => "Test Results is required",
+        }
+    }
+}
+
+impl fmt::Display for Reason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.code())
+    }
+}
+
+/// A header that cannot be used: the run stops before anything is written.
+#[derive(Debug, thiserror::Error)]
+pub enum HeaderError {
+    #[error("missing column(s): {}; the header must name all of: {}", .0.join(", "), COLUMNS.join(", "))]
+    Missing(Vec<&'static str>),
+    #[error("column {0} appears more than once in the header")]
+    Duplicate(String),
+    #[error("header column {0} is empty or not valid UTF-8; give every column a name")]
+    Unnamed(usize),
+    #[error("extra column '{0}' cannot be a MongoDB field name (starts with '$', contains a NUL byte, or is reserved)")]
+    BadExtra(String),
+}
+
+/// Where each column sits in the file, resolved once from the header.
+#[derive(Debug, Clone)]
+pub struct Columns {
+    index: [usize; 15],
+    /// Extra columns, in header order: (position, trimmed name).
+    extras: Vec<(usize, String)>,
+    width: usize,
+}
+
+impl Columns {
+    /// Match the header: case-insensitive, whitespace and a UTF-8 BOM ignored, any order.
+    pub fn from_header(header: &ByteRecord) -> Result<Columns, HeaderError> {
+        let mut index = [usize::MAX; 15];
+        let mut extras = Vec::new();
+        let mut seen = HashSet::new();
+        for (pos, raw) in header.iter().enumerate() {
+            let raw = if pos == 0 {
+                raw.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(raw)
+            } else {
+                raw
+            };
+            let name = std::str::from_utf8(raw)
+                .map_err(|_| HeaderError::Unnamed(pos + 1))?
+                .trim();
+            if name.is_empty() {
+                return Err(HeaderError::Unnamed(pos + 1));
+            }
+            if !seen.insert(name.to_lowercase()) {
+                return Err(HeaderError::Duplicate(name.to_string()));
+            }
+            match COLUMNS.iter().position(|c| c.eq_ignore_ascii_case(name)) {
+                Some(i) => index[i] = pos,
+                None => {
+                    if name.starts_with('$')
+                        || name.contains('\0')
+                        || name == "_id"
+                        || name == LINEAGE
+                    {
+                        return Err(HeaderError::BadExtra(name.to_string()));
+                    }
+                    extras.push((pos, name.to_string()));
+                }
+            }
+        }
+        let missing: Vec<&'static str> = COLUMNS
+            .iter()
+            .zip(index)
+            .filter(|(_, i)| *i == usize::MAX)
+            .map(|(c, _)| *c)
+            .collect();
+        if !missing.is_empty() {
+            return Err(HeaderError::Missing(missing));
+        }
+        Ok(Columns {
+            index,
+            extras,
+            width: header.len(),
+        })
+    }
+
+    /// Number of fields every row must have.
+    pub fn width(&self) -> usize {
+        self.width
+    }
+}
+
+/// A cleaned row, ready to insert.
+#[derive(Debug)]
+pub struct Cleaned {
+    /// Content-derived identifier: 32 hex digits of SHA-256 over the cleaned values.
+    pub id: String,
+    pub doc: RawDocumentBuf,
+    /// The line where the row starts.
+    pub line: u64,
+    pub billing_nulled: bool,
+}
+
+/// Turns rows into documents, reusing its buffers from row to row.
+pub struct Cleaner {
+    columns: Columns,
+    source: String,
+    text: [String; 15],
+    hasher_buf: Vec<u8>,
+}
+
+impl Cleaner {
+    /// `source` is recorded in every document's lineage (the input file's name).
+    pub fn new(columns: Columns, source: &str) -> Cleaner {
+        Cleaner {
+            columns,
+            source: source.to_string(),
+            text: Default::default(),
+            hasher_buf: Vec::with_capacity(512),
+        }
+    }
+
+    pub fn columns(&self) -> &Columns {
+        &self.columns
+    }
+
+    /// Clean one record. `line` is the 1-based line where the record starts.
+    pub fn clean(&mut self, record: &ByteRecord, line: u64) -> Result<Cleaned, Reason> {
+        if record.len() != self.columns.width {
+            return Err(Reason::WrongFieldCount);
+        }
+        let mut fields: [&str; 15] = [""; 15];
+        for (slot, &pos) in fields.iter_mut().zip(&self.columns.index) {
+            *slot = field_str(record, pos)?;
+        }
+        for &(pos, _) in &self.columns.extras {
+            field_str(record, pos)?;
+        }
+
+        // Text fields: trimmed, inner whitespace collapsed.
+        for i in [
+            NAME,
+            GENDER,
+            CONDITION,
+            DOCTOR,
+            HOSPITAL,
+            INSURANCE,
+            ADMISSION_TYPE,
+            MEDICATION,
+            TEST_RESULTS,
+        ] {
+            collapse_whitespace(fields[i], &mut self.text[i]);
+        }
+        let [name, _, gender, _, condition, _, doctor, hospital, insurance, _, _, admission_type, _, medication, test_results] =
+            &mut self.text;
+
+        if name.is_empty() {
+            return Err(Reason::NameMissing);
+        }
+        let age = parse_int(fields[AGE], 0, 120).ok_or(Reason::AgeInvalid)?;
+        canonicalize(gender, &GENDERS).ok_or(Reason::GenderMissing)?;
+        let blood = BLOOD_TYPES
+            .iter()
+            .find(|b| b.eq_ignore_ascii_case(fields[BLOOD_TYPE].trim()))
+            .ok_or(Reason::BloodTypeInvalid)?;
+        require(condition, Reason::MedicalConditionMissing)?;
+        let admitted = parse_date(fields[ADMISSION]).ok_or(Reason::DateOfAdmissionInvalid)?;
+        require(doctor, Reason::DoctorMissing)?;
+        require(hospital, Reason::HospitalMissing)?;
+        require(insurance, Reason::InsuranceProviderMissing)?;
+        let billing = parse_billing(fields[BILLING]).ok_or(Reason::BillingAmountInvalid)?;
+        let room = parse_int(fields[ROOM], 1, 9999).ok_or(Reason::RoomNumberInvalid)?;
+        canonicalize(admission_type, &ADMISSION_TYPES).ok_or(Reason::AdmissionTypeMissing)?;
+        let discharged = parse_date(fields[DISCHARGE]).ok_or(Reason::DischargeDateInvalid)?;
+        if discharged < admitted {
+            return Err(Reason::DischargeBeforeAdmission);
+        }
+        require(medication, Reason::MedicationMissing)?;
+        canonicalize(test_results, &TEST_RESULT_VALUES).ok_or(Reason::TestResultsMissing)?;
+
+        let titled = title_case_name(name);
+        *name = titled;
+
+        let billing_nulled = billing < 0.0;
+        let admitted_ms = admitted * 86_400_000;
+        let discharged_ms = discharged * 86_400_000;
+
+        // The _id: a hash of the cleaned content. Billing is hashed by its original value so
+        // that two rows differing only in their (nulled) negative amounts stay distinct.
+        let buf = &mut self.hasher_buf;
+        buf.clear();
+        for (i, text) in self.text.iter().enumerate() {
+            match i {
+                AGE => buf.extend_from_slice(&age.to_le_bytes()),
+                BLOOD_TYPE => put_str(buf, blood),
+                ADMISSION => buf.extend_from_slice(&admitted_ms.to_le_bytes()),
+                BILLING => buf.extend_from_slice(&billing.to_bits().to_le_bytes()),
+                ROOM => buf.extend_from_slice(&room.to_le_bytes()),
+                DISCHARGE => buf.extend_from_slice(&discharged_ms.to_le_bytes()),
+                _ => put_str(buf, text),
+            }
+        }
+        let mut extras_present = 0usize;
+        for (pos, col) in &self.columns.extras {
+            let value = field_str(record, *pos)?.trim();
+            if !value.is_empty() {
+                extras_present += 1;
+                put_str(buf, col);
+                put_str(buf, value);
+            }
+        }
+        let id = hex_id(&Sha256::digest(&buf[..]));
+
+        let t = &self.text;
+        let mut doc = RawDocumentBuf::new();
+        doc.append_ref("_id", id.as_str());
+        doc.append_ref(COLUMNS[NAME], t[NAME].as_str());
+        doc.append_ref(COLUMNS[AGE], age);
+        doc.append_ref(COLUMNS[GENDER], t[GENDER].as_str());
+        doc.append_ref(COLUMNS[BLOOD_TYPE], *blood);
+        doc.append_ref(COLUMNS[CONDITION], t[CONDITION].as_str());
+        doc.append_ref(COLUMNS[ADMISSION], bson::DateTime::from_millis(admitted_ms));
+        doc.append_ref(COLUMNS[DOCTOR], t[DOCTOR].as_str());
+        doc.append_ref(COLUMNS[HOSPITAL], t[HOSPITAL].as_str());
+        doc.append_ref(COLUMNS[INSURANCE], t[INSURANCE].as_str());
+        if billing_nulled {
+            doc.append_ref(COLUMNS[BILLING], RawBsonRef::Null);
+        } else {
+            doc.append_ref(COLUMNS[BILLING], billing);
+        }
+        doc.append_ref(COLUMNS[ROOM], room);
+        doc.append_ref(COLUMNS[ADMISSION_TYPE], t[ADMISSION_TYPE].as_str());
+        doc.append_ref(
+            COLUMNS[DISCHARGE],
+            bson::DateTime::from_millis(discharged_ms),
+        );
+        doc.append_ref(COLUMNS[MEDICATION], t[MEDICATION].as_str());
+        doc.append_ref(COLUMNS[TEST_RESULTS], t[TEST_RESULTS].as_str());
+        if extras_present > 0 {
+            for (pos, col) in &self.columns.extras {
+                let value = field_str(record, *pos)?.trim();
+                if !value.is_empty() {
+                    doc.append_ref(col.as_str(), value);
+                }
+            }
+        }
+        let mut lineage = RawDocumentBuf::new();
+        lineage.append_ref("source", self.source.as_str());
+        lineage.append_ref("line", i64::try_from(line).unwrap_or(i64::MAX));
+        if billing_nulled {
+            lineage.append_ref("billing_amount_original", billing);
+        }
+        doc.append_ref(LINEAGE, &lineage);
+
+        Ok(Cleaned {
+            id,
+            doc,
+            line,
+            billing_nulled,
+        })
+    }
+}
+
+fn field_str(record: &ByteRecord, pos: usize) -> Result<&str, Reason> {
+    let bytes = record.get(pos).ok_or(Reason::WrongFieldCount)?;
+    std::str::from_utf8(bytes).map_err(|_| Reason::InvalidUtf8)
+}
+
+fn require(value: &str, reason: Reason) -> Result<(), Reason> {
+    if value.is_empty() {
+        Err(reason)
+    } else {
+        Ok(())
+    }
+}
+
+/// Replace a known value by its canonical spelling; keep any other non-empty value as given.
+fn canonicalize(value: &mut String, known: &[&str]) -> Option<()> {
+    if value.is_empty() {
+        return None;
+    }
+    if let Some(k) = known.iter().find(|k| k.eq_ignore_ascii_case(value)) {
+        if value != *k {
+            value.clear();
+            value.push_str(k);
+        }
+    }
+    Some(())
+}
+
+fn put_str(buf: &mut Vec<u8>, s: &str) {
+    buf.extend_from_slice(&(s.len() as u64).to_le_bytes());
+    buf.extend_from_slice(s.as_bytes());
+}
+
+fn hex_id(digest: &[u8]) -> String {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut s = String::with_capacity(32);
+    for b in &digest[..16] {
+        s.push(HEX[usize::from(b >> 4)] as char);
+        s.push(HEX[usize::from(b & 0xf)] as char);
+    }
+    s
+}
+
+/// Trim and collapse every run of inner whitespace into one space.
+pub fn collapse_whitespace(input: &str, out: &mut String) {
+    out.clear();
+    let mut pending_space = false;
+    for word in input.split(char::is_whitespace) {
+        if word.is_empty() {
+            continue;
+        }
+        if pending_space {
+            out.push(' ');
+        }
+        out.push_str(word);
+        pending_space = true;
+    }
+}
+
+/// An integer in `lo..=hi`, surrounding whitespace ignored.
+fn parse_int(s: &str, lo: i32, hi: i32) -> Option<i32> {
+    let v: i32 = s.trim().parse().ok()?;
+    (lo..=hi).contains(&v).then_some(v)
+}
+
+/// A finite number.
+fn parse_billing(s: &str) -> Option<f64> {
+    let v: f64 = s.trim().parse().ok()?;
+    v.is_finite().then_some(v)
+}
+
+/// A calendar date `YYYY-MM-DD` as days since 1970-01-01.
+pub fn parse_date(s: &str) -> Option<i64> {
+    let b = s.trim().as_bytes();
+    if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
+        return None;
+    }
+    let num = |r: std::ops::Range<usize>| -> Option<i64> {
+        b[r].iter().try_fold(0i64, |acc, &c| {
+            c.is_ascii_digit().then(|| acc * 10 + i64::from(c - b'0'))
+        })
+    };
+    let (y, m, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
+    if !(1..=12).contains(&m) || d < 1 || d > days_in_month(y, m) {
+        return None;
+    }
+    Some(days_from_civil(y, m, d))
+}
+
+fn days_in_month(y: i64, m: i64) -> i64 {
+    match m {
+        2 if (y % 4 == 0 && y % 100 != 0) || y % 400 == 0 => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    }
+}
+
+/// Howard Hinnant's days_from_civil: proleptic Gregorian date → days since the Unix epoch.
+fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// Title-case like Python's `str.title()` (a letter is upper-cased when the character before it
+/// is not a cased letter, lower-cased otherwise), then restore the conventional spelling of the
+/// name suffixes in the data (MD, DDS, DVM, PhD, II, III, IV).
+pub fn title_case_name(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    let mut prev_cased = false;
+    for c in name.chars() {
+        if prev_cased {
+            out.extend(c.to_lowercase());
+        } else {
+            push_titlecase(c, &mut out);
+        }
+        prev_cased = is_cased(c);
+    }
+    if !out.split(' ').any(|w| suffix_for(w).is_some()) {
+        return out;
+    }
+    let mut fixed = String::with_capacity(out.len());
+    for (i, word) in out.split(' ').enumerate() {
+        if i > 0 {
+            fixed.push(' ');
+        }
+        match suffix_for(word) {
+            Some((suffix, rest)) => {
+                fixed.push_str(suffix);
+                fixed.push_str(rest);
+            }
+            None => fixed.push_str(word),
+        }
+    }
+    fixed
+}
+
+/// If `word` is a known suffix (optionally followed by '.' or ','), its spelling and the tail.
+fn suffix_for(word: &str) -> Option<(&'static str, &str)> {
+    let core_len = word.trim_end_matches(['.', ',']).len();
+    let (core, rest) = word.split_at(core_len);
+    NAME_SUFFIXES
+        .iter()
+        .find(|s| s.eq_ignore_ascii_case(core))
+        .map(|s| (*s, rest))
+}
+
+/// Unicode "Cased": Lowercase, Uppercase, or a titlecase letter (Lt).
+fn is_cased(c: char) -> bool {
+    c.is_lowercase() || c.is_uppercase() || is_titlecase_letter(c)
+}
+
+fn is_titlecase_letter(c: char) -> bool {
+    matches!(c, '\u{01C5}' | '\u{01C8}' | '\u{01CB}' | '\u{01F2}' | '\u{1F88}'..='\u{1F8F}' | '\u{1F98}'..='\u{1F9F}' | '\u{1FA8}'..='\u{1FAF}' | '\u{1FBC}' | '\u{1FCC}' | '\u{1FFC}')
+}
+
+/// Titlecase mapping where it differs from uppercase (digraphs, ß, Latin ligatures).
+fn push_titlecase(c: char, out: &mut String) {
+    let special = match c {
+        '\u{01C4}'..='\u{01C6}' => "\u{01C5}",
+        '\u{01C7}'..='\u{01C9}' => "\u{01C8}",
+        '\u{01CA}'..='\u{01CC}' => "\u{01CB}",
+        '\u{01F1}'..='\u{01F3}' => "\u{01F2}",
+        'ß' => "Ss",
+        '\u{FB00}' => "Ff",
+        '\u{FB01}' => "Fi",
+        '\u{FB02}' => "Fl",
+        '\u{FB03}' => "Ffi",
+        '\u{FB04}' => "Ffl",
+        '\u{FB05}' | '\u{FB06}' => "St",
+        _ => {
+            out.extend(c.to_uppercase());
+            return;
+        }
+    };
+    out.push_str(special);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bson::{doc, Bson, Document};
+
+    fn header() -> ByteRecord {
+        ByteRecord::from(COLUMNS.to_vec())
+    }
+
+    fn row(overrides: &[(usize, &str)]) -> ByteRecord {
+        let mut fields = vec![
+            "Bobby JacksOn",
+            "30",
+            "Male",
+            "B-",
+            "Cancer",
+            "2024-01-31",
+            "Matthew Smith",
+            "Sons and Miller",
+            "Blue Cross",
+            "18856.281305978155",
+            "328",
+            "Urgent",
+            "2024-02-02",
+            "Paracetamol",
+            "Normal",
+        ];
+        for &(i, v) in overrides {
+            fields[i] = v;
+        }
+        ByteRecord::from(fields)
+    }
+
+    fn cleaner() -> Cleaner {
+        Cleaner::new(Columns::from_header(&header()).unwrap(), "t.csv")
+    }
+
+    fn clean(overrides: &[(usize, &str)]) -> Result<Document, Reason> {
+        cleaner()
+            .clean(&row(overrides), 2)
+            .map(|c| c.doc.to_document().unwrap())
+    }
+
+    #[test]
+    fn cleans_a_real_row_into_typed_fields() {
+        let d = clean(&[]).unwrap();
+        assert_eq!(d.get_str("Name").unwrap(), "Bobby Jackson");
+        assert_eq!(d.get("Age"), Some(&Bson::Int32(30)));
+        assert_eq!(d.get("Room Number"), Some(&Bson::Int32(328)));
+        assert_eq!(
+            d.get("Billing Amount"),
+            Some(&Bson::Double(18856.281305978155))
+        );
+        assert_eq!(
+            d.get_datetime("Date of Admission")
+                .unwrap()
+                .timestamp_millis(),
+            1_706_659_200_000
+        );
+        assert_eq!(
+            d.get_document(LINEAGE).unwrap(),
+            &doc! { "source": "t.csv", "line": 2_i64 }
+        );
+        assert_eq!(d.get_str("_id").unwrap().len(), 32);
+    }
+
+    #[test]
+    fn title_cases_like_python_with_suffixes() {
+        let cases = [
+            ("bobby jacksOn", "Bobby Jackson"),
+            ("o'neil", "O'Neil"),
+            ("anne-marie", "Anne-Marie"),
+            ("john smith md", "John Smith MD"),
+            ("JOHN SMITH PHD", "John Smith PhD"),
+            ("henry ford iii", "Henry Ford III"),
+            ("dr. jane doe dds", "Dr. Jane Doe DDS"),
+            ("mr. a b jr.", "Mr. A B Jr."),
+            ("émile zola", "Émile Zola"),
+            ("straße", "Straße"),
+            ("ivy iv", "Ivy IV"),
+            ("3rd", "3Rd"),
+        ];
+        for (input, want) in cases {
+            assert_eq!(title_case_name(input), want, "input {input:?}");
+        }
+    }
+
+    #[test]
+    fn trims_and_collapses_whitespace() {
+        let d = clean(&[(0, "  bobby \t  jackson "), (7, " Sons   and Miller, ")]).unwrap();
+        assert_eq!(d.get_str("Name").unwrap(), "Bobby Jackson");
+        assert_eq!(d.get_str("Hospital").unwrap(), "Sons and Miller,");
+    }
+
+    #[test]
+    fn canonicalizes_known_values_and_keeps_others() {
+        let d = clean(&[
+            (2, "fEMALE"),
+            (3, "ab+"),
+            (11, "EMERGENCY"),
+            (14, "abnormal"),
+        ])
+        .unwrap();
+        assert_eq!(d.get_str("Gender").unwrap(), "Female");
+        assert_eq!(d.get_str("Blood Type").unwrap(), "AB+");
+        assert_eq!(d.get_str("Admission Type").unwrap(), "Emergency");
+        assert_eq!(d.get_str("Test Results").unwrap(), "Abnormal");
+        let d = clean(&[(2, "Non-binary")]).unwrap();
+        assert_eq!(d.get_str("Gender").unwrap(), "Non-binary");
+    }
+
+    #[test]
+    fn nulls_negative_billing_and_keeps_the_original_in_lineage() {
+        let mut c = cleaner();
+        let cleaned = c.clean(&row(&[(9, "-502.5071654")]), 7).unwrap();
+        assert!(cleaned.billing_nulled);
+        let d = cleaned.doc.to_document().unwrap();
+        assert_eq!(d.get("Billing Amount"), Some(&Bson::Null));
+        assert_eq!(
+            d.get_document(LINEAGE)
+                .unwrap()
+                .get("billing_amount_original"),
+            Some(&Bson::Double(-502.5071654))
+        );
+    }
+
+    #[test]
+    fn ids_depend_on_content_only() {
+        let mut c = cleaner();
+        let a = c.clean(&row(&[]), 2).unwrap();
+        let b = c.clean(&row(&[(0, "BOBBY  JACKSON")]), 900).unwrap();
+        assert_eq!(a.id, b.id, "same cleaned content, different line");
+        let n1 = c.clean(&row(&[(9, "-1.5")]), 3).unwrap();
+        let n2 = c.clean(&row(&[(9, "-2.5")]), 4).unwrap();
+        assert_ne!(
+            n1.id, n2.id,
+            "nulled amounts compare by their original value"
+        );
+        let other = c.clean(&row(&[(1, "31")]), 5).unwrap();
+        assert_ne!(a.id, other.id);
+    }
+
+    #[test]
+    fn rejects_each_rule_with_its_reason() {
+        let cases: &[(usize, &str, Reason)] = &[
+            (0, "  ", Reason::NameMissing),
+            (1, "121", Reason::AgeInvalid),
+            (1, "-1", Reason::AgeInvalid),
+            (1, "30.5", Reason::AgeInvalid),
+            (2, "", Reason::GenderMissing),
+            (3, "C+", Reason::BloodTypeInvalid),
+            (4, "", Reason::MedicalConditionMissing),
+            (5, "2024-02-30", Reason::DateOfAdmissionInvalid),
+            (5, "31/01/2024", Reason::DateOfAdmissionInvalid),
+            (6, "", Reason::DoctorMissing),
+            (7, "", Reason::HospitalMissing),
+            (8, "", Reason::InsuranceProviderMissing),
+            (9, "abc", Reason::BillingAmountInvalid),
+            (9, "inf", Reason::BillingAmountInvalid),
+            (9, "NaN", Reason::BillingAmountInvalid),
+            (10, "0", Reason::RoomNumberInvalid),
+            (10, "10000", Reason::RoomNumberInvalid),
+            (11, "", Reason::AdmissionTypeMissing),
+            (12, "2024-13-01", Reason::DischargeDateInvalid),
+            (12, "2024-01-30", Reason::DischargeBeforeAdmission),
+            (13, "", Reason::MedicationMissing),
+            (14, "", Reason::TestResultsMissing),
+        ];
+        for &(i, v, want) in cases {
+            assert_eq!(
+                clean(&[(i, v)]).unwrap_err(),
+                want,
+                "column {} = {v:?}",
+                COLUMNS[i]
+            );
+        }
+        let mut c = cleaner();
+        let short = ByteRecord::from(vec!["a", "b"]);
+        assert_eq!(c.clean(&short, 2).unwrap_err(), Reason::WrongFieldCount);
+        let mut bad = row(&[]);
+        bad = bad
+            .iter()
+            .enumerate()
+            .map(|(i, f)| if i == 4 { &b"Canc\xffer"[..] } else { f })
+            .collect();
+        assert_eq!(c.clean(&bad, 2).unwrap_err(), Reason::InvalidUtf8);
+    }
+
+    #[test]
+    fn dates_follow_the_calendar() {
+        assert_eq!(parse_date("1970-01-01"), Some(0));
+        assert_eq!(parse_date("2024-02-29"), Some(19_782));
+        assert_eq!(parse_date("2023-02-29"), None);
+        assert_eq!(parse_date("1900-02-29"), None);
+        assert_eq!(parse_date("2000-02-29"), Some(11_016));
+        assert_eq!(parse_date("2024-1-01"), None);
+    }
+
+    #[test]
+    fn header_matching_is_lenient_about_case_order_and_bom() {
+        let mut names: Vec<String> = COLUMNS
+            .iter()
+            .rev()
+            .map(|c| format!(" {} ", c.to_uppercase()))
+            .collect();
+        names[0] = format!("\u{feff}{}", names[0].trim());
+        names.push("Ward".into());
+        let cols = Columns::from_header(&ByteRecord::from(names)).unwrap();
+        assert_eq!(cols.width(), 16);
+        assert_eq!(cols.extras, vec![(15, "Ward".to_string())]);
+    }
+
+    #[test]
+    fn header_names_every_missing_column() {
+        let h = ByteRecord::from(COLUMNS[2..].to_vec());
+        let err = Columns::from_header(&h).unwrap_err().to_string();
+        assert!(err.starts_with("missing column(s): Name, Age;"), "{err}");
+        let dup = ByteRecord::from([&COLUMNS[..], &["name"]].concat());
+        assert!(matches!(
+            Columns::from_header(&dup),
+            Err(HeaderError::Duplicate(_))
+        ));
+    }
+
+    #[test]
+    fn extra_columns_are_kept_trimmed_and_omitted_when_empty() {
+        let mut h: Vec<&str> = COLUMNS.to_vec();
+        h.push("Ward");
+        h.push("Notes");
+        let mut c = Cleaner::new(Columns::from_header(&ByteRecord::from(h)).unwrap(), "t.csv");
+        let mut r: Vec<Vec<u8>> = row(&[]).iter().map(|f| f.to_vec()).collect();
+        r.push(b"  West  Wing ".to_vec());
+        r.push(b"   ".to_vec());
+        let d = c
+            .clean(&ByteRecord::from(r), 2)
+            .unwrap()
+            .doc
+            .to_document()
+            .unwrap();
+        assert_eq!(d.get_str("Ward").unwrap(), "West  Wing");
+        assert!(!d.contains_key("Notes"));
+    }
+}

@@ -1,0 +1,177 @@
+//! Opening the input: a file, standard input, or either of them gzip-compressed; then the
+//! header, resolved into [`Columns`] before anything is written anywhere.
+
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, Read};
+use std::path::Path;
+
+use csv::{ByteRecord, Reader, ReaderBuilder};
+use flate2::read::MultiGzDecoder;
+
+use std::collections::BTreeMap;
+
+use indicatif::ProgressBar;
+
+use super::clean::{Cleaned, Cleaner, Columns, Reason};
+use crate::error::Error;
+
+/// A CSV stream positioned after its header.
+pub struct Input {
+    /// Recorded in each document's lineage: the file name without its directory, or "stdin".
+    pub source: String,
+    /// For messages.
+    pub display: String,
+    pub reader: Reader<Box<dyn Read + Send>>,
+    pub header: ByteRecord,
+    pub columns: Columns,
+}
+
+/// What reading and cleaning counted, whoever consumes the documents.
+#[derive(Debug, Default, Clone)]
+pub struct Tally {
+    pub rows_read: u64,
+    pub rejected: u64,
+    pub billing_nulled: u64,
+    pub rejects_by_reason: BTreeMap<&'static str, u64>,
+}
+
+impl Input {
+    /// Read every remaining row, clean it, hand valid rows to `sink` in batches of
+    /// `batch_size`, and give each rejected row to `on_reject`. Stops early (without error) when
+    /// `sink` returns `Ok(false)`: the consumer has gone away and will report why.
+    pub fn stream(
+        self,
+        batch_size: usize,
+        progress: &ProgressBar,
+        mut on_reject: impl FnMut(u64, Reason, &ByteRecord) -> Result<(), Error>,
+        mut sink: impl FnMut(Vec<Cleaned>) -> Result<bool, Error>,
+    ) -> Result<Tally, Error> {
+        let Input {
+            source,
+            display,
+            mut reader,
+            columns,
+            ..
+        } = self;
+        let mut cleaner = Cleaner::new(columns, &source);
+        let mut tally = Tally::default();
+        let mut record = ByteRecord::new();
+        let mut batch = Vec::with_capacity(batch_size);
+        loop {
+            let more = reader.read_byte_record(&mut record).map_err(|e| {
+                let line = record.position().map_or(0, |p| p.line());
+                Error::failed(format!("reading {display} near line {line}: {e}"))
+            })?;
+            if !more {
+                break;
+            }
+            tally.rows_read += 1;
+            let line = record.position().map_or(0, |p| p.line());
+            match cleaner.clean(&record, line) {
+                Ok(cleaned) => {
+                    tally.billing_nulled += u64::from(cleaned.billing_nulled);
+                    batch.push(cleaned);
+                    if batch.len() >= batch_size {
+                        progress.set_position(tally.rows_read);
+                        let full = std::mem::replace(&mut batch, Vec::with_capacity(batch_size));
+                        if !sink(full)? {
+                            return Ok(tally);
+                        }
+                    }
+                }
+                Err(reason) => {
+                    tally.rejected += 1;
+                    *tally.rejects_by_reason.entry(reason.code()).or_default() += 1;
+                    tracing::debug!(line, reason = reason.code(), "row rejected");
+                    on_reject(line, reason, &record)?;
+                }
+            }
+        }
+        if !batch.is_empty() {
+            progress.set_position(tally.rows_read);
+            sink(batch)?;
+        }
+        Ok(tally)
+    }
+}
+
+/// Open `path` ("-" for stdin), detect gzip by its magic bytes, and read the header.
+pub fn open(path: &str) -> Result<Input, Error> {
+    let (raw, source, display): (Box<dyn Read + Send>, String, String) = if path == "-" {
+        (
+            Box::new(io::stdin()),
+            "stdin".into(),
+            "standard input".into(),
+        )
+    } else {
+        let file = File::open(path).map_err(|e| {
+            Error::usage(format!(
+                "cannot open {path}: {} (give the CSV path as the first argument, or - for stdin)",
+                io_reason(&e)
+            ))
+        })?;
+        if file.metadata().map(|m| m.is_dir()).unwrap_or(false) {
+            return Err(Error::usage(format!(
+                "{path} is a directory, not a CSV file"
+            )));
+        }
+        let name = Path::new(path)
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| path.to_string());
+        (Box::new(file), name, path.to_string())
+    };
+
+    let mut buffered = BufReader::with_capacity(256 * 1024, raw);
+    let is_gzip = buffered
+        .fill_buf()
+        .map_err(|e| Error::usage(format!("cannot read {display}: {}", io_reason(&e))))?
+        .starts_with(&[0x1f, 0x8b]);
+    let stream: Box<dyn Read + Send> = if is_gzip {
+        Box::new(BufReader::with_capacity(
+            256 * 1024,
+            MultiGzDecoder::new(buffered),
+        ))
+    } else {
+        Box::new(buffered)
+    };
+
+    let mut reader = ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .buffer_capacity(256 * 1024)
+        .from_reader(stream);
+    let mut header = ByteRecord::new();
+    let got = reader
+        .read_byte_record(&mut header)
+        .map_err(|e| Error::usage(format!("cannot read the header of {display}: {e}")))?;
+    if !got {
+        return Err(Error::usage(format!(
+            "{display} is empty: expected a header line naming the columns"
+        )));
+    }
+    let columns =
+        Columns::from_header(&header).map_err(|e| Error::usage(format!("{display}: {e}")))?;
+    Ok(Input {
+        source,
+        display,
+        reader,
+        header,
+        columns,
+    })
+}
+
+/// The OS reason without Rust's "(os error 2)" noise.
+pub fn io_reason(e: &io::Error) -> String {
+    match e.kind() {
+        io::ErrorKind::NotFound => "no such file".into(),
+        io::ErrorKind::PermissionDenied => "permission denied".into(),
+        _ => {
+            let s = e.to_string();
+            match s.find(" (os error") {
+                Some(i) => s[..i].to_string(),
+                None => s,
+            }
+        }
+    }
+}

@@ -1,0 +1,110 @@
+//! The migration report: the counts that prove nothing was lost
+//! (`rows_read = inserted + duplicates + rejected`), as JSON and as a readable summary.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::io::Write;
+use std::path::Path;
+
+use serde::Serialize;
+
+use super::clean::Reason;
+use crate::error::Error;
+use crate::output::thousands;
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Report {
+    pub source: String,
+    pub database: String,
+    pub collection: String,
+    pub dry_run: bool,
+    pub rows_read: u64,
+    pub inserted: u64,
+    pub duplicates: u64,
+    pub rejected: u64,
+    pub billing_nulled: u64,
+    pub rejects_by_reason: BTreeMap<&'static str, u64>,
+    pub quarantine: Option<String>,
+    pub elapsed_seconds: f64,
+    pub rows_per_second: f64,
+}
+
+impl Report {
+    pub fn count_reject(&mut self, reason: Reason) {
+        self.rejected += 1;
+        *self.rejects_by_reason.entry(reason.code()).or_default() += 1;
+    }
+
+    pub fn set_elapsed(&mut self, secs: f64) {
+        self.elapsed_seconds = (secs * 1000.0).round() / 1000.0;
+        self.rows_per_second = if secs > 0.0 {
+            (self.rows_read as f64 / secs).round()
+        } else {
+            0.0
+        };
+    }
+
+    /// Every row read is accounted for exactly once.
+    pub fn balanced(&self) -> bool {
+        self.rows_read == self.inserted + self.duplicates + self.rejected
+    }
+}
+
+/// Write JSON to `path` with mode 0600 (a report names the source file and the database).
+pub fn write_json<T: Serialize>(value: &T, path: &Path) -> Result<(), Error> {
+    let write = || -> std::io::Result<()> {
+        let mut f = super::quarantine::open_private(path)?;
+        serde_json::to_writer_pretty(&mut f, value)?;
+        f.write_all(b"\n")?;
+        f.sync_all()
+    };
+    write().map_err(|e| Error::failed(format!("writing report {}: {e}", path.display())))
+}
+
+impl fmt::Display for Report {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.dry_run {
+            writeln!(f, "dry run of {} (nothing written to MongoDB)", self.source)?;
+        } else {
+            writeln!(
+                f,
+                "migrated {} → {}.{}",
+                self.source, self.database, self.collection
+            )?;
+        }
+        let inserted_label = if self.dry_run {
+            "valid rows"
+        } else {
+            "inserted"
+        };
+        let rows = [
+            ("rows read", self.rows_read),
+            (inserted_label, self.inserted),
+            ("duplicates", self.duplicates),
+            ("rejected", self.rejected),
+            ("billing nulled", self.billing_nulled),
+        ];
+        for (label, n) in rows {
+            writeln!(f, "  {label:<16}{:>12}", thousands(n))?;
+        }
+        for (reason, n) in &self.rejects_by_reason {
+            writeln!(f, "    {reason:<30}{:>10}", thousands(*n))?;
+        }
+        writeln!(
+            f,
+            "  {:<16}{:>12}",
+            "elapsed",
+            format!("{:.2} s", self.elapsed_seconds)
+        )?;
+        writeln!(
+            f,
+            "  {:<16}{:>12}",
+            "rows/s",
+            thousands(self.rows_per_second as u64)
+        )?;
+        if let Some(q) = &self.quarantine {
+            writeln!(f, "  {:<16}{q}", "quarantine")?;
+        }
+        Ok(())
+    }
+}

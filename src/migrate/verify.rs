@@ -1,0 +1,295 @@
+//! `hcctl verify`: prove a collection holds exactly what a CSV cleans to.
+//!
+//! The file is streamed through the same cleaning as `migrate`, and its valid rows are sorted by
+//! `_id` (the content hash) with an external sort ([`super::sorted`]); the collection is read once
+//! in `_id` order; the two ordered streams are merged and compared field by field. One pass over
+//! each side, memory bounded by the sort budget, and no per-row lookups (which some servers,
+//! FerretDB among them, answer with a table scan).
+
+use std::fmt;
+use std::time::Instant;
+
+use bson::{doc, Bson, Document, RawDocumentBuf};
+use futures_util::TryStreamExt;
+use mongodb::Collection;
+use serde::Serialize;
+
+use super::clean::LINEAGE;
+use super::read;
+use super::sorted::{Entry, Sorter};
+use crate::cli::VerifyArgs;
+use crate::error::Error;
+use crate::output::{self, thousands};
+
+/// Rows held in memory before a sorted run is spilled to a temporary file.
+const SORT_BUDGET_BYTES: usize = 64 * 1024 * 1024;
+
+/// At most this many differing lines are listed (all are counted).
+const MAX_LISTED: usize = 20;
+
+#[derive(Debug, Default, Serialize)]
+pub struct VerifyReport {
+    pub source: String,
+    pub database: String,
+    pub collection: String,
+    pub rows_read: u64,
+    /// Rows the cleaning rejects: they are expected *not* to be stored.
+    pub rejected: u64,
+    /// Valid rows, each of which must find its document.
+    pub checked: u64,
+    pub found: u64,
+    pub missing: u64,
+    pub different: u64,
+    /// Documents whose lineage names this source but that no row of the file produces.
+    pub extra: u64,
+    /// The first differences: line numbers and field *names* (never values).
+    pub differences: Vec<String>,
+    pub ok: bool,
+    pub elapsed_seconds: f64,
+}
+
+pub async fn verify(args: &VerifyArgs) -> Result<VerifyReport, Error> {
+    let started = Instant::now();
+    let input = read::open(&args.path)?;
+    let conn = crate::mongo::connect(&args.conn).await?;
+    let coll: Collection<RawDocumentBuf> = conn.db.collection(&args.conn.collection);
+    let source = input.source.clone();
+    let input_name = input.display.clone();
+
+    // 1. The file, cleaned and sorted by _id.
+    let progress = output::row_progress("read");
+    let bar = progress.clone();
+    let (tally, sorter) = tokio::task::spawn_blocking(move || {
+        let mut sorter = Sorter::new(SORT_BUDGET_BYTES);
+        let tally = input.stream(
+            4096,
+            &bar,
+            |_, _, _| Ok(()),
+            |batch| {
+                for row in batch {
+                    sorter.push(row).map_err(|e| {
+                        Error::failed(format!("sorting rows in a temporary file: {e}"))
+                    })?;
+                }
+                Ok(true)
+            },
+        )?;
+        Ok::<_, Error>((tally, sorter))
+    })
+    .await
+    .map_err(|e| Error::failed(format!("verify task failed: {e}")))??;
+    progress.finish_and_clear();
+    tracing::info!(runs = sorter.runs(), "sorted {input_name}");
+    let mut expected = sorter
+        .finish()
+        .map_err(|e| Error::failed(format!("sorting rows in a temporary file: {e}")))?;
+
+    // 2. The collection in _id order, merged with the file.
+    let mut cursor = coll
+        .find(doc! {})
+        .sort(doc! { "_id": 1 })
+        .await
+        .map_err(|e| Error::failed(format!("reading {}: {e}", coll.name())))?;
+    let name = coll.name().to_string();
+    let stored_err = |e: mongodb::error::Error| Error::failed(format!("reading {name}: {e}"));
+    let next_expected = |m: &mut super::sorted::Merge| {
+        m.next_entry()
+            .map_err(|e| Error::failed(format!("reading sorted rows back: {e}")))
+    };
+
+    let mut check = Check::new(&source);
+    let mut want = next_expected(&mut expected)?;
+    let mut have = cursor.try_next().await.map_err(stored_err)?;
+    let mut have_matched = false;
+    loop {
+        match (&want, &have) {
+            (None, None) => break,
+            (Some(e), None) => {
+                check.missing(e);
+                want = next_expected(&mut expected)?;
+            }
+            (None, Some(d)) => {
+                check.unmatched(d, have_matched);
+                have = cursor.try_next().await.map_err(stored_err)?;
+                have_matched = false;
+            }
+            (Some(e), Some(d)) => match d.get_str("_id").ok().map(|id| e.id.as_str().cmp(id)) {
+                Some(std::cmp::Ordering::Equal) => {
+                    check.compare(e, d)?;
+                    have_matched = true;
+                    // The next row may be a duplicate of this one: keep the document.
+                    want = next_expected(&mut expected)?;
+                }
+                Some(std::cmp::Ordering::Less) => {
+                    check.missing(e);
+                    want = next_expected(&mut expected)?;
+                }
+                // A stored id before this row's, or not a string (never one of ours).
+                _ => {
+                    check.unmatched(d, have_matched);
+                    have = cursor.try_next().await.map_err(stored_err)?;
+                    have_matched = false;
+                }
+            },
+        }
+    }
+
+    let ok = check.missing == 0 && check.different == 0 && check.extra == 0;
+    Ok(VerifyReport {
+        source: source.clone(),
+        database: args.conn.db.clone(),
+        collection: args.conn.collection.clone(),
+        rows_read: tally.rows_read,
+        rejected: tally.rejected,
+        checked: check.found + check.missing,
+        found: check.found,
+        missing: check.missing,
+        different: check.different,
+        extra: check.extra,
+        differences: check.listed,
+        ok,
+        elapsed_seconds: (started.elapsed().as_secs_f64() * 1000.0).round() / 1000.0,
+    })
+}
+
+struct Check<'a> {
+    source: &'a str,
+    found: u64,
+    missing: u64,
+    different: u64,
+    extra: u64,
+    listed: Vec<String>,
+}
+
+impl<'a> Check<'a> {
+    fn new(source: &'a str) -> Self {
+        Check {
+            source,
+            found: 0,
+            missing: 0,
+            different: 0,
+            extra: 0,
+            listed: Vec::new(),
+        }
+    }
+
+    fn missing(&mut self, e: &Entry) {
+        self.missing += 1;
+        self.note(format!("line {}: missing", e.line));
+    }
+
+    /// A stored document no row matched: extra if it claims to come from this file.
+    fn unmatched(&mut self, d: &bson::RawDocument, matched: bool) {
+        if matched {
+            return;
+        }
+        let ours = d
+            .get_document(LINEAGE)
+            .ok()
+            .and_then(|l| l.get_str("source").ok())
+            .is_some_and(|s| s == self.source);
+        if ours {
+            self.extra += 1;
+            let id = d.get_str("_id").unwrap_or("?");
+            self.note(format!("document {id}: not produced by any row"));
+        }
+    }
+
+    fn compare(&mut self, e: &Entry, stored: &bson::RawDocument) -> Result<(), Error> {
+        self.found += 1;
+        let expected = bson::RawDocument::from_bytes(&e.doc)
+            .and_then(Document::try_from)
+            .map_err(|err| Error::failed(format!("internal: sorted row is not BSON: {err}")))?;
+        let actual = Document::try_from(stored)
+            .map_err(|err| Error::failed(format!("reading stored document: {err}")))?;
+        let fields = differing_fields(&expected, &actual);
+        if !fields.is_empty() {
+            self.different += 1;
+            self.note(format!("line {}: differs in {}", e.line, fields.join(", ")));
+        }
+        Ok(())
+    }
+
+    fn note(&mut self, what: String) {
+        tracing::info!("{what}");
+        if self.listed.len() < MAX_LISTED {
+            self.listed.push(what);
+        }
+    }
+}
+
+/// Names of the fields that differ; the lineage line may differ (duplicates share a document).
+fn differing_fields(expected: &Document, actual: &Document) -> Vec<String> {
+    let mut out = Vec::new();
+    for (k, v) in expected {
+        if k == LINEAGE {
+            let strip = |d: Option<&Bson>| {
+                d.and_then(Bson::as_document).map(|l| {
+                    let mut l = l.clone();
+                    l.remove("line");
+                    l
+                })
+            };
+            if strip(Some(v)) != strip(actual.get(LINEAGE)) {
+                out.push(LINEAGE.to_string());
+            }
+        } else if actual.get(k) != Some(v) {
+            out.push(k.clone());
+        }
+    }
+    for k in actual.keys() {
+        if !expected.contains_key(k) {
+            out.push(k.clone());
+        }
+    }
+    out
+}
+
+impl fmt::Display for VerifyReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let verdict = if self.ok { "OK" } else { "DIFFERENCES FOUND" };
+        writeln!(
+            f,
+            "verify {} against {}.{}: {verdict}",
+            self.source, self.database, self.collection
+        )?;
+        for (label, n) in [
+            ("rows read", self.rows_read),
+            ("rejected", self.rejected),
+            ("checked", self.checked),
+            ("found", self.found),
+            ("missing", self.missing),
+            ("different", self.different),
+            ("extra", self.extra),
+        ] {
+            writeln!(f, "  {label:<12}{:>12}", thousands(n))?;
+        }
+        for d in &self.differences {
+            writeln!(f, "  - {d}")?;
+        }
+        writeln!(
+            f,
+            "  {:<12}{:>12}",
+            "elapsed",
+            format!("{:.2} s", self.elapsed_seconds)
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lineage_line_may_differ_but_nothing_else() {
+        let a = doc! { "_id": "x", "Age": 3, LINEAGE: { "source": "a.csv", "line": 2_i64 } };
+        let mut b = a.clone();
+        b.insert(LINEAGE, doc! { "source": "a.csv", "line": 9_i64 });
+        assert!(differing_fields(&a, &b).is_empty());
+        b.insert("Age", 4);
+        b.insert("Ward", "W");
+        assert_eq!(differing_fields(&a, &b), vec!["Age", "Ward"]);
+        b.insert(LINEAGE, doc! { "source": "b.csv", "line": 2_i64 });
+        assert!(differing_fields(&a, &b).contains(&LINEAGE.to_string()));
+    }
+}

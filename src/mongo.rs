@@ -1,0 +1,148 @@
+//! Connecting to MongoDB: one place that builds the client, fails fast when the server cannot
+//! be reached, and keeps credentials out of every message.
+
+use std::time::Duration;
+
+use mongodb::bson::doc;
+use mongodb::options::ClientOptions;
+use mongodb::{Client, Database};
+
+use crate::cli::ConnectionArgs;
+use crate::error::Error;
+
+/// A connected database handle plus what is safe to print about it.
+pub struct Connection {
+    pub client: Client,
+    pub db: Database,
+    /// The URI with its password replaced by `****`.
+    pub display_uri: String,
+}
+
+/// Connect and prove the server answers (and accepts our credentials) within `connect_timeout`.
+pub async fn connect(args: &ConnectionArgs) -> Result<Connection, Error> {
+    let display_uri = redact_uri(&args.uri);
+    let secret = uri_password(&args.uri);
+    let scrub = |e: &dyn std::fmt::Display| scrub_secret(&e.to_string(), secret.as_deref());
+
+    validate_name("database", &args.db)?;
+    validate_name("collection", &args.collection)?;
+
+    let mut options = ClientOptions::parse(&args.uri)
+        .await
+        .map_err(|e| Error::usage(format!("invalid MongoDB URI {display_uri}: {}", scrub(&e))))?;
+    options.app_name = Some("hcctl".into());
+    options.connect_timeout = Some(args.connect_timeout);
+    options.server_selection_timeout = Some(args.connect_timeout);
+    let client = Client::with_options(options)
+        .map_err(|e| Error::usage(format!("invalid MongoDB URI {display_uri}: {}", scrub(&e))))?;
+
+    // The driver connects lazily; a ping forces server selection and authentication now, so an
+    // unreachable server or a wrong password fails in seconds with one clear line.
+    let admin = client.database("admin");
+    let ping = admin.run_command(doc! { "ping": 1 });
+    match tokio::time::timeout(args.connect_timeout + Duration::from_secs(2), ping).await {
+        Ok(Ok(_)) => {}
+        Ok(Err(e)) => {
+            return Err(Error::failed(format!(
+                "cannot use MongoDB at {display_uri}: {} (check that the server runs and the URI's \
+                 credentials are right; `scripts/stack up` starts a local one)",
+                scrub(&e)
+            )))
+        }
+        Err(_) => {
+            return Err(Error::failed(format!(
+                "MongoDB at {display_uri} did not answer within {:?} (is it running? raise --connect-timeout?)",
+                args.connect_timeout
+            )))
+        }
+    }
+    tracing::info!(uri = %display_uri, db = %args.db, "connected");
+    let db = client.database(&args.db);
+    Ok(Connection {
+        client,
+        db,
+        display_uri,
+    })
+}
+
+fn validate_name(what: &str, name: &str) -> Result<(), Error> {
+    if name.is_empty()
+        || name.contains(['\0', '$'])
+        || (what == "database" && name.contains(['/', '\\', '.', ' ', '"']))
+    {
+        return Err(Error::usage(format!(
+            "'{name}' is not a valid MongoDB {what} name"
+        )));
+    }
+    Ok(())
+}
+
+/// Split a URI into (scheme://, userinfo, rest) when it has credentials.
+fn split_userinfo(uri: &str) -> Option<(&str, &str, &str)> {
+    let scheme_end = uri.find("://")? + 3;
+    let after = &uri[scheme_end..];
+    // userinfo ends at the last '@' before the first '/' or '?' of the host part.
+    let host_end = after.find(['/', '?']).unwrap_or(after.len());
+    let at = after[..host_end].rfind('@')?;
+    Some((&uri[..scheme_end], &after[..at], &after[at + 1..]))
+}
+
+/// The password in a URI, percent-decoded, if any (used to scrub messages).
+fn uri_password(uri: &str) -> Option<String> {
+    let (_, userinfo, _) = split_userinfo(uri)?;
+    let (_, pw) = userinfo.split_once(':')?;
+    (!pw.is_empty()).then(|| pw.to_string())
+}
+
+/// `mongodb://writer:s3cret@host/db` → `mongodb://writer:****@host/db`.
+pub fn redact_uri(uri: &str) -> String {
+    match split_userinfo(uri) {
+        Some((scheme, userinfo, rest)) => {
+            let user = userinfo.split_once(':').map_or(userinfo, |(u, _)| u);
+            let masked = if userinfo.contains(':') { ":****" } else { "" };
+            format!("{scheme}{user}{masked}@{rest}")
+        }
+        None => uri.to_string(),
+    }
+}
+
+/// Remove a secret from a message (the driver may echo parts of the URI in its errors).
+fn scrub_secret(msg: &str, secret: Option<&str>) -> String {
+    match secret {
+        Some(s) if !s.is_empty() => msg.replace(s, "****"),
+        _ => msg.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redacts_passwords_in_uris() {
+        assert_eq!(
+            redact_uri("mongodb://writer:s3cr@t@db.example:27017/healthcare?tls=true"),
+            "mongodb://writer:****@db.example:27017/healthcare?tls=true"
+        );
+        assert_eq!(
+            redact_uri("mongodb+srv://reader:x@cluster0/?authSource=admin"),
+            "mongodb+srv://reader:****@cluster0/?authSource=admin"
+        );
+        assert_eq!(
+            redact_uri("mongodb://127.0.0.1:27017"),
+            "mongodb://127.0.0.1:27017"
+        );
+        assert_eq!(redact_uri("mongodb://user@host/"), "mongodb://user@host/");
+        assert_eq!(redact_uri("not a uri"), "not a uri");
+    }
+
+    #[test]
+    fn finds_the_password_to_scrub() {
+        assert_eq!(uri_password("mongodb://w:pw@h/").as_deref(), Some("pw"));
+        assert_eq!(uri_password("mongodb://w@h/"), None);
+        assert_eq!(
+            scrub_secret("auth pw failed", Some("pw")),
+            "auth **** failed"
+        );
+    }
+}
