@@ -38,7 +38,10 @@ impl Quarantine {
                 super::read::io_reason(&e)
             ))
         })?;
-        let mut writer = Writer::from_writer(BufWriter::new(file));
+        // Rows with the wrong number of fields are quarantined too: the file is ragged.
+        let mut writer = csv::WriterBuilder::new()
+            .flexible(true)
+            .from_writer(BufWriter::new(file));
         let mut first = ByteRecord::new();
         first.push_field(b"line");
         first.push_field(b"reason");

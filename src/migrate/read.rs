@@ -8,7 +8,8 @@ use std::path::Path;
 use csv::{ByteRecord, Reader, ReaderBuilder};
 use flate2::read::MultiGzDecoder;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::{Arc, Mutex};
 
 use indicatif::ProgressBar;
 
@@ -22,6 +23,8 @@ pub struct Input {
     /// For messages.
     pub display: String,
     pub reader: Reader<Box<dyn Read + Send>>,
+    /// The bytes the CSV reader has consumed, for exact line numbers.
+    lines: Arc<Mutex<LineCounter>>,
     pub header: ByteRecord,
     pub columns: Columns,
 }
@@ -50,6 +53,7 @@ impl Input {
             source,
             display,
             mut reader,
+            lines,
             columns,
             ..
         } = self;
@@ -66,7 +70,10 @@ impl Input {
                 break;
             }
             tally.rows_read += 1;
-            let line = record.position().map_or(0, |p| p.line());
+            let line = match (record.position(), lines.lock()) {
+                (Some(p), Ok(mut counter)) => counter.line_at(p.byte()),
+                _ => 0,
+            };
             match cleaner.clean(&record, line) {
                 Ok(cleaned) => {
                     tally.billing_nulled += u64::from(cleaned.billing_nulled);
@@ -127,7 +134,7 @@ pub fn open(path: &str) -> Result<Input, Error> {
         .fill_buf()
         .map_err(|e| Error::usage(format!("cannot read {display}: {}", io_reason(&e))))?
         .starts_with(&[0x1f, 0x8b]);
-    let stream: Box<dyn Read + Send> = if is_gzip {
+    let decoded: Box<dyn Read + Send> = if is_gzip {
         Box::new(BufReader::with_capacity(
             256 * 1024,
             MultiGzDecoder::new(buffered),
@@ -135,6 +142,11 @@ pub fn open(path: &str) -> Result<Input, Error> {
     } else {
         Box::new(buffered)
     };
+    let lines = Arc::new(Mutex::new(LineCounter::default()));
+    let stream: Box<dyn Read + Send> = Box::new(CountingReader {
+        inner: decoded,
+        seen: Arc::clone(&lines),
+    });
 
     let mut reader = ReaderBuilder::new()
         .has_headers(false)
@@ -156,9 +168,59 @@ pub fn open(path: &str) -> Result<Input, Error> {
         source,
         display,
         reader,
+        lines,
         header,
         columns,
     })
+}
+
+/// Physical line numbers. The csv crate's own `Position::line()` miscounts with CRLF line ends
+/// and blank lines, and its byte offset points at the end of the previous record (before the
+/// line break and any blank lines). So the bytes the parser reads are kept, from the start of the
+/// current record on, and the line of a record is 1 + the line breaks before its first byte.
+#[derive(Default)]
+struct LineCounter {
+    /// Bytes read but not yet passed by a record start; `window[0]` is at offset `base`.
+    window: VecDeque<u8>,
+    base: u64,
+    newlines_before_base: u64,
+}
+
+impl LineCounter {
+    /// The line of the record whose csv position is the byte offset `pos`.
+    fn line_at(&mut self, pos: u64) -> u64 {
+        let k = usize::try_from(pos.saturating_sub(self.base))
+            .unwrap_or(usize::MAX)
+            .min(self.window.len());
+        let passed = self.window.drain(..k).filter(|&b| b == b'\n').count() as u64;
+        self.newlines_before_base += passed;
+        self.base += k as u64;
+        // Skip the rest of the previous line break and any blank lines.
+        let leading = self
+            .window
+            .iter()
+            .take_while(|&&b| b == b'\r' || b == b'\n')
+            .filter(|&&b| b == b'\n')
+            .count() as u64;
+        1 + self.newlines_before_base + leading
+    }
+}
+
+/// Passes bytes through to the CSV parser and keeps a copy for the [`LineCounter`]. The copy
+/// is trimmed at every record, so it never holds more than the parser's read-ahead.
+struct CountingReader {
+    inner: Box<dyn Read + Send>,
+    seen: Arc<Mutex<LineCounter>>,
+}
+
+impl Read for CountingReader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        if let Ok(mut seen) = self.seen.lock() {
+            seen.window.extend(&buf[..n]);
+        }
+        Ok(n)
+    }
 }
 
 /// The OS reason without Rust's "(os error 2)" noise.
@@ -173,5 +235,38 @@ pub fn io_reason(e: &io::Error) -> String {
                 None => s,
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lines_of(input: &str) -> Vec<u64> {
+        let lines = Arc::new(Mutex::new(LineCounter::default()));
+        let reader = CountingReader {
+            inner: Box::new(io::Cursor::new(input.as_bytes().to_vec())),
+            seen: Arc::clone(&lines),
+        };
+        let mut r = ReaderBuilder::new()
+            .has_headers(false)
+            .flexible(true)
+            .from_reader(reader);
+        let mut rec = ByteRecord::new();
+        let mut out = Vec::new();
+        while r.read_byte_record(&mut rec).unwrap() {
+            let pos = rec.position().unwrap().byte();
+            out.push(lines.lock().unwrap().line_at(pos));
+        }
+        out
+    }
+
+    #[test]
+    fn line_numbers_are_physical_lines() {
+        assert_eq!(lines_of("h\na\nb\n"), [1, 2, 3]);
+        assert_eq!(lines_of("h\r\na\r\n\r\nb\r\n"), [1, 2, 4]);
+        assert_eq!(lines_of("h\n\"x\ny\"\nb"), [1, 2, 4]);
+        assert_eq!(lines_of("\nh\na\n\n\n c\n"), [2, 3, 6]);
+        assert_eq!(lines_of("\u{feff}h\r\na\r\n"), [1, 2]);
     }
 }

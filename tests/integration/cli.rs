@@ -1,0 +1,73 @@
+//! The command line itself: help, usage errors and their exit codes.
+
+use crate::util::*;
+use std::process::Command;
+
+fn hcctl(args: &[&str]) -> std::process::Output {
+    Command::new(HCCTL).args(args).output().unwrap()
+}
+
+#[test]
+fn help_explains_every_migrate_flag() {
+    let out = hcctl(&["migrate", "--help"]);
+    assert_success(&out);
+    let help = stdout(&out);
+    for flag in [
+        "--uri",
+        "--db",
+        "--collection",
+        "--batch-size",
+        "--workers",
+        "--dry-run",
+        "--report",
+        "--quarantine",
+        "--connect-timeout",
+        "--format",
+        "HCCTL_MONGODB_URI",
+    ] {
+        assert!(help.contains(flag), "{flag} missing from migrate --help");
+    }
+    assert!(hcctl(&["--help"]).status.success());
+    assert!(stdout(&hcctl(&["--version"])).starts_with("hcctl "));
+}
+
+#[test]
+fn help_never_shows_the_uri_from_the_environment() {
+    let out = Command::new(HCCTL)
+        .args(["migrate", "--help"])
+        .env("HCCTL_MONGODB_URI", "mongodb://u:topsecret@h/")
+        .output()
+        .unwrap();
+    assert!(!stdout(&out).contains("topsecret"));
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    assert_exit(&hcctl(&["migrate", "--batch-size", "0", "x.csv"]), 2);
+    assert_exit(&hcctl(&["migrate", "--no-such-flag"]), 2);
+    let missing = hcctl(&[
+        "migrate",
+        "/nonexistent/file.csv",
+        "--uri",
+        "mongodb://127.0.0.1:9",
+    ]);
+    assert_exit(&missing, 2);
+    assert!(stderr(&missing).contains("cannot open /nonexistent/file.csv: no such file"));
+    let empty = tempfile::NamedTempFile::new().unwrap();
+    let out = hcctl(&["migrate", empty.path().to_str().unwrap(), "--dry-run"]);
+    assert_exit(&out, 2);
+    assert!(stderr(&out).contains("is empty"), "{}", stderr(&out));
+}
+
+#[test]
+fn generate_is_deterministic_and_writes_to_stdout() {
+    let a = hcctl(&["generate", "--rows", "50", "--seed", "1"]);
+    let b = hcctl(&["generate", "--rows", "50", "--seed", "1"]);
+    assert_success(&a);
+    assert_eq!(a.stdout, b.stdout);
+    assert_eq!(
+        String::from_utf8_lossy(&a.stdout).matches("\r\n").count(),
+        51
+    );
+    assert!(stdout(&a).starts_with(HEADER));
+}

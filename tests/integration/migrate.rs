@@ -1,0 +1,576 @@
+//! `hcctl migrate`, end to end: documents are read back from the server.
+
+use std::collections::HashSet;
+use std::time::{Duration, Instant};
+
+use bson::{doc, Bson};
+
+use crate::util::*;
+
+#[tokio::test]
+async fn real_export_loads_exactly_once() {
+    let env = TestEnv::new("real").await;
+    let data = real_dataset();
+
+    let first = env.migrate(&data, "patients", &[]);
+    assert_eq!(n(&first, "rows_read"), 55_500);
+    assert_eq!(n(&first, "inserted"), 54_966);
+    assert_eq!(n(&first, "duplicates"), 534);
+    assert_eq!(n(&first, "rejected"), 0);
+    assert_eq!(n(&first, "billing_nulled"), 108);
+    assert_eq!(first["rejects_by_reason"], serde_json::json!({}));
+    assert!(first["elapsed_seconds"].as_f64().unwrap() > 0.0);
+    assert!(first["rows_per_second"].as_f64().unwrap() > 0.0);
+    assert_eq!(env.count("patients", doc! {}).await, 54_966);
+
+    // Typed fields, title-cased names, nulled billing with its original kept in the lineage.
+    let bobby = env
+        .coll("patients")
+        .find_one(doc! { "Name": "Bobby Jackson", "Room Number": 328 })
+        .await
+        .unwrap()
+        .expect("the first row of the export, title-cased");
+    assert!(matches!(bobby.get("Age"), Some(Bson::Int32(30))));
+    assert!(matches!(bobby.get("Room Number"), Some(Bson::Int32(328))));
+    assert_eq!(
+        bobby.get("Billing Amount"),
+        Some(&Bson::Double(18856.281305978155))
+    );
+    assert_eq!(
+        bobby
+            .get_datetime("Date of Admission")
+            .unwrap()
+            .try_to_rfc3339_string()
+            .unwrap(),
+        "2024-01-31T00:00:00Z"
+    );
+    assert!(matches!(
+        bobby.get("Discharge Date"),
+        Some(Bson::DateTime(_))
+    ));
+    assert_eq!(
+        bobby.get_document("_lineage").unwrap(),
+        &doc! { "source": "healthcare_dataset.csv", "line": 2_i64 }
+    );
+    let nulled = env
+        .count("patients", doc! { "Billing Amount": Bson::Null })
+        .await;
+    assert_eq!(nulled, 106, "108 negative rows, 106 distinct");
+    let with_original = env
+        .count(
+            "patients",
+            doc! { "_lineage.billing_amount_original": { "$lt": 0.0 } },
+        )
+        .await;
+    assert_eq!(with_original, 106);
+    // No name keeps random casing; suffixes keep their spelling.
+    let mixed = env
+        .count("patients", doc! { "Name": { "$regex": "[a-z][A-Z]" } })
+        .await;
+    let phd = env
+        .count("patients", doc! { "Name": { "$regex": " PhD$" } })
+        .await;
+    assert!(phd > 0);
+    assert_eq!(mixed, phd, "only PhD keeps an inner capital");
+    assert_eq!(
+        env.count(
+            "patients",
+            doc! { "Name": { "$regex": " Md$| Phd$| Ii$| Dds$" } }
+        )
+        .await,
+        0
+    );
+    assert!(
+        env.count("patients", doc! { "Name": { "$regex": " MD$" } })
+            .await
+            > 0
+    );
+    // Hospital names keep their odd commas.
+    assert!(
+        env.count(
+            "patients",
+            doc! { "Hospital": "Hernandez Rogers and Vang," }
+        )
+        .await
+            > 0
+    );
+
+    // Indexes for the common queries.
+    let names = env.coll("patients").list_index_names().await.unwrap();
+    for idx in [
+        "name",
+        "medical_condition",
+        "date_of_admission",
+        "hospital",
+        "doctor",
+    ] {
+        assert!(
+            names.iter().any(|n| n == idx),
+            "index {idx} missing: {names:?}"
+        );
+    }
+
+    // Idempotent: the second run inserts nothing.
+    let second = env.migrate(&data, "patients", &[]);
+    assert_eq!(n(&second, "inserted"), 0);
+    assert_eq!(n(&second, "duplicates"), 55_500);
+    assert_eq!(env.count("patients", doc! {}).await, 54_966);
+
+    let out = env.run(&[
+        "verify",
+        data.to_str().unwrap(),
+        "--db",
+        &env.db,
+        "--format",
+        "json",
+    ]);
+    assert_success(&out);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["ok"], true);
+    assert_eq!(v["found"], 55_500);
+    env.drop_db().await;
+}
+
+#[tokio::test]
+async fn generated_rows_add_up_and_duplicates_match_repeated_lines() {
+    let env = TestEnv::new("generated").await;
+    let data = env.generate("gen.csv", 20_000, 7);
+    let text = std::fs::read_to_string(&data).unwrap();
+    let lines: Vec<&str> = text
+        .split("\r\n")
+        .skip(1)
+        .filter(|l| !l.is_empty())
+        .collect();
+    let distinct: HashSet<&str> = lines.iter().copied().collect();
+    let repeated = (lines.len() - distinct.len()) as u64;
+    assert!(
+        repeated > 100,
+        "the generator makes ~1% duplicates, got {repeated}"
+    );
+
+    let r = env.migrate(&data, "gen", &["--batch-size", "500", "--workers", "3"]);
+    assert_eq!(n(&r, "rows_read"), 20_000);
+    assert_eq!(n(&r, "rejected"), 0);
+    assert_eq!(n(&r, "duplicates"), repeated);
+    assert_eq!(n(&r, "inserted"), distinct.len() as u64);
+    assert_eq!(
+        n(&r, "rows_read"),
+        n(&r, "inserted") + n(&r, "duplicates") + n(&r, "rejected")
+    );
+    assert!(n(&r, "billing_nulled") > 0);
+    assert_eq!(env.count("gen", doc! {}).await, n(&r, "inserted"));
+    env.drop_db().await;
+}
+
+/// Every duplicate's stored lineage names its first line, however batches raced.
+#[tokio::test]
+async fn first_copy_of_a_duplicate_is_the_one_stored() {
+    let env = TestEnv::new("firstcopy").await;
+    let data = env.generate("gen.csv", 6_000, 11);
+    let text = std::fs::read_to_string(&data).unwrap();
+    let mut first_line = std::collections::HashMap::new();
+    for (i, l) in text
+        .split("\r\n")
+        .enumerate()
+        .skip(1)
+        .filter(|(_, l)| !l.is_empty())
+    {
+        first_line.entry(l.to_string()).or_insert(i as i64 + 1);
+    }
+    env.migrate(&data, "c", &["--batch-size", "7", "--workers", "8"]);
+    let lines: HashSet<i64> = env
+        .docs("c")
+        .await
+        .iter()
+        .map(|d| d.get_document("_lineage").unwrap().get_i64("line").unwrap())
+        .collect();
+    let firsts: HashSet<i64> = first_line.values().copied().collect();
+    assert_eq!(lines, firsts);
+    env.drop_db().await;
+}
+
+#[tokio::test]
+async fn interrupted_run_finished_by_a_rerun_equals_one_clean_run() {
+    let env = TestEnv::new("interrupt").await;
+    let data = env.generate("gen.csv", 12_000, 3);
+    let path = data.to_str().unwrap();
+
+    env.migrate(&data, "clean", &[]);
+    let clean = env.docs("clean").await;
+
+    // Start a slow run (small batches, one writer) and kill it mid-way.
+    let mut child = env
+        .command(&[
+            "migrate",
+            path,
+            "--db",
+            &env.db,
+            "--collection",
+            "cut",
+            "--batch-size",
+            "20",
+            "--workers",
+            "1",
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let stored = env.count("cut", doc! {}).await;
+        if stored >= 500 {
+            break;
+        }
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the run ended before it could be interrupted"
+        );
+        assert!(Instant::now() < deadline, "the run never got going");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let partial = env.count("cut", doc! {}).await;
+    assert!(
+        partial < clean.len() as u64,
+        "interrupted before the end ({partial} stored)"
+    );
+
+    let rerun = env.migrate(&data, "cut", &[]);
+    assert_eq!(n(&rerun, "rows_read"), 12_000);
+    assert_eq!(
+        env.docs("cut").await,
+        clean,
+        "same documents, same lineage, as one clean run"
+    );
+    env.drop_db().await;
+}
+
+#[tokio::test]
+async fn each_rule_rejects_into_the_quarantine_with_its_reason() {
+    let env = TestEnv::new("rejects").await;
+    let rows = [
+        (row_with(&[]), None),
+        (row_with(&[(0, " ")]), Some("name_missing")),
+        (row_with(&[(1, "121")]), Some("age_invalid")),
+        (row_with(&[(2, "")]), Some("gender_missing")),
+        (row_with(&[(3, "Z+")]), Some("blood_type_invalid")),
+        (row_with(&[(4, "")]), Some("medical_condition_missing")),
+        (
+            row_with(&[(5, "2024-02-30")]),
+            Some("date_of_admission_invalid"),
+        ),
+        (row_with(&[(6, "")]), Some("doctor_missing")),
+        (row_with(&[(7, "\"\"")]), Some("hospital_missing")),
+        (row_with(&[(8, "")]), Some("insurance_provider_missing")),
+        (row_with(&[(9, "12,5")]), Some("wrong_field_count")),
+        (row_with(&[(9, "n/a")]), Some("billing_amount_invalid")),
+        (row_with(&[(10, "0")]), Some("room_number_invalid")),
+        (row_with(&[(11, "")]), Some("admission_type_missing")),
+        (row_with(&[(12, "2024-02")]), Some("discharge_date_invalid")),
+        (
+            row_with(&[(12, "2024-01-01")]),
+            Some("discharge_before_admission"),
+        ),
+        (row_with(&[(13, "")]), Some("medication_missing")),
+        (row_with(&[(14, "")]), Some("test_results_missing")),
+        (row_with(&[(1, "31")]), None),
+    ];
+    let mut csv = Vec::from(format!("{HEADER}\n"));
+    for (r, _) in &rows {
+        csv.extend_from_slice(r.as_bytes());
+        csv.push(b'\n');
+    }
+    // Invalid UTF-8 in a field.
+    let mut data = csv;
+    data.extend(row_with(&[(4, "CANCERX")]).into_bytes());
+    let pos = data.windows(7).rposition(|w| w == b"CANCERX").unwrap();
+    data.splice(pos..pos + 7, b"Canc\xFFer".iter().copied());
+    data.push(b'\n');
+    let path = env.write("rejects.csv", &data);
+    let quarantine = env.dir.path().join("q.csv");
+
+    let r = env.migrate(&path, "r", &["--quarantine", quarantine.to_str().unwrap()]);
+    let expected_rejects = rows.iter().filter(|(_, reason)| reason.is_some()).count() as u64 + 1;
+    assert_eq!(n(&r, "rows_read"), rows.len() as u64 + 1);
+    assert_eq!(n(&r, "rejected"), expected_rejects);
+    assert_eq!(n(&r, "inserted"), 2);
+    assert_eq!(env.count("r", doc! {}).await, 2);
+    let by_reason = r["rejects_by_reason"].as_object().unwrap();
+    for (_, reason) in &rows {
+        if let Some(reason) = reason {
+            assert_eq!(by_reason[*reason], 1, "{reason}");
+        }
+    }
+    assert_eq!(by_reason["invalid_utf8"], 1);
+    assert_eq!(by_reason.len() as u64, expected_rejects);
+
+    // The quarantine: private, one row per reject, line number + reason + original fields.
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&quarantine).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+    let mut q = csv::ReaderBuilder::new()
+        .flexible(true)
+        .from_path(&quarantine)
+        .unwrap();
+    let head: Vec<String> = q
+        .headers()
+        .unwrap()
+        .iter()
+        .take(3)
+        .map(String::from)
+        .collect();
+    assert_eq!(head, ["line", "reason", "expected"]);
+    let recs: Vec<csv::ByteRecord> = q.byte_records().map(|r| r.unwrap()).collect();
+    assert_eq!(recs.len() as u64, expected_rejects);
+    let age = recs.iter().find(|r| &r[1] == b"age_invalid").unwrap();
+    assert_eq!(&age[0], b"4", "line number of the row");
+    assert_eq!(&age[4], b"121", "original field kept as given");
+    let utf8 = recs.iter().find(|r| &r[1] == b"invalid_utf8").unwrap();
+    assert_eq!(&utf8[7], b"Canc\xFFer", "original bytes kept");
+    let wrong = recs.iter().find(|r| &r[1] == b"wrong_field_count").unwrap();
+    assert_eq!(wrong.len(), 3 + 16);
+    env.drop_db().await;
+}
+
+#[tokio::test]
+async fn rfc4180_quoting_crlf_bom_blank_lines_extra_columns_gzip_and_stdin() {
+    let env = TestEnv::new("csvshapes").await;
+    // Columns shuffled and in odd case, a BOM, an extra column, CRLF, quoted commas, doubled
+    // quotes, a line break inside quotes, blank lines.
+    let header = "\u{feff} name ,AGE,gender,Blood Type,Medical Condition,Date of Admission,Doctor,Ward,Hospital,Insurance Provider,Billing Amount,Room Number,Admission Type,Discharge Date,Medication,test results";
+    let a = "o'neil  ANNE-marie,45,female,ab+,Asthma,2020-02-28,Kevin Wells,  West Wing ,\"Hernandez Rogers and Vang,\",Medicare,-502.5071654,101,EMERGENCY,2020-03-01,Aspirin,abnormal";
+    let b = "john smith md,50,Male,O-,Diabetes,2021-01-01,Kevin Wells,,\"St. \"\"Mary\"\"\nNorth, Campus\",Aetna,1000.5,102,Elective,2021-01-02,Lipitor,Normal";
+    let csv = format!("{header}\r\n{a}\r\n\r\n{b}\r\n\r\n");
+    let path = env.write("shapes.csv", &csv);
+
+    let r = env.migrate(&path, "s", &[]);
+    assert_eq!(n(&r, "rows_read"), 2, "blank lines are not rows");
+    assert_eq!(n(&r, "inserted"), 2);
+    assert_eq!(n(&r, "billing_nulled"), 1);
+    let anne = env
+        .coll("s")
+        .find_one(doc! { "Age": 45 })
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(anne.get_str("Name").unwrap(), "O'Neil Anne-Marie");
+    assert_eq!(anne.get_str("Gender").unwrap(), "Female");
+    assert_eq!(anne.get_str("Blood Type").unwrap(), "AB+");
+    assert_eq!(anne.get_str("Admission Type").unwrap(), "Emergency");
+    assert_eq!(anne.get_str("Test Results").unwrap(), "Abnormal");
+    assert_eq!(
+        anne.get_str("Hospital").unwrap(),
+        "Hernandez Rogers and Vang,"
+    );
+    assert_eq!(anne.get_str("Ward").unwrap(), "West Wing");
+    assert_eq!(anne.get("Billing Amount"), Some(&Bson::Null));
+    assert_eq!(
+        anne.get_document("_lineage").unwrap(),
+        &doc! { "source": "shapes.csv", "line": 2_i64, "billing_amount_original": -502.5071654 }
+    );
+    let john = env
+        .coll("s")
+        .find_one(doc! { "Age": 50 })
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(john.get_str("Name").unwrap(), "John Smith MD");
+    assert_eq!(
+        john.get_str("Hospital").unwrap(),
+        "St. \"Mary\" North, Campus"
+    );
+    assert!(!john.contains_key("Ward"), "empty extra fields are omitted");
+    assert_eq!(
+        john.get_document("_lineage")
+            .unwrap()
+            .get_i64("line")
+            .unwrap(),
+        4
+    );
+
+    // The same bytes gzip-compressed, and through stdin: the same documents (by _id).
+    let gz_path = env.dir.path().join("shapes.csv.gz");
+    {
+        use std::io::Write;
+        let mut gz = flate2::write::GzEncoder::new(
+            std::fs::File::create(&gz_path).unwrap(),
+            flate2::Compression::default(),
+        );
+        gz.write_all(csv.as_bytes()).unwrap();
+        gz.finish().unwrap();
+    }
+    let g = env.migrate(&gz_path, "s", &[]);
+    assert_eq!((n(&g, "rows_read"), n(&g, "duplicates")), (2, 2));
+
+    let mut child = env
+        .command(&[
+            "migrate",
+            "-",
+            "--db",
+            &env.db,
+            "--collection",
+            "stdin",
+            "--format",
+            "json",
+        ])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::Write;
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(csv.as_bytes())
+            .unwrap();
+    }
+    let out = child.wait_with_output().unwrap();
+    assert_success(&out);
+    let s: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(s["inserted"], 2);
+    let ids = |docs: Vec<bson::Document>| {
+        docs.iter()
+            .map(|d| d.get_str("_id").unwrap().to_string())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(ids(env.docs("stdin").await), ids(env.docs("s").await));
+    env.drop_db().await;
+}
+
+#[tokio::test]
+async fn missing_columns_stop_the_run_before_anything_is_written() {
+    let env = TestEnv::new("missingcol").await;
+    let header = HEADER.replace("Age,", "").replace(",Doctor", "");
+    let path = env.write("bad.csv", format!("{header}\n"));
+    let out = env.run(&[
+        "migrate",
+        path.to_str().unwrap(),
+        "--db",
+        &env.db,
+        "--collection",
+        "x",
+    ]);
+    assert_exit(&out, 2);
+    let err = stderr(&out);
+    assert!(err.contains("missing column(s): Age, Doctor"), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "one clear line: {err}");
+    let colls = env
+        .client
+        .database(&env.db)
+        .list_collection_names()
+        .await
+        .unwrap();
+    assert!(colls.is_empty(), "nothing written: {colls:?}");
+}
+
+#[tokio::test]
+async fn unreachable_server_fails_fast_with_exit_1() {
+    let env = TestEnv::new("unreachable").await;
+    let path = env.write("one.csv", format!("{HEADER}\n{}\n", row_with(&[])));
+    let started = Instant::now();
+    let out = env.run(&[
+        "migrate",
+        path.to_str().unwrap(),
+        "--uri",
+        "mongodb://writer:hunter2-secret@127.0.0.1:9/?connectTimeoutMS=500",
+        "--connect-timeout",
+        "1s",
+    ]);
+    assert_exit(&out, 1);
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "took {:?}",
+        started.elapsed()
+    );
+    let err = stderr(&out);
+    assert!(err.contains("mongodb://writer:****@127.0.0.1:9"), "{err}");
+    assert!(!err.contains("hunter2-secret"), "password leaked: {err}");
+    assert_eq!(err.trim().lines().count(), 1, "one clear line: {err}");
+}
+
+#[tokio::test]
+async fn wrong_password_fails_with_exit_1() {
+    let env = TestEnv::new("auth").await;
+    let Some((scheme, rest)) = env.uri.split_once("://") else {
+        panic!("bad URI")
+    };
+    let Some((userinfo, host)) = rest.split_once('@') else {
+        eprintln!("NOT APPLICABLE: the test server URI has no credentials, so authentication cannot be tested");
+        return;
+    };
+    let user = userinfo.split(':').next().unwrap();
+    let bad = format!("{scheme}://{user}:not-the-password@{host}");
+    let path = env.write("one.csv", format!("{HEADER}\n{}\n", row_with(&[])));
+    let out = env.run(&[
+        "migrate",
+        path.to_str().unwrap(),
+        "--uri",
+        &bad,
+        "--db",
+        &env.db,
+    ]);
+    assert_exit(&out, 1);
+    let err = stderr(&out);
+    assert!(err.contains(":****@"), "{err}");
+    assert!(!err.contains("not-the-password"), "{err}");
+}
+
+#[tokio::test]
+async fn dry_run_touches_no_server() {
+    let env = TestEnv::new("dry").await;
+    let data = env.generate("gen.csv", 3_000, 5);
+    let out = env.run(&[
+        "migrate",
+        data.to_str().unwrap(),
+        "--dry-run",
+        "--uri",
+        "mongodb://127.0.0.1:9",
+        "--format",
+        "json",
+    ]);
+    assert_success(&out);
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(r["dry_run"], true);
+    assert_eq!(r["rows_read"], 3_000);
+    assert_eq!(n(&r, "inserted") + n(&r, "rejected"), 3_000);
+}
+
+#[tokio::test]
+async fn logs_never_show_patient_values_or_passwords() {
+    let env = TestEnv::new("nolog").await;
+    let path = env.write(
+        "leak.csv",
+        format!(
+            "{HEADER}\n{}\n{}\n",
+            row_with(&[(0, "Zebulon Quartermaine")]),
+            row_with(&[(0, "Xavier Leakcheck"), (1, "999")])
+        ),
+    );
+    let out = env.run(&["-vvv", "migrate", path.to_str().unwrap(), "--db", &env.db]);
+    assert_success(&out);
+    let all = format!("{}{}", stdout(&out), stderr(&out)).to_lowercase();
+    assert!(
+        all.contains("age_invalid"),
+        "the reject is logged with its reason"
+    );
+    for secret in ["zebulon", "quartermaine", "xavier", "leakcheck", "999"] {
+        assert!(!all.contains(secret), "{secret} leaked into the output");
+    }
+    if let Some(pw) = env
+        .uri
+        .split_once("://")
+        .and_then(|(_, r)| r.split_once('@'))
+        .and_then(|(u, _)| u.split_once(':'))
+        .map(|(_, p)| p)
+    {
+        assert!(
+            !all.contains(&pw.to_lowercase()),
+            "the password leaked into the output"
+        );
+    }
+    env.drop_db().await;
+}
