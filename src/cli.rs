@@ -5,7 +5,8 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-/// hcctl — migrate hospital admission CSVs into MongoDB, safely and repeatably.
+/// hcctl — migrate hospital admission CSVs into MongoDB, safely and repeatably, and run their
+/// AWS infrastructure (ECS, CloudWatch Logs, AWS Backup) from one config.
 ///
 /// Logs go to stderr (raise with -v or HCCTL_LOG=debug); results go to stdout.
 /// Exit codes: 0 success; 1 failure during the run (safe to repeat); 2 usage or input error,
@@ -43,6 +44,79 @@ pub enum Command {
     /// Write a deterministic synthetic admissions CSV (same columns, domains and quirks as the
     /// real export) for tests, demos and load tests.
     Generate(GenerateArgs),
+    /// Converge AWS to infra/hcctl.yaml: log groups, ECS cluster and task definitions, AWS Backup
+    /// vault, plan and selection.
+    ///
+    /// Prints the plan (one line per resource: create / update / replace / unchanged, with what
+    /// changes), then applies it. Only what differs is changed: a second deploy makes no mutating
+    /// call. A deploy that stopped on an error converges when run again.
+    Deploy(DeployArgs),
+    /// Remove what deploy created: backup selection and plan, the vault when it is empty, the task
+    /// definitions' revisions, the cluster, the log groups.
+    ///
+    /// A vault holding recovery points is kept and reported, never emptied. Asks for
+    /// confirmation on a terminal; scripts pass --yes.
+    Destroy(DestroyArgs),
+    /// Print the task definitions rendered from task-definitions/*.json and the config, as
+    /// `aws ecs register-task-definition --cli-input-json` takes them. No AWS call.
+    Render(RenderArgs),
+}
+
+/// Where the AWS side is described and reached: shared by deploy, destroy and backup commands.
+#[derive(Debug, Clone, Args)]
+pub struct AwsArgs {
+    /// The config file.
+    #[arg(long, default_value = "infra/hcctl.yaml")]
+    pub config: PathBuf,
+
+    /// Send every AWS request to this endpoint (an emulator such as LocalStack). Without it the
+    /// standard AWS_ENDPOINT_URL and AWS_ENDPOINT_URL_<SERVICE> variables apply, per service.
+    /// Credentials come from the standard AWS chain (environment, profile, SSO, instance role).
+    #[arg(long, value_name = "URL")]
+    pub endpoint_url: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct DeployArgs {
+    #[command(flatten)]
+    pub aws: AwsArgs,
+
+    /// Print the plan and stop: no mutating AWS call at all.
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// Output: the plan and result as text, or one JSON object for pipelines.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+}
+
+#[derive(Debug, Args)]
+pub struct DestroyArgs {
+    #[command(flatten)]
+    pub aws: AwsArgs,
+
+    /// Do not ask for confirmation (required when standard input is not a terminal).
+    #[arg(long, short)]
+    pub yes: bool,
+
+    /// Print what would be removed and stop.
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// Output: the plan and result as text, or one JSON object for pipelines.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+}
+
+#[derive(Debug, Args)]
+pub struct RenderArgs {
+    /// The config file.
+    #[arg(long, default_value = "infra/hcctl.yaml")]
+    pub config: PathBuf,
+
+    /// Print only this container's task definition (as the AWS CLI takes it).
+    #[arg(long, value_parser = ["mongo", "app"])]
+    pub container: Option<String>,
 }
 
 /// Where the data goes: shared by every command that talks to MongoDB.
@@ -91,12 +165,14 @@ pub struct MigrateArgs {
     #[command(flatten)]
     pub conn: ConnectionArgs,
 
-    /// Rows per insert batch.
-    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    /// Rows per insert batch. Each batch is sent in `_id` order, so larger batches touch fewer
+    /// pages of the server's `_id` index.
+    #[arg(long, default_value_t = 5000, value_parser = clap::value_parser!(u32).range(1..=100_000))]
     pub batch_size: u32,
 
-    /// Batches written concurrently.
-    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=64))]
+    /// Batches written concurrently. Two suit a single-node server on a small machine; raise it
+    /// for a MongoDB cluster with more cores.
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..=64))]
     pub workers: u32,
 
     /// Parse, clean and count without connecting to any server. Duplicates are detected by the

@@ -4,12 +4,18 @@
 //! one module per concern:
 //!
 //! - [`migrate`]: CSV → cleaning → MongoDB, and the commands built on that path (verify, generate);
+//! - [`config`]: `infra/hcctl.yaml`, loaded and validated before any AWS call;
+//! - [`deploy`]: config → rendered task definitions → plan → AWS (deploy, destroy, render);
+//! - [`aws`]: the one SDK configuration, the call counter, and each service's calls;
 //! - [`mongo`]: connecting to the server, with credentials redacted from every message;
 //! - [`error`]: the error kinds that decide exit codes;
 //! - [`cli`]: the command-line surface (every flag's `--help` text lives there);
 //! - [`output`]: progress bars, logs and the text/JSON output switch.
 
+pub mod aws;
 pub mod cli;
+pub mod config;
+pub mod deploy;
 pub mod error;
 pub mod migrate;
 pub mod mongo;

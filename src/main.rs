@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use clap::Parser;
 
 use hcctl::cli::{Cli, Command, Format, GenerateArgs};
+use hcctl::deploy::{self, plan::Plan};
 use hcctl::error::Error;
 use hcctl::migrate::{self, report};
 use hcctl::output;
@@ -61,6 +62,82 @@ async fn run(command: Command) -> Result<(), Error> {
             }
         }
         Command::Generate(args) => generate(&args),
+        Command::Deploy(args) => {
+            let settings = deploy::Settings {
+                config_path: args.aws.config.clone(),
+                endpoint_url: args.aws.endpoint_url.clone(),
+            };
+            let plan =
+                deploy::deploy(&settings, args.dry_run, |p| show_plan(p, args.format)).await?;
+            finish_plan(&plan, args.format)
+        }
+        Command::Destroy(args) => {
+            let settings = deploy::Settings {
+                config_path: args.aws.config.clone(),
+                endpoint_url: args.aws.endpoint_url.clone(),
+            };
+            let plan = deploy::destroy(&settings, args.yes, args.dry_run, |p| {
+                show_plan(p, args.format)
+            })
+            .await?;
+            finish_plan(&plan, args.format)
+        }
+        Command::Render(args) => {
+            let all = deploy::render_command(&args.config).await?;
+            let value = match &args.container {
+                Some(c) => all.get(c).cloned().unwrap_or_default(),
+                None => all,
+            };
+            emit_json(&value)
+        }
+    }
+}
+
+/// Text: the plan goes out before anything is applied.
+fn show_plan(plan: &Plan, format: Format) {
+    if format == Format::Text {
+        let mut out = io::stdout().lock();
+        let _ = write!(out, "{plan}");
+        let _ = out.flush();
+    }
+}
+
+/// After apply: the results (text) or the whole plan with results (JSON); exit 1 on a failed step.
+fn finish_plan(plan: &Plan, format: Format) -> Result<(), Error> {
+    let written = match format {
+        Format::Text => {
+            let mut out = io::stdout().lock();
+            write!(out, "{}", plan.outcome_text()).and_then(|()| out.flush())
+        }
+        Format::Json => return_json(plan),
+    };
+    if let Err(e) = written {
+        if e.kind() != io::ErrorKind::BrokenPipe {
+            return Err(Error::failed(format!("writing to stdout: {e}")));
+        }
+    }
+    match plan.outcome.as_ref().and_then(|o| o.error.as_ref()) {
+        Some(e) => Err(Error::failed(format!(
+            "{} did not finish: {e}",
+            plan.command
+        ))),
+        None => Ok(()),
+    }
+}
+
+fn return_json<T: serde::Serialize>(value: &T) -> io::Result<()> {
+    let mut out = io::stdout().lock();
+    serde_json::to_writer_pretty(&mut out, value).map_err(io::Error::from)?;
+    writeln!(out)?;
+    out.flush()
+}
+
+fn emit_json<T: serde::Serialize>(value: &T) -> Result<(), Error> {
+    match return_json(value) {
+        Err(e) if e.kind() != io::ErrorKind::BrokenPipe => {
+            Err(Error::failed(format!("writing to stdout: {e}")))
+        }
+        _ => Ok(()),
     }
 }
 

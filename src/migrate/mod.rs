@@ -17,6 +17,7 @@ pub mod order;
 pub mod quarantine;
 pub mod read;
 pub mod report;
+pub mod seen;
 pub mod sorted;
 pub mod verify;
 pub mod write;
@@ -31,8 +32,7 @@ use tokio::task::JoinSet;
 use crate::cli::MigrateArgs;
 use crate::error::Error;
 use crate::{mongo, output};
-use clean::Cleaned;
-use order::{Completion, Window};
+use order::{Batch, Completion, Window};
 use quarantine::Quarantine;
 use report::Report;
 use write::Writer;
@@ -84,7 +84,9 @@ pub async fn migrate(args: &MigrateArgs) -> Result<Report, Error> {
             let (tally, q, early_duplicates) =
                 pipeline(input, quarantine, &writer, args, &progress).await?;
             quarantine = q;
+            let indexing = Instant::now();
             writer.ensure_indexes().await?;
+            report.index_seconds = (indexing.elapsed().as_secs_f64() * 1000.0).round() / 1000.0;
             report.inserted = writer.inserted.load(Ordering::Relaxed);
             report.duplicates = writer.duplicates.load(Ordering::Relaxed) + early_duplicates;
             tally
@@ -122,7 +124,7 @@ async fn pipeline(
     progress: &indicatif::ProgressBar,
 ) -> Result<(read::Tally, Quarantine, u64), Error> {
     let workers = args.workers as usize;
-    let (tx, rx) = mpsc::channel::<(u64, Vec<Cleaned>)>(workers);
+    let (tx, rx) = mpsc::channel::<Batch>(workers);
     let rx = Arc::new(Mutex::new(rx));
     let completion = Arc::new(Completion::default());
     let mut writers = JoinSet::new();
@@ -133,10 +135,17 @@ async fn pipeline(
         writers.spawn(async move {
             loop {
                 let next = rx.lock().await.recv().await;
-                let Some((seq, batch)) = next else {
+                let Some(batch) = next else {
                     return Ok::<(), Error>(());
                 };
-                if let Err(e) = writer.write(batch).await {
+                let seq = batch.seq;
+                // The certainly new rows first, in one insert that a server can commit at once;
+                // then the suspects, whose duplicates the server reports.
+                let mut result = writer.write(batch.fresh).await;
+                if result.is_ok() && !batch.suspects.is_empty() {
+                    result = writer.write(batch.suspects).await;
+                }
+                if let Err(e) = result {
                     completion.abort();
                     return Err(e);
                 }
@@ -157,8 +166,9 @@ async fn pipeline(
             batch_size,
             &bar,
             |line, reason, rec| quarantine.add(line, reason, rec),
-            |mut batch| {
-                let (seq, dropped) = window.admit(&mut batch);
+            |rows| {
+                let (batch, dropped) = window.admit(rows);
+                let seq = batch.seq;
                 early_duplicates += dropped;
                 // A false wait or a closed channel means the writers stopped on an error,
                 // which is reported below.
@@ -169,7 +179,7 @@ async fn pipeline(
                     done.done(seq);
                     return Ok(true);
                 }
-                Ok(tx.blocking_send((seq, batch)).is_ok())
+                Ok(tx.blocking_send(batch).is_ok())
             },
         );
         tally.map(|t| (t, quarantine, early_duplicates))

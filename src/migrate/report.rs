@@ -26,6 +26,8 @@ pub struct Report {
     pub rejects_by_reason: BTreeMap<&'static str, u64>,
     pub quarantine: Option<String>,
     pub elapsed_seconds: f64,
+    /// Of `elapsed_seconds`, the time spent creating missing indexes after the load.
+    pub index_seconds: f64,
     pub rows_per_second: f64,
 }
 

@@ -8,7 +8,7 @@ use mongodb::error::ErrorKind;
 use mongodb::options::IndexOptions;
 use mongodb::{Collection, Database, IndexModel};
 
-use super::clean::{Cleaned, LINEAGE};
+use super::clean::Cleaned;
 use crate::error::Error;
 
 /// MongoDB's duplicate-key error code.
@@ -42,6 +42,9 @@ impl Writer {
 
     /// Insert one batch. Rows whose `_id` (their content) is already stored are duplicates.
     pub async fn write(&self, batch: Vec<Cleaned>) -> Result<(), Error> {
+        if batch.is_empty() {
+            return Ok(());
+        }
         let total = batch.len() as u64;
         let first_line = batch.first().map_or(0, |c| c.line);
         let docs: Vec<&RawDocumentBuf> = batch.iter().map(|c| &c.doc).collect();
@@ -90,6 +93,8 @@ impl Writer {
 }
 
 pub async fn ensure_indexes(coll: &Collection<Document>) -> Result<(), Error> {
+    // Built after the load, not before: one pass per index is cheaper than maintaining them
+    // through every insert. No lineage index: tracing a document back is a rare audit query.
     let mut models: Vec<IndexModel> = INDEXED_FIELDS
         .iter()
         .map(|f| {
@@ -99,12 +104,6 @@ pub async fn ensure_indexes(coll: &Collection<Document>) -> Result<(), Error> {
                 .build()
         })
         .collect();
-    models.push(
-        IndexModel::builder()
-            .keys(doc! { format!("{LINEAGE}.source"): 1, format!("{LINEAGE}.line"): 1 })
-            .options(IndexOptions::builder().name("lineage".to_string()).build())
-            .build(),
-    );
     // Create only the missing ones: re-creating an existing index is a no-op on MongoDB but
     // crashes FerretDB 1.x's connection handler.
     let existing: Vec<String> = coll

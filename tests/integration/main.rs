@@ -1,7 +1,10 @@
-//! Integration tests: the real `hcctl` binary against a real MongoDB-wire server (FerretDB from
-//! `scripts/stack up` in CI, or any server given by HCCTL_TEST_MONGODB_URI).
+//! Integration tests: the real `hcctl` binary against real servers — a MongoDB-wire server
+//! (FerretDB from `scripts/stack up` in CI, or any server given by HCCTL_TEST_MONGODB_URI) and an
+//! AWS emulator (ministack from `scripts/stack up`, or any endpoint in AWS_ENDPOINT_URL*).
 
+mod awsenv;
 mod cli;
+mod deploy;
 mod migrate;
 mod util;
 mod verify;

@@ -1,0 +1,591 @@
+//! AWS Backup: the vault, the plan and its rules, the selection of what is protected — observed,
+//! compared with the config, created or brought to it. `backup-status` reads the same views.
+
+use std::collections::BTreeMap;
+
+use aws_sdk_backup::types::{
+    BackupPlanInput, BackupRuleInput, BackupSelection, Condition, ConditionType, Lifecycle,
+};
+use aws_sdk_backup::Client;
+use serde::Serialize;
+
+use super::{tag_changes, tag_delta, AwsError, AwsErrorKind};
+use crate::config::{self, Rule};
+use crate::deploy::plan::{diff, Action, Kind, Step};
+
+/// A vault as AWS Backup describes it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Vault {
+    pub name: String,
+    pub arn: String,
+    pub encryption_key_arn: Option<String>,
+    pub locked: bool,
+    pub recovery_points: i64,
+    #[serde(skip)]
+    pub tags: BTreeMap<String, String>,
+}
+
+/// "Not found" as AWS Backup says it (some endpoints answer AccessDenied for a missing vault).
+fn is_missing(e: &AwsError) -> bool {
+    e.kind == AwsErrorKind::Service
+        && matches!(
+            e.code.as_deref(),
+            Some("ResourceNotFoundException" | "AccessDeniedException" | "NotFoundException")
+        )
+}
+
+pub async fn observe_vault(client: &Client, name: &str) -> Result<Option<Vault>, AwsError> {
+    let out = match client
+        .describe_backup_vault()
+        .backup_vault_name(name)
+        .send()
+        .await
+    {
+        Ok(out) => out,
+        Err(e) => {
+            let err = AwsError::new(format!("describing backup vault {name}"), &e);
+            return if is_missing(&err) { Ok(None) } else { Err(err) };
+        }
+    };
+    let arn = out.backup_vault_arn().unwrap_or_default().to_string();
+    let tags = list_tags(client, &arn, &format!("backup vault {name}")).await?;
+    Ok(Some(Vault {
+        name: name.to_string(),
+        encryption_key_arn: out.encryption_key_arn().map(str::to_string),
+        locked: out.locked().unwrap_or(false),
+        recovery_points: out.number_of_recovery_points(),
+        arn,
+        tags,
+    }))
+}
+
+async fn list_tags(
+    client: &Client,
+    arn: &str,
+    what: &str,
+) -> Result<BTreeMap<String, String>, AwsError> {
+    if arn.is_empty() {
+        return Ok(BTreeMap::new());
+    }
+    let mut pages = client.list_tags().resource_arn(arn).into_paginator().send();
+    let mut tags = BTreeMap::new();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|e| AwsError::new(format!("listing the tags of {what}"), &e))?;
+        if let Some(t) = page.tags() {
+            tags.extend(t.iter().map(|(k, v)| (k.clone(), v.clone())));
+        }
+    }
+    Ok(tags)
+}
+
+async fn retag(
+    client: &Client,
+    arn: &str,
+    actual: &BTreeMap<String, String>,
+    desired: &BTreeMap<String, String>,
+    what: &str,
+) -> Result<(), AwsError> {
+    let (set, remove) = tag_delta(actual, desired);
+    if !set.is_empty() {
+        client
+            .tag_resource()
+            .resource_arn(arn)
+            .set_tags(Some(set.into_iter().collect()))
+            .send()
+            .await
+            .map_err(|e| AwsError::new(format!("tagging {what}"), &e))?;
+    }
+    if !remove.is_empty() {
+        client
+            .untag_resource()
+            .resource_arn(arn)
+            .set_tag_key_list(Some(remove))
+            .send()
+            .await
+            .map_err(|e| AwsError::new(format!("untagging {what}"), &e))?;
+    }
+    Ok(())
+}
+
+pub fn plan_vault(
+    desired: &config::Vault,
+    tags: &BTreeMap<String, String>,
+    observed: Option<&Vault>,
+) -> Step {
+    let Some(v) = observed else {
+        let key = desired
+            .kms_key_arn
+            .as_deref()
+            .map_or("AWS-owned key".to_string(), |k| format!("KMS key {k}"));
+        return Step::new(Kind::BackupVault, &desired.name, Action::Create, vec![key]);
+    };
+    if let Some(key) = &desired.kms_key_arn {
+        if v.encryption_key_arn.as_ref() != Some(key) {
+            return Step::new(
+                Kind::BackupVault,
+                &desired.name,
+                Action::Keep,
+                vec![format!(
+                    "encryption key {} ≠ {key}: AWS cannot change the key of an existing vault \
+                     (create a new vault under another name)",
+                    v.encryption_key_arn.as_deref().unwrap_or("(none)")
+                )],
+            );
+        }
+    }
+    let changes = tag_changes(&v.tags, tags);
+    let action = if changes.is_empty() {
+        Action::Unchanged
+    } else {
+        Action::Update
+    };
+    Step::new(Kind::BackupVault, &desired.name, action, changes)
+}
+
+pub async fn apply_vault(
+    client: &Client,
+    desired: &config::Vault,
+    tags: &BTreeMap<String, String>,
+    observed: Option<&Vault>,
+) -> Result<String, AwsError> {
+    let name = desired.name.as_str();
+    match observed {
+        None => {
+            let out = client
+                .create_backup_vault()
+                .backup_vault_name(name)
+                .set_encryption_key_arn(desired.kms_key_arn.clone())
+                .set_backup_vault_tags(Some(tags.clone().into_iter().collect()))
+                .send()
+                .await
+                .map_err(|e| AwsError::new(format!("creating backup vault {name}"), &e))?;
+            Ok(out.backup_vault_arn().unwrap_or("created").to_string())
+        }
+        Some(v) => {
+            retag(
+                client,
+                &v.arn,
+                &v.tags,
+                tags,
+                &format!("backup vault {name}"),
+            )
+            .await?;
+            Ok("updated".to_string())
+        }
+    }
+}
+
+pub async fn delete_vault(client: &Client, name: &str) -> Result<(), AwsError> {
+    client
+        .delete_backup_vault()
+        .backup_vault_name(name)
+        .send()
+        .await
+        .map(|_| ())
+        .map_err(|e| AwsError::new(format!("deleting backup vault {name}"), &e))
+}
+
+/// A backup plan as AWS Backup describes it, rules in the config's terms.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Plan {
+    pub id: String,
+    pub arn: String,
+    pub name: String,
+    pub version_id: String,
+    pub rules: Vec<PlanRule>,
+    #[serde(skip)]
+    pub tags: BTreeMap<String, String>,
+}
+
+/// One rule: the config's fields plus the vault it targets.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PlanRule {
+    pub name: String,
+    pub target_vault: String,
+    pub schedule: String,
+    pub start_window_minutes: Option<i64>,
+    pub completion_window_minutes: Option<i64>,
+    pub delete_after_days: Option<i64>,
+    pub cold_storage_after_days: Option<i64>,
+}
+
+impl PlanRule {
+    pub fn from_config(r: &Rule, vault: &str) -> PlanRule {
+        PlanRule {
+            name: r.name.clone(),
+            target_vault: vault.to_string(),
+            schedule: r.schedule.trim().to_string(),
+            start_window_minutes: Some(r.start_window_minutes),
+            completion_window_minutes: Some(r.completion_window_minutes),
+            delete_after_days: Some(r.delete_after_days),
+            cold_storage_after_days: r.cold_storage_after_days,
+        }
+    }
+}
+
+/// Find the plan named `name` (paginating) and describe it.
+pub async fn observe_plan(client: &Client, name: &str) -> Result<Option<Plan>, AwsError> {
+    let mut pages = client.list_backup_plans().into_paginator().send();
+    let mut found = None;
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|e| AwsError::new("listing backup plans", &e))?;
+        if let Some(p) = page
+            .backup_plans_list()
+            .iter()
+            .find(|p| p.backup_plan_name() == Some(name))
+        {
+            found = p.backup_plan_id().map(str::to_string);
+            break;
+        }
+    }
+    let Some(id) = found else {
+        return Ok(None);
+    };
+    let out = client
+        .get_backup_plan()
+        .backup_plan_id(&id)
+        .send()
+        .await
+        .map_err(|e| AwsError::new(format!("reading backup plan {name}"), &e))?;
+    let rules = out
+        .backup_plan()
+        .map(|p| {
+            p.rules()
+                .iter()
+                .map(|r| PlanRule {
+                    name: r.rule_name().to_string(),
+                    target_vault: r.target_backup_vault_name().to_string(),
+                    schedule: r.schedule_expression().unwrap_or_default().to_string(),
+                    start_window_minutes: r.start_window_minutes(),
+                    completion_window_minutes: r.completion_window_minutes(),
+                    delete_after_days: r.lifecycle().and_then(|l| l.delete_after_days()),
+                    cold_storage_after_days: r
+                        .lifecycle()
+                        .and_then(|l| l.move_to_cold_storage_after_days()),
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let arn = out.backup_plan_arn().unwrap_or_default().to_string();
+    let tags = list_tags(client, &arn, &format!("backup plan {name}")).await?;
+    Ok(Some(Plan {
+        id,
+        name: name.to_string(),
+        version_id: out.version_id().unwrap_or_default().to_string(),
+        arn,
+        rules,
+        tags,
+    }))
+}
+
+/// Rule differences, one line per changed field: `rules.daily.delete_after_days: 30 → 35`.
+pub fn rule_changes(actual: &[PlanRule], desired: &[PlanRule]) -> Vec<String> {
+    let as_map = |rules: &[PlanRule]| -> serde_json::Value {
+        let map: serde_json::Map<String, serde_json::Value> = rules
+            .iter()
+            .map(|r| {
+                let mut v = serde_json::to_value(r).unwrap_or_default();
+                if let Some(o) = v.as_object_mut() {
+                    o.remove("name");
+                }
+                (r.name.clone(), v)
+            })
+            .collect();
+        serde_json::Value::Object(map)
+    };
+    let mut out = Vec::new();
+    diff("rules", &as_map(actual), &as_map(desired), &mut out);
+    out
+}
+
+pub fn desired_rules(b: &config::Backup) -> Vec<PlanRule> {
+    b.plan
+        .rules
+        .iter()
+        .map(|r| PlanRule::from_config(r, &b.vault.name))
+        .collect()
+}
+
+pub fn plan_plan(
+    b: &config::Backup,
+    tags: &BTreeMap<String, String>,
+    observed: Option<&Plan>,
+) -> Step {
+    let desired = desired_rules(b);
+    let Some(p) = observed else {
+        let rules: Vec<String> = desired
+            .iter()
+            .map(|r| {
+                format!(
+                    "rule {} {} keep {} days",
+                    r.name,
+                    r.schedule,
+                    r.delete_after_days.unwrap_or(0)
+                )
+            })
+            .collect();
+        return Step::new(Kind::BackupPlan, &b.plan.name, Action::Create, rules);
+    };
+    let mut changes = rule_changes(&p.rules, &desired);
+    changes.extend(tag_changes(&p.tags, tags));
+    let action = if changes.is_empty() {
+        Action::Unchanged
+    } else {
+        Action::Update
+    };
+    Step::new(Kind::BackupPlan, &b.plan.name, action, changes)
+}
+
+fn plan_input(b: &config::Backup) -> Result<BackupPlanInput, AwsError> {
+    let build = |what: &str, e: &dyn std::fmt::Display| AwsError {
+        action: format!("building backup plan {}", b.plan.name),
+        kind: AwsErrorKind::Other,
+        code: None,
+        message: format!("{what}: {e}"),
+    };
+    let mut input = BackupPlanInput::builder().backup_plan_name(&b.plan.name);
+    for r in &b.plan.rules {
+        let rule = BackupRuleInput::builder()
+            .rule_name(&r.name)
+            .target_backup_vault_name(&b.vault.name)
+            .schedule_expression(r.schedule.trim())
+            .start_window_minutes(r.start_window_minutes)
+            .completion_window_minutes(r.completion_window_minutes)
+            .lifecycle(
+                Lifecycle::builder()
+                    .delete_after_days(r.delete_after_days)
+                    .set_move_to_cold_storage_after_days(r.cold_storage_after_days)
+                    .build(),
+            )
+            .build()
+            .map_err(|e| build("rule", &e))?;
+        input = input.rules(rule);
+    }
+    input.build().map_err(|e| build("plan", &e))
+}
+
+/// Create or update the plan; returns its id.
+pub async fn apply_plan(
+    client: &Client,
+    b: &config::Backup,
+    tags: &BTreeMap<String, String>,
+    observed: Option<&Plan>,
+) -> Result<String, AwsError> {
+    let name = &b.plan.name;
+    match observed {
+        None => {
+            let out = client
+                .create_backup_plan()
+                .backup_plan(plan_input(b)?)
+                .set_backup_plan_tags(Some(tags.clone().into_iter().collect()))
+                .send()
+                .await
+                .map_err(|e| AwsError::new(format!("creating backup plan {name}"), &e))?;
+            Ok(out.backup_plan_id().unwrap_or_default().to_string())
+        }
+        Some(p) => {
+            if !rule_changes(&p.rules, &desired_rules(b)).is_empty() {
+                client
+                    .update_backup_plan()
+                    .backup_plan_id(&p.id)
+                    .backup_plan(plan_input(b)?)
+                    .send()
+                    .await
+                    .map_err(|e| AwsError::new(format!("updating backup plan {name}"), &e))?;
+            }
+            retag(
+                client,
+                &p.arn,
+                &p.tags,
+                tags,
+                &format!("backup plan {name}"),
+            )
+            .await?;
+            Ok(p.id.clone())
+        }
+    }
+}
+
+pub async fn delete_plan(client: &Client, id: &str, name: &str) -> Result<(), AwsError> {
+    client
+        .delete_backup_plan()
+        .backup_plan_id(id)
+        .send()
+        .await
+        .map(|_| ())
+        .map_err(|e| AwsError::new(format!("deleting backup plan {name}"), &e))
+}
+
+/// A selection as AWS Backup describes it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Selection {
+    pub id: String,
+    pub name: String,
+    pub iam_role_arn: String,
+    pub resources: Vec<String>,
+    pub tag_conditions: BTreeMap<String, String>,
+}
+
+impl Selection {
+    fn comparable(&self) -> serde_json::Value {
+        let mut resources = self.resources.clone();
+        resources.sort();
+        serde_json::json!({
+            "iam_role_arn": self.iam_role_arn,
+            "resources": resources,
+            "tag_conditions": self.tag_conditions,
+        })
+    }
+
+    pub fn from_config(s: &config::Selection) -> Selection {
+        Selection {
+            id: String::new(),
+            name: s.name.clone(),
+            iam_role_arn: s.iam_role_arn.clone(),
+            resources: s.resources.clone(),
+            tag_conditions: s.tag_conditions.clone(),
+        }
+    }
+}
+
+/// The selection named `name` in the plan (paginating).
+pub async fn observe_selection(
+    client: &Client,
+    plan_id: &str,
+    name: &str,
+) -> Result<Option<Selection>, AwsError> {
+    let mut pages = client
+        .list_backup_selections()
+        .backup_plan_id(plan_id)
+        .into_paginator()
+        .send();
+    let mut found = None;
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|e| AwsError::new("listing backup selections", &e))?;
+        if let Some(s) = page
+            .backup_selections_list()
+            .iter()
+            .find(|s| s.selection_name() == Some(name))
+        {
+            found = s.selection_id().map(str::to_string);
+            break;
+        }
+    }
+    let Some(id) = found else {
+        return Ok(None);
+    };
+    let out = client
+        .get_backup_selection()
+        .backup_plan_id(plan_id)
+        .selection_id(&id)
+        .send()
+        .await
+        .map_err(|e| AwsError::new(format!("reading backup selection {name}"), &e))?;
+    let Some(sel) = out.backup_selection() else {
+        return Ok(None);
+    };
+    Ok(Some(Selection {
+        id,
+        name: name.to_string(),
+        iam_role_arn: sel.iam_role_arn().to_string(),
+        resources: sel.resources().to_vec(),
+        tag_conditions: sel
+            .list_of_tags()
+            .iter()
+            .map(|c| {
+                (
+                    c.condition_key().to_string(),
+                    c.condition_value().to_string(),
+                )
+            })
+            .collect(),
+    }))
+}
+
+pub fn plan_selection(desired: &config::Selection, observed: Option<&Selection>) -> Step {
+    let want = Selection::from_config(desired);
+    let Some(s) = observed else {
+        let mut what: Vec<String> = want
+            .resources
+            .iter()
+            .map(|r| format!("resource {r}"))
+            .collect();
+        what.extend(
+            want.tag_conditions
+                .iter()
+                .map(|(k, v)| format!("tag {k}={v}")),
+        );
+        return Step::new(Kind::BackupSelection, &desired.name, Action::Create, what);
+    };
+    let mut changes = Vec::new();
+    diff("", &s.comparable(), &want.comparable(), &mut changes);
+    let action = if changes.is_empty() {
+        Action::Unchanged
+    } else {
+        Action::Replace
+    };
+    Step::new(Kind::BackupSelection, &desired.name, action, changes)
+}
+
+/// Create the selection, deleting the existing one first when it differs (selections cannot be
+/// updated in place).
+pub async fn apply_selection(
+    client: &Client,
+    plan_id: &str,
+    desired: &config::Selection,
+    observed: Option<&Selection>,
+) -> Result<String, AwsError> {
+    let name = &desired.name;
+    if let Some(s) = observed {
+        delete_selection(client, plan_id, &s.id, name).await?;
+    }
+    let mut sel = BackupSelection::builder()
+        .selection_name(name)
+        .iam_role_arn(&desired.iam_role_arn)
+        .set_resources(Some(desired.resources.clone()));
+    for (k, v) in &desired.tag_conditions {
+        sel = sel.list_of_tags(
+            Condition::builder()
+                .condition_type(ConditionType::Stringequals)
+                .condition_key(k)
+                .condition_value(v)
+                .build()
+                .map_err(|e| AwsError {
+                    action: format!("building backup selection {name}"),
+                    kind: AwsErrorKind::Other,
+                    code: None,
+                    message: e.to_string(),
+                })?,
+        );
+    }
+    let sel = sel.build().map_err(|e| AwsError {
+        action: format!("building backup selection {name}"),
+        kind: AwsErrorKind::Other,
+        code: None,
+        message: e.to_string(),
+    })?;
+    let out = client
+        .create_backup_selection()
+        .backup_plan_id(plan_id)
+        .backup_selection(sel)
+        .send()
+        .await
+        .map_err(|e| AwsError::new(format!("creating backup selection {name}"), &e))?;
+    Ok(out.selection_id().unwrap_or("created").to_string())
+}
+
+pub async fn delete_selection(
+    client: &Client,
+    plan_id: &str,
+    id: &str,
+    name: &str,
+) -> Result<(), AwsError> {
+    client
+        .delete_backup_selection()
+        .backup_plan_id(plan_id)
+        .selection_id(id)
+        .send()
+        .await
+        .map(|_| ())
+        .map_err(|e| AwsError::new(format!("deleting backup selection {name}"), &e))
+}

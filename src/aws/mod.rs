@@ -1,0 +1,331 @@
+//! The AWS side: one [`SdkConfig`] for every client, the call counter, and AWS errors turned into
+//! messages that name the resource, the error code and AWS's message.
+//!
+//! Endpoints are left to aws-config: `AWS_ENDPOINT_URL` and the per-service variables
+//! (`AWS_ENDPOINT_URL_ECS`, `AWS_ENDPOINT_URL_CLOUDWATCH_LOGS`, …) work as in every AWS tool, so
+//! one suite can talk to an emulator for some services and LocalStack for others. Only an
+//! explicit `--endpoint-url` overrides them all.
+
+pub mod backup;
+pub mod ecs;
+pub mod logs;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use aws_config::environment::region::EnvironmentVariableRegionProvider;
+use aws_config::meta::region::RegionProviderChain;
+use aws_config::profile::ProfileFileRegionProvider;
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_smithy_runtime_api::box_error::BoxError;
+use aws_smithy_runtime_api::client::interceptors::context::BeforeSerializationInterceptorContextRef;
+use aws_smithy_runtime_api::client::interceptors::Intercept;
+use aws_smithy_runtime_api::client::orchestrator::Metadata;
+use aws_smithy_runtime_api::client::result::SdkError;
+use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
+use aws_smithy_types::config_bag::ConfigBag;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+use serde::Serialize;
+
+/// The region when neither the config nor the environment names one.
+pub const DEFAULT_REGION: &str = "eu-west-3";
+
+/// How to reach AWS.
+#[derive(Debug, Clone, Default)]
+pub struct Target {
+    /// From the config; when `None`, the aws-config chain, then [`DEFAULT_REGION`].
+    pub region: Option<String>,
+    /// `--endpoint-url`: overrides every endpoint setting.
+    pub endpoint_url: Option<String>,
+}
+
+/// The clients hcctl uses, built from one [`SdkConfig`], sharing one call counter.
+#[derive(Clone, Debug)]
+pub struct Aws {
+    pub ecs: aws_sdk_ecs::Client,
+    pub logs: aws_sdk_cloudwatchlogs::Client,
+    pub backup: aws_sdk_backup::Client,
+    pub calls: Calls,
+    pub region: String,
+    /// Where requests go, for messages: the explicit endpoint, `AWS_ENDPOINT_URL`, or AWS.
+    pub endpoint: String,
+}
+
+impl Aws {
+    pub async fn connect(target: &Target) -> Aws {
+        let config = sdk_config(target).await;
+        let calls = Calls::default();
+        let region = config
+            .region()
+            .map_or_else(|| DEFAULT_REGION.to_string(), |r| r.to_string());
+        let endpoint = target
+            .endpoint_url
+            .clone()
+            .or_else(|| std::env::var("AWS_ENDPOINT_URL").ok())
+            .unwrap_or_else(|| format!("AWS ({region})"));
+        Aws {
+            ecs: aws_sdk_ecs::Client::from_conf(
+                aws_sdk_ecs::config::Builder::from(&config)
+                    .interceptor(calls.clone())
+                    .build(),
+            ),
+            logs: aws_sdk_cloudwatchlogs::Client::from_conf(
+                aws_sdk_cloudwatchlogs::config::Builder::from(&config)
+                    .interceptor(calls.clone())
+                    .build(),
+            ),
+            backup: aws_sdk_backup::Client::from_conf(
+                aws_sdk_backup::config::Builder::from(&config)
+                    .interceptor(calls.clone())
+                    .build(),
+            ),
+            calls,
+            region,
+            endpoint,
+        }
+    }
+}
+
+/// The one SDK configuration: region chain, endpoint, bounded timeouts and retries, so that an
+/// unreachable endpoint fails within seconds.
+pub async fn sdk_config(target: &Target) -> SdkConfig {
+    let region = region_chain(target);
+    let mut loader = aws_config::defaults(BehaviorVersion::latest())
+        .region(region)
+        .retry_config(RetryConfig::standard().with_max_attempts(3))
+        .timeout_config(
+            TimeoutConfig::builder()
+                .connect_timeout(Duration::from_secs(3))
+                .read_timeout(Duration::from_secs(20))
+                .operation_attempt_timeout(Duration::from_secs(25))
+                .operation_timeout(Duration::from_secs(60))
+                .build(),
+        );
+    if let Some(url) = &target.endpoint_url {
+        loader = loader.endpoint_url(url);
+    }
+    loader.load().await
+}
+
+/// Config, then environment and profile, then [`DEFAULT_REGION`]; never the instance metadata
+/// service (hcctl must not send traffic anywhere it was not told to).
+fn region_chain(target: &Target) -> RegionProviderChain {
+    RegionProviderChain::first_try(target.region.clone().map(Region::new))
+        .or_else(EnvironmentVariableRegionProvider::new())
+        .or_else(ProfileFileRegionProvider::new())
+        .or_else(Region::from_static(DEFAULT_REGION))
+}
+
+/// The region requests go to, resolved like [`sdk_config`] does.
+pub async fn resolve_region(target: &Target) -> String {
+    region_chain(target)
+        .region()
+        .await
+        .map_or_else(|| DEFAULT_REGION.to_string(), |r| r.to_string())
+}
+
+/// Counts the API calls made, read-only and mutating, by operation name. Deploy proves "no
+/// mutating call" with it, and the benchmark reports it.
+#[derive(Clone, Debug, Default)]
+pub struct Calls {
+    inner: Arc<CallsInner>,
+}
+
+#[derive(Debug, Default)]
+struct CallsInner {
+    read: AtomicU64,
+    mutating: AtomicU64,
+    names: Mutex<Vec<String>>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+pub struct CallCount {
+    pub read: u64,
+    pub mutating: u64,
+    /// The mutating operations, in order ("ecs:RegisterTaskDefinition").
+    pub mutating_operations: Vec<String>,
+}
+
+impl Calls {
+    pub fn count(&self) -> CallCount {
+        CallCount {
+            read: self.inner.read.load(Ordering::Relaxed),
+            mutating: self.inner.mutating.load(Ordering::Relaxed),
+            mutating_operations: self
+                .inner
+                .names
+                .lock()
+                .map(|n| n.clone())
+                .unwrap_or_default(),
+        }
+    }
+}
+
+/// Read-only operations by their name; everything else changes something.
+pub fn is_read_only(operation: &str) -> bool {
+    ["Describe", "List", "Get"]
+        .iter()
+        .any(|p| operation.starts_with(p))
+}
+
+impl Intercept for Calls {
+    fn name(&self) -> &'static str {
+        "hcctl::aws::Calls"
+    }
+
+    /// Once per operation (not per retry attempt), once the operation's metadata is known.
+    fn read_before_serialization(
+        &self,
+        _context: &BeforeSerializationInterceptorContextRef<'_>,
+        _runtime_components: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let Some(meta) = cfg.load::<Metadata>() else {
+            return Ok(());
+        };
+        if is_read_only(meta.name()) {
+            self.inner.read.fetch_add(1, Ordering::Relaxed);
+        } else {
+            self.inner.mutating.fetch_add(1, Ordering::Relaxed);
+            if let Ok(mut names) = self.inner.names.lock() {
+                names.push(format!(
+                    "{}:{}",
+                    meta.service().to_ascii_lowercase(),
+                    meta.name()
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// An AWS call that failed.
+#[derive(Debug)]
+pub struct AwsError {
+    /// "creating log group /ecs/hcctl-dev/app"
+    pub action: String,
+    pub kind: AwsErrorKind,
+    /// AWS's error code, when AWS answered.
+    pub code: Option<String>,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AwsErrorKind {
+    /// No answer: connection refused, DNS, timeout.
+    Unreachable,
+    /// AWS answered with an error.
+    Service,
+    /// Credentials, request building, unreadable responses.
+    Other,
+}
+
+impl fmt::Display for AwsError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (&self.kind, &self.code) {
+            (AwsErrorKind::Service, Some(code)) => {
+                write!(f, "{}: {code}: {}", self.action, self.message)
+            }
+            _ => write!(f, "{}: {}", self.action, self.message),
+        }
+    }
+}
+
+impl std::error::Error for AwsError {}
+
+impl AwsError {
+    pub fn new<E, R>(action: impl Into<String>, err: &SdkError<E, R>) -> AwsError
+    where
+        E: ProvideErrorMetadata + std::error::Error + 'static,
+        R: fmt::Debug + 'static,
+    {
+        let action = action.into();
+        let chain = aws_smithy_types::error::display::DisplayErrorContext(err).to_string();
+        match err {
+            SdkError::DispatchFailure(_) | SdkError::TimeoutError(_) => AwsError {
+                action,
+                kind: AwsErrorKind::Unreachable,
+                code: None,
+                message: format!(
+                    "no answer from the AWS endpoint ({}); check --endpoint-url / \
+                     AWS_ENDPOINT_URL and the network, then run again",
+                    root_cause(err)
+                ),
+            },
+            SdkError::ServiceError(se) => {
+                let e = se.err();
+                AwsError {
+                    action,
+                    kind: AwsErrorKind::Service,
+                    code: Some(e.code().unwrap_or("Unknown").to_string()),
+                    message: e.message().unwrap_or("(no message)").to_string(),
+                }
+            }
+            _ => AwsError {
+                action,
+                kind: AwsErrorKind::Other,
+                code: None,
+                message: chain,
+            },
+        }
+    }
+}
+
+/// The innermost error's message ("Connection refused (os error 111)"), or the outermost when
+/// there is no chain.
+fn root_cause(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut cur = err;
+    while let Some(next) = cur.source() {
+        cur = next;
+    }
+    match cur.to_string() {
+        s if s.is_empty() => err.to_string(),
+        s => s,
+    }
+}
+
+impl From<AwsError> for crate::error::Error {
+    fn from(e: AwsError) -> Self {
+        crate::error::Error::Failed(anyhow::Error::new(e))
+    }
+}
+
+/// Tags to set (new or changed) and keys to remove, to go from `actual` to `desired`.
+pub fn tag_delta(
+    actual: &BTreeMap<String, String>,
+    desired: &BTreeMap<String, String>,
+) -> (BTreeMap<String, String>, Vec<String>) {
+    let set = desired
+        .iter()
+        .filter(|(k, v)| actual.get(*k) != Some(v))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    let remove = actual
+        .keys()
+        .filter(|k| !desired.contains_key(*k))
+        .cloned()
+        .collect();
+    (set, remove)
+}
+
+/// Plan lines for tag differences.
+pub fn tag_changes(
+    actual: &BTreeMap<String, String>,
+    desired: &BTreeMap<String, String>,
+) -> Vec<String> {
+    let (set, remove) = tag_delta(actual, desired);
+    let mut out: Vec<String> = set
+        .iter()
+        .map(|(k, v)| match actual.get(k) {
+            Some(old) => format!("tag {k}: {old} → {v}"),
+            None => format!("tag {k}: (none) → {v}"),
+        })
+        .collect();
+    out.extend(remove.iter().map(|k| format!("tag {k}: removed")));
+    out
+}

@@ -1,0 +1,759 @@
+//! `infra/hcctl.yaml`: the one description of the AWS side (ECS, CloudWatch Logs, AWS Backup).
+//!
+//! Loading happens in three steps, each failing with a message that names the file, the key and
+//! what is expected: (1) YAML is parsed into a tree, (2) `${VAR}` in string values is replaced from
+//! the environment (an unset variable is an error naming it and where it is used), (3) the tree is
+//! deserialized into [`Config`] (unknown keys are errors) and validated against the limits AWS
+//! itself enforces, so that a bad value is found before any AWS call.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use serde_yaml_ng::Value;
+
+use crate::error::Error;
+
+/// Where `--config` points by default.
+pub const DEFAULT_PATH: &str = "infra/hcctl.yaml";
+
+/// The retention values CloudWatch Logs accepts (PutRetentionPolicy), in days.
+pub const RETENTION_DAYS: [u32; 22] = [
+    1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922,
+    3288, 3653,
+];
+
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Short project name, used in resource names.
+    pub project: String,
+    /// Environment name (dev, staging, prod), used in resource names.
+    pub environment: String,
+    /// AWS region; when absent, AWS_REGION or the profile's region, then eu-west-3.
+    #[serde(default)]
+    pub region: Option<String>,
+    pub ecs: Ecs,
+    pub containers: Containers,
+    pub log_groups: LogGroups,
+    pub backup: Backup,
+    /// Applied to every resource that takes tags.
+    #[serde(default)]
+    pub tags: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Ecs {
+    pub cluster: String,
+    /// Role ECS uses to pull images, write logs and read the secrets.
+    pub execution_role_arn: String,
+    /// Role the containers run with.
+    #[serde(default)]
+    pub task_role_arn: Option<String>,
+    /// Directory of the task definition templates (`mongo.json`, `app.json`), relative to this
+    /// file. Default: `../task-definitions`.
+    #[serde(default)]
+    pub templates: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Containers {
+    pub mongo: Container,
+    pub app: Container,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Container {
+    pub image: String,
+    /// CPU units (1024 = one vCPU); also the Fargate task size.
+    pub cpu: u32,
+    /// MiB; also the Fargate task size.
+    pub memory: u32,
+    #[serde(default)]
+    pub port: Option<u16>,
+    /// Plain settings. Names that look like credentials are refused: use `secrets`.
+    #[serde(default)]
+    pub environment: BTreeMap<String, String>,
+    /// Variable name → ARN of a Secrets Manager secret or SSM parameter.
+    #[serde(default)]
+    pub secrets: BTreeMap<String, String>,
+    #[serde(default)]
+    pub command: Vec<String>,
+    /// Where the container's persistent data lives (the MongoDB data directory).
+    #[serde(default)]
+    pub volume: Option<Volume>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Volume {
+    pub name: String,
+    /// An EFS file system, the storage Fargate tasks can keep and AWS Backup can protect.
+    pub efs_file_system_id: String,
+    pub container_path: String,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct LogGroups {
+    pub mongo: LogGroup,
+    pub app: LogGroup,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct LogGroup {
+    pub name: String,
+    pub retention_days: u32,
+    #[serde(default)]
+    pub kms_key_arn: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Backup {
+    pub vault: Vault,
+    pub plan: BackupPlan,
+    pub selection: Selection,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Vault {
+    pub name: String,
+    #[serde(default)]
+    pub kms_key_arn: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct BackupPlan {
+    pub name: String,
+    pub rules: Vec<Rule>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Rule {
+    pub name: String,
+    /// `cron(...)` or `rate(...)`, as AWS Backup takes it.
+    pub schedule: String,
+    #[serde(default = "default_start_window")]
+    pub start_window_minutes: i64,
+    #[serde(default = "default_completion_window")]
+    pub completion_window_minutes: i64,
+    pub delete_after_days: i64,
+    #[serde(default)]
+    pub cold_storage_after_days: Option<i64>,
+}
+
+fn default_start_window() -> i64 {
+    60
+}
+
+fn default_completion_window() -> i64 {
+    180
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Selection {
+    pub name: String,
+    pub iam_role_arn: String,
+    #[serde(default)]
+    pub resources: Vec<String>,
+    #[serde(default)]
+    pub tag_conditions: BTreeMap<String, String>,
+}
+
+impl Config {
+    /// Read, substitute `${VAR}` from the process environment, deserialize and validate.
+    pub fn load(path: &Path) -> Result<Config, Error> {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            Error::usage(format!(
+                "cannot read the config {}: {e} (give another file with --config)",
+                path.display()
+            ))
+        })?;
+        Config::parse(&text, path, &|name| std::env::var(name).ok())
+    }
+
+    /// [`Config::load`] on text, with the environment given as a lookup (tests pass their own).
+    pub fn parse(
+        text: &str,
+        path: &Path,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Config, Error> {
+        let file = path.display();
+        let mut tree: Value = serde_yaml_ng::from_str(text)
+            .map_err(|e| Error::usage(format!("{file}: not valid YAML: {e}")))?;
+        let mut unset = Vec::new();
+        substitute(&mut tree, &mut String::new(), env, &mut unset);
+        if !unset.is_empty() {
+            let mut by_var: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+            for (var, key) in &unset {
+                by_var.entry(var).or_default().push(key);
+            }
+            let list: Vec<String> = by_var
+                .iter()
+                .map(|(var, keys)| {
+                    let shown = keys.iter().take(2).copied().collect::<Vec<_>>().join(", ");
+                    match keys.len() {
+                        0..=2 => format!("${{{var}}} (at {shown})"),
+                        n => format!("${{{var}}} (at {shown} and {} more)", n - 2),
+                    }
+                })
+                .collect();
+            return Err(Error::usage(format!(
+                "{file}: environment variable{} not set: {} (export {} or remove the reference)",
+                if by_var.len() == 1 { "" } else { "s" },
+                list.join("; "),
+                if by_var.len() == 1 { "it" } else { "them" }
+            )));
+        }
+        let config: Config = serde_path_to_error::deserialize(tree).map_err(|e| {
+            let key = e.path().to_string();
+            Error::usage(format!("{file}: {key}: {}", e.inner()))
+        })?;
+        let problems = config.problems();
+        if !problems.is_empty() {
+            return Err(Error::usage(format!(
+                "{file}: {}",
+                problems.join(&format!("\n{file}: "))
+            )));
+        }
+        Ok(config)
+    }
+
+    /// Every rule the values break, as "key: what is wrong (what is expected)".
+    pub fn problems(&self) -> Vec<String> {
+        let mut p = Vec::new();
+        name_check(
+            &mut p,
+            "project",
+            &self.project,
+            1,
+            32,
+            "letters, digits and -",
+        );
+        name_check(
+            &mut p,
+            "environment",
+            &self.environment,
+            1,
+            16,
+            "letters, digits and -",
+        );
+        if let Some(region) = &self.region {
+            let parts: Vec<&str> = region.split('-').collect();
+            let valid = parts.len() >= 3
+                && parts.iter().all(|part| {
+                    !part.is_empty() && part.chars().all(|c| c.is_ascii_alphanumeric())
+                });
+            if !valid {
+                p.push(format!(
+                    "region: '{region}' is not an AWS region name (e.g. eu-west-3)"
+                ));
+            }
+        }
+        name_check(
+            &mut p,
+            "ecs.cluster",
+            &self.ecs.cluster,
+            1,
+            255,
+            "letters, digits, - and _",
+        );
+        arn_check(
+            &mut p,
+            "ecs.execution_role_arn",
+            &self.ecs.execution_role_arn,
+            "iam",
+            ":role/",
+        );
+        if let Some(arn) = &self.ecs.task_role_arn {
+            arn_check(&mut p, "ecs.task_role_arn", arn, "iam", ":role/");
+        }
+        for (name, c) in [
+            ("mongo", &self.containers.mongo),
+            ("app", &self.containers.app),
+        ] {
+            container_problems(&mut p, &format!("containers.{name}"), c);
+        }
+        if self.containers.mongo.volume.is_none() {
+            p.push(
+                "containers.mongo.volume: missing (the MongoDB data must live on a volume: \
+                 name, efs_file_system_id, container_path)"
+                    .to_string(),
+            );
+        }
+        for (name, g) in [
+            ("mongo", &self.log_groups.mongo),
+            ("app", &self.log_groups.app),
+        ] {
+            let key = format!("log_groups.{name}");
+            let valid = g
+                .name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "._-/#".contains(c));
+            if g.name.is_empty() || g.name.len() > 512 || !valid {
+                p.push(format!(
+                    "{key}.name: '{}' is not a log group name (1-512 of letters, digits, . _ - / #)",
+                    g.name
+                ));
+            }
+            if !RETENTION_DAYS.contains(&g.retention_days) {
+                p.push(format!(
+                    "{key}.retention_days: {} is not a CloudWatch retention value ({})",
+                    g.retention_days,
+                    join(&RETENTION_DAYS)
+                ));
+            }
+            if let Some(arn) = &g.kms_key_arn {
+                arn_check(&mut p, &format!("{key}.kms_key_arn"), arn, "kms", ":key/");
+            }
+        }
+        if self.log_groups.mongo.name == self.log_groups.app.name {
+            p.push("log_groups: mongo and app must have different names".to_string());
+        }
+        let b = &self.backup;
+        name_check(
+            &mut p,
+            "backup.vault.name",
+            &b.vault.name,
+            2,
+            50,
+            "letters, digits, - and _",
+        );
+        if let Some(arn) = &b.vault.kms_key_arn {
+            arn_check(&mut p, "backup.vault.kms_key_arn", arn, "kms", ":key/");
+        }
+        name_check(
+            &mut p,
+            "backup.plan.name",
+            &b.plan.name,
+            1,
+            50,
+            "letters, digits, - and _",
+        );
+        if b.plan.rules.is_empty() {
+            p.push("backup.plan.rules: at least one rule is needed".to_string());
+        }
+        let mut rule_names = Vec::new();
+        for (i, r) in b.plan.rules.iter().enumerate() {
+            rule_problems(&mut p, &format!("backup.plan.rules[{i}]"), r);
+            if rule_names.contains(&&r.name) {
+                p.push(format!(
+                    "backup.plan.rules[{i}].name: '{}' is used twice",
+                    r.name
+                ));
+            }
+            rule_names.push(&r.name);
+        }
+        let s = &b.selection;
+        name_check(
+            &mut p,
+            "backup.selection.name",
+            &s.name,
+            1,
+            50,
+            "letters, digits, - and _",
+        );
+        arn_check(
+            &mut p,
+            "backup.selection.iam_role_arn",
+            &s.iam_role_arn,
+            "iam",
+            ":role/",
+        );
+        if s.resources.is_empty() && s.tag_conditions.is_empty() {
+            p.push(
+                "backup.selection: name at least one of resources (ARNs) or tag_conditions"
+                    .to_string(),
+            );
+        }
+        for (i, arn) in s.resources.iter().enumerate() {
+            if !arn.starts_with("arn:") && arn != "*" {
+                p.push(format!(
+                    "backup.selection.resources[{i}]: '{arn}' is not an ARN (arn:aws:…)"
+                ));
+            }
+        }
+        for (k, v) in &self.tags {
+            if k.is_empty() || k.len() > 128 || k.starts_with("aws:") || v.len() > 256 {
+                p.push(format!(
+                    "tags.{k}: tag keys are 1-128 characters and may not start with aws:, \
+                     values at most 256 characters"
+                ));
+            }
+        }
+        p
+    }
+
+    /// The task definition family of a container: `<project>-<environment>-<name>`.
+    pub fn family(&self, container: &str) -> String {
+        format!("{}-{}-{}", self.project, self.environment, container)
+    }
+}
+
+fn container_problems(p: &mut Vec<String>, key: &str, c: &Container) {
+    if c.image.trim().is_empty() {
+        p.push(format!(
+            "{key}.image: empty (an image reference such as mongo:7.0)"
+        ));
+    }
+    if !fargate_size_ok(c.cpu, c.memory) {
+        p.push(format!(
+            "{key}: cpu {} with memory {} MiB is not a Fargate task size (e.g. cpu 256 with \
+             512-2048, 512 with 1024-4096, 1024 with 2048-8192 in steps of 1024)",
+            c.cpu, c.memory
+        ));
+    }
+    if c.port == Some(0) {
+        p.push(format!("{key}.port: 0 is not a port"));
+    }
+    for name in c.environment.keys() {
+        if looks_secret(name) {
+            p.push(format!(
+                "{key}.environment.{name}: looks like a credential; move it to {key}.secrets \
+                 as the ARN of a Secrets Manager secret or SSM parameter"
+            ));
+        }
+        if c.secrets.contains_key(name) {
+            p.push(format!(
+                "{key}.environment.{name}: also in secrets; keep one"
+            ));
+        }
+    }
+    for (name, arn) in &c.secrets {
+        let kind_ok = arn_service(arn).is_some_and(|s| s == "secretsmanager" || s == "ssm");
+        if !kind_ok {
+            p.push(format!(
+                "{key}.secrets.{name}: expected the ARN of a Secrets Manager secret or SSM \
+                 parameter (arn:aws:secretsmanager:… or arn:aws:ssm:…), not a value"
+            ));
+        }
+    }
+    if let Some(v) = &c.volume {
+        if v.name.is_empty() || !v.container_path.starts_with('/') {
+            p.push(format!(
+                "{key}.volume: needs a name and an absolute container_path"
+            ));
+        }
+        if !v.efs_file_system_id.starts_with("fs-") {
+            p.push(format!(
+                "{key}.volume.efs_file_system_id: '{}' is not an EFS file system id (fs-…)",
+                v.efs_file_system_id
+            ));
+        }
+    }
+}
+
+fn rule_problems(p: &mut Vec<String>, key: &str, r: &Rule) {
+    name_check(
+        p,
+        &format!("{key}.name"),
+        &r.name,
+        1,
+        50,
+        "letters, digits, - and _",
+    );
+    let s = r.schedule.trim();
+    if !((s.starts_with("cron(") || s.starts_with("rate(")) && s.ends_with(')')) {
+        p.push(format!(
+            "{key}.schedule: '{}' is not a schedule expression (cron(0 3 * * ? *) or rate(12 hours))",
+            r.schedule
+        ));
+    }
+    if r.start_window_minutes < 60 {
+        p.push(format!(
+            "{key}.start_window_minutes: {} is below AWS Backup's minimum of 60",
+            r.start_window_minutes
+        ));
+    }
+    if r.completion_window_minutes < r.start_window_minutes + 60 {
+        p.push(format!(
+            "{key}.completion_window_minutes: {} must be at least start_window_minutes + 60",
+            r.completion_window_minutes
+        ));
+    }
+    if r.delete_after_days < 1 {
+        p.push(format!("{key}.delete_after_days: must be at least 1"));
+    }
+    if let Some(cold) = r.cold_storage_after_days {
+        if cold < 1 || r.delete_after_days < cold + 90 {
+            p.push(format!(
+                "{key}: cold_storage_after_days {cold} needs delete_after_days at least 90 days \
+                 later (AWS keeps cold storage 90 days minimum)"
+            ));
+        }
+    }
+}
+
+fn name_check(p: &mut Vec<String>, key: &str, value: &str, min: usize, max: usize, allowed: &str) {
+    let chars_ok = value
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || c == '-' || (c == '_' && allowed.contains('_')));
+    if value.len() < min || value.len() > max || !chars_ok {
+        p.push(format!(
+            "{key}: '{value}' must be {min}-{max} characters of {allowed}"
+        ));
+    }
+}
+
+fn arn_check(p: &mut Vec<String>, key: &str, arn: &str, service: &str, contains: &str) {
+    if arn_service(arn) != Some(service) || !arn.contains(contains) {
+        p.push(format!(
+            "{key}: '{arn}' is not an ARN of the form arn:aws:{service}:…{contains}…"
+        ));
+    }
+}
+
+/// `arn:PARTITION:SERVICE:…` → SERVICE.
+fn arn_service(arn: &str) -> Option<&str> {
+    let mut parts = arn.splitn(4, ':');
+    (parts.next()? == "arn").then_some(())?;
+    parts.next()?;
+    let service = parts.next()?;
+    parts.next()?;
+    Some(service)
+}
+
+/// Environment variable names that should have been secrets.
+pub fn looks_secret(name: &str) -> bool {
+    let n = name.to_ascii_uppercase();
+    [
+        "PASSWORD",
+        "PASSWD",
+        "SECRET",
+        "TOKEN",
+        "PRIVATE_KEY",
+        "ACCESS_KEY",
+        "API_KEY",
+        "CREDENTIAL",
+    ]
+    .iter()
+    .any(|w| n.contains(w))
+        || n == "KEY"
+        || n.ends_with("_KEY")
+        || n.contains("URI") && n.contains("MONGO")
+}
+
+fn fargate_size_ok(cpu: u32, memory: u32) -> bool {
+    let gib = |g: u32| g * 1024;
+    match cpu {
+        256 => [512, 1024, 2048].contains(&memory),
+        512 => (gib(1)..=gib(4)).contains(&memory) && memory % 1024 == 0,
+        1024 => (gib(2)..=gib(8)).contains(&memory) && memory % 1024 == 0,
+        2048 => (gib(4)..=gib(16)).contains(&memory) && memory % 1024 == 0,
+        4096 => (gib(8)..=gib(30)).contains(&memory) && memory % 1024 == 0,
+        8192 => (gib(16)..=gib(60)).contains(&memory) && memory % gib(4) == 0,
+        16384 => (gib(32)..=gib(120)).contains(&memory) && memory % gib(8) == 0,
+        _ => false,
+    }
+}
+
+fn join(values: &[u32]) -> String {
+    let mut s = String::new();
+    for (i, v) in values.iter().enumerate() {
+        if i > 0 {
+            s.push_str(", ");
+        }
+        let _ = write!(s, "{v}");
+    }
+    s
+}
+
+/// Replace `${VAR}` in every string of the tree; `$${` stays a literal `${`. A string that is
+/// exactly one `${VAR}` takes the variable's value as a YAML scalar, so `cpu: ${CPU}` is a number.
+fn substitute(
+    v: &mut Value,
+    key: &mut String,
+    env: &dyn Fn(&str) -> Option<String>,
+    unset: &mut Vec<(String, String)>,
+) {
+    match v {
+        Value::String(s) => {
+            let whole =
+                s.starts_with("${") && s.ends_with('}') && s[2..].find('}') == Some(s.len() - 3);
+            let mut out = String::with_capacity(s.len());
+            let mut rest = s.as_str();
+            while let Some(i) = rest.find('$') {
+                out.push_str(&rest[..i]);
+                let after = &rest[i..];
+                if let Some(tail) = after.strip_prefix("$${") {
+                    out.push_str("${");
+                    rest = tail;
+                } else if let Some(tail) = after.strip_prefix("${") {
+                    match tail.find('}') {
+                        Some(end) => {
+                            let name = &tail[..end];
+                            match env(name) {
+                                Some(value) => out.push_str(&value),
+                                None => unset.push((name.to_string(), display_key(key))),
+                            }
+                            rest = &tail[end + 1..];
+                        }
+                        None => {
+                            out.push_str(after);
+                            rest = "";
+                        }
+                    }
+                } else {
+                    out.push('$');
+                    rest = &after[1..];
+                }
+            }
+            out.push_str(rest);
+            if whole {
+                if let Ok(scalar @ (Value::Number(_) | Value::Bool(_))) =
+                    serde_yaml_ng::from_str::<Value>(&out)
+                {
+                    *v = scalar;
+                    return;
+                }
+            }
+            *s = out;
+        }
+        Value::Sequence(items) => {
+            for (i, item) in items.iter_mut().enumerate() {
+                let len = key.len();
+                let _ = write!(key, "[{i}]");
+                substitute(item, key, env, unset);
+                key.truncate(len);
+            }
+        }
+        Value::Mapping(map) => {
+            for (k, item) in map.iter_mut() {
+                let len = key.len();
+                if !key.is_empty() {
+                    key.push('.');
+                }
+                match k {
+                    Value::String(s) => key.push_str(s),
+                    other => {
+                        let _ = write!(key, "{other:?}");
+                    }
+                }
+                substitute(item, key, env, unset);
+                key.truncate(len);
+            }
+        }
+        Value::Tagged(t) => substitute(&mut t.value, key, env, unset),
+        _ => {}
+    }
+}
+
+fn display_key(key: &str) -> String {
+    if key.is_empty() {
+        "the top level".to_string()
+    } else {
+        key.to_string()
+    }
+}
+
+/// The config path given, or the default one relative to the current directory.
+pub fn path_or_default(path: Option<&Path>) -> PathBuf {
+    path.map_or_else(|| PathBuf::from(DEFAULT_PATH), Path::to_path_buf)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn example() -> String {
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(DEFAULT_PATH))
+            .expect("infra/hcctl.yaml")
+    }
+
+    fn parse(text: &str, vars: &[(&str, &str)]) -> Result<Config, Error> {
+        let vars: Vec<(String, String)> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Config::parse(text, Path::new("hcctl.yaml"), &|name| {
+            vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone())
+        })
+    }
+
+    #[test]
+    fn the_shipped_config_is_valid() {
+        let c = parse(&example(), &[("HCCTL_AWS_ACCOUNT_ID", "123456789012")]).unwrap();
+        assert_eq!(c.region.as_deref(), Some("eu-west-3"));
+        assert_eq!(c.family("mongo"), "hcctl-dev-mongo");
+        assert!(c.ecs.execution_role_arn.contains(":123456789012:role/"));
+        assert_eq!(c.backup.plan.rules.len(), 2);
+    }
+
+    #[test]
+    fn unset_variables_are_all_named_with_their_keys() {
+        let err = parse(&example(), &[]).unwrap_err().to_string();
+        assert!(
+            err.ends_with(
+                "environment variable not set: ${HCCTL_AWS_ACCOUNT_ID} (at ecs.execution_role_arn, \
+                 ecs.task_role_arn and 5 more) (export it or remove the reference)"
+            ),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn substitution_types_whole_values_and_keeps_escapes() {
+        let mut v: Value = serde_yaml_ng::from_str("a: ${N}\nb: x-${N}\nc: $${N}\nd: $5").unwrap();
+        let mut unset = Vec::new();
+        substitute(
+            &mut v,
+            &mut String::new(),
+            &|_| Some("512".to_string()),
+            &mut unset,
+        );
+        assert!(unset.is_empty());
+        assert_eq!(v["a"], Value::Number(512.into()));
+        assert_eq!(v["b"], Value::String("x-512".into()));
+        assert_eq!(v["c"], Value::String("${N}".into()));
+        assert_eq!(v["d"], Value::String("$5".into()));
+    }
+
+    #[test]
+    fn values_aws_would_refuse_are_found_first() {
+        let text = example()
+            .replace("retention_days: 30", "retention_days: 2")
+            .replace("cpu: 512", "cpu: 300")
+            .replace("delete_after_days: 365", "delete_after_days: 100")
+            .replace(
+                "start_window_minutes: 60\n        completion_window_minutes: 180",
+                "start_window_minutes: 30\n        completion_window_minutes: 180",
+            );
+        let err = parse(&text, &[("HCCTL_AWS_ACCOUNT_ID", "1")])
+            .unwrap_err()
+            .to_string();
+        for expected in [
+            "log_groups.mongo.retention_days: 2 is not a CloudWatch retention value",
+            "containers.app: cpu 300 with memory 1024 MiB is not a Fargate task size",
+            "backup.plan.rules[1]: cold_storage_after_days 30 needs delete_after_days at least 90 days later",
+            "backup.plan.rules[0].start_window_minutes: 30 is below AWS Backup's minimum of 60",
+        ] {
+            assert!(err.contains(expected), "missing {expected:?} in:\n{err}");
+        }
+    }
+
+    #[test]
+    fn credentials_in_environment_are_refused() {
+        for name in [
+            "DB_PASSWORD",
+            "API_TOKEN",
+            "AWS_SECRET_ACCESS_KEY",
+            "MONGO_URI",
+            "SIGNING_KEY",
+        ] {
+            assert!(looks_secret(name), "{name}");
+        }
+        for name in ["HCCTL_LOG", "MONGO_INITDB_DATABASE", "KEYBOARD_LAYOUT"] {
+            assert!(!looks_secret(name), "{name}");
+        }
+    }
+}

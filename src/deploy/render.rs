@@ -1,0 +1,254 @@
+//! Task definition templates → the definitions deploy registers.
+//!
+//! A template is the JSON `aws ecs register-task-definition --cli-input-json` accepts, with
+//! `{{ path }}` placeholders filled from the config. A string that is exactly one placeholder takes
+//! the value with its JSON type (a number, a list of `{name, value}`, an object), and a key whose
+//! value is absent from the config (`null`) is dropped; placeholders inside longer strings are
+//! interpolated. An unknown placeholder is an error naming the template and the placeholder.
+
+use std::path::{Path, PathBuf};
+
+use serde_json::{json, Map, Value};
+
+use crate::aws::ecs::TaskDef;
+use crate::config::{looks_secret, Config, Container};
+use crate::error::Error;
+
+/// The two containers, in deploy order.
+pub const CONTAINERS: [&str; 2] = ["mongo", "app"];
+
+#[derive(Debug, Clone)]
+pub struct Rendered {
+    /// `mongo` or `app`.
+    pub container: &'static str,
+    pub template: PathBuf,
+    /// The JSON as rendered (what `hcctl render` prints).
+    pub json: Value,
+    pub task_def: TaskDef,
+}
+
+pub fn templates_dir(config: &Config, config_path: &Path) -> PathBuf {
+    let base = config_path.parent().unwrap_or(Path::new("."));
+    match &config.ecs.templates {
+        Some(dir) => base.join(dir),
+        None => base.join("../task-definitions"),
+    }
+}
+
+/// Render both task definitions for `region` (the region the awslogs driver writes to).
+pub fn render_all(
+    config: &Config,
+    config_path: &Path,
+    region: &str,
+) -> Result<Vec<Rendered>, Error> {
+    let dir = templates_dir(config, config_path);
+    CONTAINERS
+        .iter()
+        .map(|&name| {
+            let path = dir.join(format!("{name}.json"));
+            let text = std::fs::read_to_string(&path).map_err(|e| {
+                Error::usage(format!(
+                    "cannot read the task definition template {}: {e} (set ecs.templates in the \
+                     config to its directory)",
+                    path.display()
+                ))
+            })?;
+            render(name, &path, &text, &context(config, name, region))
+        })
+        .collect()
+}
+
+fn container<'a>(config: &'a Config, name: &str) -> (&'a Container, &'a str) {
+    if name == "mongo" {
+        (&config.containers.mongo, &config.log_groups.mongo.name)
+    } else {
+        (&config.containers.app, &config.log_groups.app.name)
+    }
+}
+
+/// The values placeholders can name.
+pub fn context(config: &Config, name: &str, region: &str) -> Value {
+    let (c, log_group) = container(config, name);
+    let environment: Vec<Value> = c
+        .environment
+        .iter()
+        .map(|(k, v)| json!({"name": k, "value": v}))
+        .collect();
+    let secrets: Vec<Value> = c
+        .secrets
+        .iter()
+        .map(|(k, v)| json!({"name": k, "valueFrom": v}))
+        .collect();
+    let tags: Vec<Value> = config
+        .tags
+        .iter()
+        .map(|(k, v)| json!({"key": k, "value": v}))
+        .collect();
+    json!({
+        "project": config.project,
+        "environment": config.environment,
+        "region": region,
+        "cluster": config.ecs.cluster,
+        "family": config.family(name),
+        "execution_role_arn": config.ecs.execution_role_arn,
+        "task_role_arn": config.ecs.task_role_arn,
+        "log_group": log_group,
+        "tags": tags,
+        "container": {
+            "name": name,
+            "image": c.image,
+            "cpu": c.cpu,
+            "memory": c.memory,
+            "cpu_string": c.cpu.to_string(),
+            "memory_string": c.memory.to_string(),
+            "port": c.port,
+            "environment": environment,
+            "secrets": secrets,
+            "command": if c.command.is_empty() { Value::Null } else { json!(c.command) },
+            "volume": c.volume,
+        },
+    })
+}
+
+/// Render one template text.
+pub fn render(
+    container: &'static str,
+    path: &Path,
+    text: &str,
+    ctx: &Value,
+) -> Result<Rendered, Error> {
+    let file = path.display();
+    let template: Value = serde_json::from_str(text)
+        .map_err(|e| Error::usage(format!("{file}: not valid JSON: {e}")))?;
+    let mut unknown = Vec::new();
+    let json = fill(&template, ctx, &mut unknown).unwrap_or(Value::Null);
+    if !unknown.is_empty() {
+        unknown.sort();
+        unknown.dedup();
+        return Err(Error::usage(format!(
+            "{file}: unknown placeholder{} {} (known: project, environment, region, cluster, \
+             family, execution_role_arn, task_role_arn, log_group, tags, container.*)",
+            if unknown.len() == 1 { "" } else { "s" },
+            unknown.join(", ")
+        )));
+    }
+    let task_def: TaskDef = serde_path_to_error::deserialize(&json).map_err(|e| {
+        Error::usage(format!(
+            "{file}: {}: {} (after filling the placeholders)",
+            e.path(),
+            e.inner()
+        ))
+    })?;
+    for c in &task_def.container_definitions {
+        if let Some(e) = c.environment.iter().find(|e| looks_secret(&e.name)) {
+            return Err(Error::usage(format!(
+                "{file}: container {}: environment variable {} looks like a credential; inject \
+                 it through `secrets` (a Secrets Manager or SSM ARN), never as plaintext",
+                c.name, e.name
+            )));
+        }
+    }
+    Ok(Rendered {
+        container,
+        template: path.to_path_buf(),
+        json,
+        task_def,
+    })
+}
+
+/// Fill placeholders; `None` means "absent" (the key or element is dropped).
+fn fill(v: &Value, ctx: &Value, unknown: &mut Vec<String>) -> Option<Value> {
+    match v {
+        Value::String(s) => fill_string(s, ctx, unknown),
+        Value::Array(items) => Some(Value::Array(
+            items.iter().filter_map(|i| fill(i, ctx, unknown)).collect(),
+        )),
+        Value::Object(map) => {
+            let mut out = Map::new();
+            for (k, item) in map {
+                if let Some(filled) = fill(item, ctx, unknown) {
+                    out.insert(k.clone(), filled);
+                }
+            }
+            Some(Value::Object(out))
+        }
+        other => Some(other.clone()),
+    }
+}
+
+fn lookup<'a>(ctx: &'a Value, path: &str) -> Option<&'a Value> {
+    path.split('.').try_fold(ctx, |v, part| v.get(part))
+}
+
+fn fill_string(s: &str, ctx: &Value, unknown: &mut Vec<String>) -> Option<Value> {
+    let trimmed = s.trim();
+    if let Some(inner) = trimmed
+        .strip_prefix("{{")
+        .and_then(|t| t.strip_suffix("}}"))
+    {
+        if !inner.contains("{{") && !inner.contains("}}") {
+            let path = inner.trim();
+            return match lookup(ctx, path) {
+                Some(Value::Null) => None,
+                Some(v) => Some(v.clone()),
+                None => {
+                    unknown.push(path.to_string());
+                    None
+                }
+            };
+        }
+    }
+    let mut out = String::new();
+    let mut rest = s;
+    while let Some(start) = rest.find("{{") {
+        out.push_str(&rest[..start]);
+        let Some(end) = rest[start..].find("}}") else {
+            break;
+        };
+        let path = rest[start + 2..start + end].trim();
+        match lookup(ctx, path) {
+            Some(Value::String(v)) => out.push_str(v),
+            Some(Value::Null) | None => unknown.push(path.to_string()),
+            Some(other) => out.push_str(&other.to_string()),
+        }
+        rest = &rest[start + end + 2..];
+    }
+    out.push_str(rest);
+    Some(Value::String(out))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn whole_placeholders_keep_their_type_and_absent_values_drop_the_key() {
+        let ctx = json!({"a": 5, "list": [{"name": "X", "value": "1"}], "none": null, "s": "v"});
+        let mut unknown = Vec::new();
+        let out = fill(
+            &json!({"n": "{{ a }}", "l": "{{list}}", "gone": "{{ none }}", "mixed": "x-{{ s }}-{{ a }}"}),
+            &ctx,
+            &mut unknown,
+        );
+        assert!(unknown.is_empty());
+        assert_eq!(
+            out,
+            Some(json!({"n": 5, "l": [{"name": "X", "value": "1"}], "mixed": "x-v-5"}))
+        );
+    }
+
+    #[test]
+    fn unknown_placeholders_are_reported() {
+        let err = render(
+            "app",
+            Path::new("t.json"),
+            r#"{"family": "{{ nope.x }}"}"#,
+            &json!({}),
+        )
+        .unwrap_err();
+        assert!(
+            err.to_string().contains("unknown placeholder nope.x"),
+            "{err}"
+        );
+    }
+}

@@ -1,0 +1,179 @@
+//! The AWS side of the harness: each test gets a config of its own (unique project name, so
+//! resource names never collide and tests run in parallel) and SDK clients to describe back
+//! what hcctl made. Endpoints come from the environment exactly as hcctl takes them
+//! (`AWS_ENDPOINT_URL`, or per-service `AWS_ENDPOINT_URL_<SERVICE>`), so the same tests run
+//! against the emulator alone or LocalStack + emulator.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use hcctl::aws::{Aws, Target};
+use serde_json::Value;
+
+use crate::util::{assert_success, stdout, HCCTL};
+
+static COUNTER: AtomicU32 = AtomicU32::new(0);
+
+/// Fail (never skip) when no AWS endpoint is configured.
+pub fn require_endpoint() {
+    let any = std::env::vars().any(|(k, _)| k.starts_with("AWS_ENDPOINT_URL"));
+    assert!(
+        any,
+        "deploy tests need an AWS emulator: run `eval \"$(scripts/stack up)\"` (it exports \
+         AWS_ENDPOINT_URL and test credentials) before `cargo test`"
+    );
+}
+
+pub struct AwsEnv {
+    pub dir: tempfile::TempDir,
+    /// Unique per test: `t<pid><n>`.
+    pub project: String,
+    pub config: PathBuf,
+    pub aws: Aws,
+}
+
+impl AwsEnv {
+    pub async fn new() -> AwsEnv {
+        require_endpoint();
+        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+        let project = format!("t{}x{n}", std::process::id());
+        let dir = tempfile::tempdir().expect("temp dir");
+        let config = dir.path().join("hcctl.yaml");
+        std::fs::write(&config, config_text(&project, "mongo:7.0.14", 30)).expect("write config");
+        let aws = Aws::connect(&Target {
+            region: Some("eu-west-3".to_string()),
+            endpoint_url: None,
+        })
+        .await;
+        AwsEnv {
+            dir,
+            project,
+            config,
+            aws,
+        }
+    }
+
+    pub fn write_config(&self, text: &str) {
+        std::fs::write(&self.config, text).expect("write config");
+    }
+
+    /// Run hcctl in the test's directory with the test's config.
+    pub fn run(&self, args: &[&str]) -> Output {
+        self.command(args)
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run {HCCTL}: {e}"))
+    }
+
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(HCCTL);
+        cmd.args(args)
+            .arg("--config")
+            .arg(&self.config)
+            .current_dir(self.dir.path())
+            .env("HCCTL_AWS_ACCOUNT_ID", "000000000000")
+            .env_remove("HCCTL_LOG")
+            .stdin(Stdio::null());
+        cmd
+    }
+
+    /// `hcctl deploy --format json` (plus `extra`), asserting success; the parsed plan.
+    pub fn deploy(&self, extra: &[&str]) -> Value {
+        let mut args = vec!["deploy", "--format", "json"];
+        args.extend_from_slice(extra);
+        let out = self.run(&args);
+        assert_success(&out);
+        serde_json::from_str(&stdout(&out))
+            .unwrap_or_else(|e| panic!("deploy --format json is not JSON: {e}\n{}", stdout(&out)))
+    }
+
+    pub fn name(&self, suffix: &str) -> String {
+        format!("{}-dev-{suffix}", self.project)
+    }
+
+    pub fn cluster(&self) -> String {
+        format!("{}-dev", self.project)
+    }
+
+    pub fn log_group(&self, which: &str) -> String {
+        format!("/ecs/{}-dev/{which}", self.project)
+    }
+}
+
+/// The repository's task definition templates.
+pub fn templates() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("task-definitions")
+}
+
+/// A complete config for `project`; tests edit the text for their case.
+pub fn config_text(project: &str, mongo_image: &str, mongo_retention: u32) -> String {
+    format!(
+        r#"project: {project}
+environment: dev
+region: eu-west-3
+ecs:
+  cluster: {project}-dev
+  execution_role_arn: arn:aws:iam::${{HCCTL_AWS_ACCOUNT_ID}}:role/{project}-exec
+  task_role_arn: arn:aws:iam::${{HCCTL_AWS_ACCOUNT_ID}}:role/{project}-task
+  templates: {templates}
+containers:
+  mongo:
+    image: {mongo_image}
+    cpu: 1024
+    memory: 2048
+    port: 27017
+    environment:
+      MONGO_INITDB_DATABASE: healthcare
+    secrets:
+      MONGO_INITDB_ROOT_USERNAME: "arn:aws:secretsmanager:eu-west-3:000000000000:secret:{project}/root:username::"
+      MONGO_INITDB_ROOT_PASSWORD: "arn:aws:secretsmanager:eu-west-3:000000000000:secret:{project}/root:password::"
+    volume:
+      name: mongo-data
+      efs_file_system_id: fs-0123456789abcdef0
+      container_path: /data/db
+  app:
+    image: hcctl:test
+    cpu: 512
+    memory: 1024
+    command: [migrate, /data/healthcare_dataset.csv]
+    environment:
+      HCCTL_LOG: info
+    secrets:
+      HCCTL_MONGODB_URI: arn:aws:ssm:eu-west-3:000000000000:parameter/{project}/writer-uri
+log_groups:
+  mongo:
+    name: /ecs/{project}-dev/mongo
+    retention_days: {mongo_retention}
+  app:
+    name: /ecs/{project}-dev/app
+    retention_days: 90
+backup:
+  vault:
+    name: {project}-dev-vault
+  plan:
+    name: {project}-dev-daily
+    rules:
+      - name: daily
+        schedule: cron(0 3 * * ? *)
+        start_window_minutes: 60
+        completion_window_minutes: 180
+        delete_after_days: 35
+      - name: monthly
+        schedule: cron(0 4 1 * ? *)
+        completion_window_minutes: 360
+        delete_after_days: 365
+        cold_storage_after_days: 30
+  selection:
+    name: {project}-dev-data
+    iam_role_arn: arn:aws:iam::000000000000:role/service-role/AWSBackupDefaultServiceRole
+    resources:
+      - arn:aws:elasticfilesystem:eu-west-3:000000000000:file-system/fs-0123456789abcdef0
+    tag_conditions:
+      Backup: daily
+tags:
+  Project: {project}
+  DataClassification: PHI
+"#,
+        templates = templates().display()
+    )
+}

@@ -1,0 +1,454 @@
+//! `hcctl deploy`, `destroy` and `render` against a real AWS emulator: every resource is
+//! described back from the service and compared with the config.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use aws_sdk_ecs::types::TaskDefinitionField;
+use hcctl::aws::{backup, ecs, logs};
+use serde_json::Value;
+
+use crate::awsenv::{config_text, AwsEnv};
+use crate::util::{assert_exit, assert_success, stderr, stdout};
+
+fn actions(plan: &Value) -> BTreeMap<String, String> {
+    plan["steps"]
+        .as_array()
+        .expect("steps")
+        .iter()
+        .map(|s| {
+            (
+                format!(
+                    "{} {}",
+                    s["kind"].as_str().unwrap(),
+                    s["name"].as_str().unwrap()
+                ),
+                s["action"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+/// Described from each service: none of the test's resources exists.
+async fn assert_nothing_exists(env: &AwsEnv) {
+    for which in ["mongo", "app"] {
+        let group = logs::observe(&env.aws.logs, &env.log_group(which))
+            .await
+            .unwrap();
+        assert!(group.is_none(), "log group {which} exists");
+        let revisions = ecs::active_revisions(&env.aws.ecs, &env.name(which))
+            .await
+            .unwrap();
+        assert!(revisions.is_empty(), "{revisions:?}");
+    }
+    assert!(!ecs::cluster_exists(&env.aws.ecs, &env.cluster())
+        .await
+        .unwrap());
+    let vault = backup::observe_vault(&env.aws.backup, &env.name("vault"))
+        .await
+        .unwrap();
+    assert!(vault.is_none(), "{vault:?}");
+    let plan = backup::observe_plan(&env.aws.backup, &env.name("daily"))
+        .await
+        .unwrap();
+    assert!(plan.is_none(), "{plan:?}");
+}
+
+fn mutating(plan: &Value) -> u64 {
+    plan["outcome"]["api_calls"]["mutating"]
+        .as_u64()
+        .expect("mutating count")
+}
+
+#[tokio::test]
+async fn deploy_creates_what_the_config_says_and_a_second_deploy_changes_nothing() {
+    let env = AwsEnv::new().await;
+    let first = env.deploy(&[]);
+    let acts = actions(&first);
+    assert_eq!(acts.len(), 8, "{acts:?}");
+    assert!(acts.values().all(|a| a == "create"), "{acts:?}");
+    assert_eq!(first["outcome"]["created"], 8);
+
+    // Log groups: retention and tags.
+    for (which, days) in [("mongo", 30), ("app", 90)] {
+        let g = logs::observe(&env.aws.logs, &env.log_group(which))
+            .await
+            .unwrap()
+            .unwrap_or_else(|| panic!("log group {which} missing"));
+        assert_eq!(g.retention_days, Some(days));
+        assert_eq!(g.tags.get("Project"), Some(&env.project));
+        assert_eq!(
+            g.tags.get("DataClassification").map(String::as_str),
+            Some("PHI")
+        );
+    }
+
+    // Cluster.
+    assert!(ecs::cluster_exists(&env.aws.ecs, &env.cluster())
+        .await
+        .unwrap());
+
+    // Task definitions, described from ECS.
+    let out = env
+        .aws
+        .ecs
+        .describe_task_definition()
+        .task_definition(env.name("mongo"))
+        .include(TaskDefinitionField::Tags)
+        .send()
+        .await
+        .expect("describe mongo task definition");
+    let td = out.task_definition().expect("task definition");
+    assert_eq!(td.revision(), 1);
+    assert_eq!(td.cpu(), Some("1024"));
+    assert_eq!(td.memory(), Some("2048"));
+    assert_eq!(td.network_mode().map(|m| m.as_str()), Some("awsvpc"));
+    assert_eq!(
+        td.requires_compatibilities()
+            .iter()
+            .map(|c| c.as_str())
+            .collect::<Vec<_>>(),
+        ["FARGATE"]
+    );
+    let c = &td.container_definitions()[0];
+    assert_eq!(c.image(), Some("mongo:7.0.14"));
+    let log = c.log_configuration().expect("log configuration");
+    assert_eq!(log.log_driver().as_str(), "awslogs");
+    let opts = log.options().expect("awslogs options");
+    assert_eq!(opts.get("awslogs-group"), Some(&env.log_group("mongo")));
+    assert_eq!(
+        opts.get("awslogs-region").map(String::as_str),
+        Some("eu-west-3")
+    );
+    let mut secrets: Vec<(&str, &str)> = c
+        .secrets()
+        .iter()
+        .map(|s| (s.name(), s.value_from()))
+        .collect();
+    secrets.sort();
+    assert_eq!(secrets.len(), 2);
+    assert_eq!(secrets[0].0, "MONGO_INITDB_ROOT_PASSWORD");
+    assert!(
+        secrets[0].1.starts_with("arn:aws:secretsmanager:"),
+        "{secrets:?}"
+    );
+    assert!(
+        c.environment()
+            .iter()
+            .all(|e| !e.name().unwrap_or("").contains("PASSWORD")),
+        "no credential in plaintext environment"
+    );
+    let hc = c.health_check().expect("health check");
+    assert_eq!(hc.command()[0], "CMD-SHELL");
+    assert_eq!(hc.retries(), Some(5));
+    assert_eq!(c.mount_points()[0].container_path(), Some("/data/db"));
+    assert_eq!(
+        td.volumes()[0]
+            .efs_volume_configuration()
+            .map(|e| e.file_system_id()),
+        Some("fs-0123456789abcdef0")
+    );
+    let tags: BTreeMap<_, _> = out
+        .tags()
+        .iter()
+        .map(|t| (t.key().unwrap_or(""), t.value().unwrap_or("")))
+        .collect();
+    assert_eq!(tags.get("Project"), Some(&env.project.as_str()));
+    let app = ecs::latest(&env.aws.ecs, &env.name("app"))
+        .await
+        .unwrap()
+        .expect("app task definition");
+    let app_c = &app.1.container_definitions[0];
+    assert_eq!(app_c.image, "hcctl:test");
+    assert_eq!(app_c.command, ["migrate", "/data/healthcare_dataset.csv"]);
+    assert_eq!(app_c.secrets[0].name, "HCCTL_MONGODB_URI");
+    assert_eq!(app.1.cpu.as_deref(), Some("512"));
+
+    // Backup vault, plan rules, selection.
+    let vault = backup::observe_vault(&env.aws.backup, &env.name("vault"))
+        .await
+        .unwrap()
+        .expect("vault");
+    assert_eq!(vault.tags.get("Project"), Some(&env.project));
+    let plan = backup::observe_plan(&env.aws.backup, &env.name("daily"))
+        .await
+        .unwrap()
+        .expect("backup plan");
+    let daily = plan
+        .rules
+        .iter()
+        .find(|r| r.name == "daily")
+        .expect("daily rule");
+    assert_eq!(daily.schedule, "cron(0 3 * * ? *)");
+    assert_eq!(daily.target_vault, env.name("vault"));
+    assert_eq!(daily.start_window_minutes, Some(60));
+    assert_eq!(daily.completion_window_minutes, Some(180));
+    assert_eq!(daily.delete_after_days, Some(35));
+    let monthly = plan
+        .rules
+        .iter()
+        .find(|r| r.name == "monthly")
+        .expect("monthly rule");
+    assert_eq!(monthly.cold_storage_after_days, Some(30));
+    assert_eq!(monthly.delete_after_days, Some(365));
+    let sel = backup::observe_selection(&env.aws.backup, &plan.id, &env.name("data"))
+        .await
+        .unwrap()
+        .expect("selection");
+    assert_eq!(
+        sel.resources,
+        ["arn:aws:elasticfilesystem:eu-west-3:000000000000:file-system/fs-0123456789abcdef0"]
+    );
+    assert_eq!(
+        sel.tag_conditions.get("Backup").map(String::as_str),
+        Some("daily")
+    );
+    assert!(sel.iam_role_arn.ends_with("AWSBackupDefaultServiceRole"));
+
+    // Converged: the second deploy changes nothing and makes no mutating call.
+    let second = env.deploy(&[]);
+    let acts = actions(&second);
+    assert!(acts.values().all(|a| a == "unchanged"), "{acts:?}");
+    assert_eq!(mutating(&second), 0, "{second}");
+    let revisions = ecs::active_revisions(&env.aws.ecs, &env.name("mongo"))
+        .await
+        .unwrap();
+    assert_eq!(revisions.len(), 1, "{revisions:?}");
+}
+
+#[tokio::test]
+async fn a_changed_image_registers_exactly_one_revision_and_touches_nothing_else() {
+    let env = AwsEnv::new().await;
+    env.deploy(&[]);
+    env.write_config(&config_text(&env.project, "mongo:7.0.15", 30));
+    let plan = env.deploy(&[]);
+    let acts = actions(&plan);
+    let changed: Vec<_> = acts.iter().filter(|(_, a)| *a != "unchanged").collect();
+    assert_eq!(
+        changed,
+        [(
+            &format!("task_definition {}", env.name("mongo")),
+            &"update".to_string()
+        )],
+        "{acts:?}"
+    );
+    assert_eq!(
+        plan["outcome"]["api_calls"]["mutating_operations"],
+        serde_json::json!(["ecs:RegisterTaskDefinition"])
+    );
+    let step = plan["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["action"] == "update")
+        .unwrap();
+    assert!(
+        step["changes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c == "containerDefinitions[0].image: mongo:7.0.14 → mongo:7.0.15"),
+        "{step}"
+    );
+    let mongo = ecs::active_revisions(&env.aws.ecs, &env.name("mongo"))
+        .await
+        .unwrap();
+    assert_eq!(mongo.len(), 2);
+    let latest = ecs::latest(&env.aws.ecs, &env.name("mongo"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(latest.1.container_definitions[0].image, "mongo:7.0.15");
+    assert_eq!(
+        ecs::active_revisions(&env.aws.ecs, &env.name("app"))
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+}
+
+#[tokio::test]
+async fn changed_retention_and_rules_are_updated_in_place() {
+    let env = AwsEnv::new().await;
+    env.deploy(&[]);
+    let text = config_text(&env.project, "mongo:7.0.14", 60)
+        .replace("delete_after_days: 35", "delete_after_days: 42")
+        .replace("Backup: daily", "Backup: hourly");
+    env.write_config(&text);
+    let plan = env.deploy(&[]);
+    let acts = actions(&plan);
+    assert_eq!(
+        acts[&format!("log_group {}", env.log_group("mongo"))],
+        "update"
+    );
+    assert_eq!(
+        acts[&format!("backup_plan {}", env.name("daily"))],
+        "update"
+    );
+    assert_eq!(
+        acts[&format!("backup_selection {}", env.name("data"))],
+        "replace"
+    );
+    assert_eq!(
+        acts[&format!("task_definition {}", env.name("mongo"))],
+        "unchanged"
+    );
+    let g = logs::observe(&env.aws.logs, &env.log_group("mongo"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(g.retention_days, Some(60));
+    let p = backup::observe_plan(&env.aws.backup, &env.name("daily"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        p.rules
+            .iter()
+            .find(|r| r.name == "daily")
+            .unwrap()
+            .delete_after_days,
+        Some(42)
+    );
+    let s = backup::observe_selection(&env.aws.backup, &p.id, &env.name("data"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        s.tag_conditions.get("Backup").map(String::as_str),
+        Some("hourly")
+    );
+    // And converged again.
+    let again = env.deploy(&[]);
+    assert_eq!(mutating(&again), 0, "{again}");
+}
+
+#[tokio::test]
+async fn dry_run_on_an_empty_account_changes_nothing() {
+    let env = AwsEnv::new().await;
+    let out = env.run(&["deploy", "--dry-run"]);
+    assert_success(&out);
+    let text = stdout(&out);
+    assert!(
+        text.contains(&format!("+ ECS cluster {}", env.cluster())),
+        "{text}"
+    );
+    assert!(text.contains("dry run, nothing changed"), "{text}");
+    let plan = env.deploy(&["--dry-run"]);
+    assert_eq!(mutating(&plan), 0);
+    assert!(actions(&plan).values().all(|a| a == "create"));
+    // Described afterwards: nothing exists.
+    assert_nothing_exists(&env).await;
+}
+
+/// Config errors stop the run before any AWS call: the endpoint given is unreachable, so an
+/// attempted call would fail with exit 1 instead of the config error's exit 2.
+#[tokio::test]
+async fn config_errors_fail_before_any_aws_call_naming_the_problem() {
+    let env = AwsEnv::new().await;
+    let good = config_text(&env.project, "mongo:7.0.14", 30);
+    let cases = [
+        (
+            good.replace("environment: dev", "environment: dev\nsurprise: 1"),
+            "unknown field `surprise`",
+        ),
+        (
+            config_text(&env.project, "mongo:7.0.14", 45),
+            "log_groups.mongo.retention_days: 45 is not a CloudWatch retention value",
+        ),
+        (
+            good.replace("image: hcctl:test", "image: ${HCCTL_TEST_UNSET_IMAGE}"),
+            "environment variable not set: ${HCCTL_TEST_UNSET_IMAGE} (at containers.app.image)",
+        ),
+        (
+            good.replace(
+                "      HCCTL_LOG: info",
+                "      HCCTL_LOG: info\n      DB_PASSWORD: hunter2",
+            ),
+            "containers.app.environment.DB_PASSWORD: looks like a credential",
+        ),
+    ];
+    for (text, expected) in cases {
+        env.write_config(&text);
+        let started = Instant::now();
+        let out = env.run(&["deploy", "--endpoint-url", "http://127.0.0.1:9"]);
+        assert_exit(&out, 2);
+        let err = stderr(&out);
+        assert!(err.contains(expected), "expected {expected:?} in:\n{err}");
+        assert!(err.contains("hcctl.yaml"), "the file is named: {err}");
+        assert!(started.elapsed() < Duration::from_secs(5));
+    }
+}
+
+#[tokio::test]
+async fn an_unreachable_endpoint_fails_within_seconds_with_exit_1() {
+    let env = AwsEnv::new().await;
+    let started = Instant::now();
+    let out = env.run(&["deploy", "--endpoint-url", "http://127.0.0.1:9"]);
+    assert_exit(&out, 1);
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "{:?}",
+        started.elapsed()
+    );
+    let err = stderr(&out);
+    assert!(err.contains("no answer from the AWS endpoint"), "{err}");
+    assert!(err.contains("log group"), "names the resource: {err}");
+}
+
+#[tokio::test]
+async fn destroy_removes_what_deploy_made() {
+    let env = AwsEnv::new().await;
+    env.deploy(&[]);
+    // Not on a terminal and no --yes: refuses, deletes nothing.
+    let out = env.run(&["destroy"]);
+    assert_exit(&out, 2);
+    assert!(stderr(&out).contains("--yes"));
+    assert!(backup::observe_vault(&env.aws.backup, &env.name("vault"))
+        .await
+        .unwrap()
+        .is_some());
+
+    let out = env.run(&["destroy", "--yes", "--format", "json"]);
+    assert_success(&out);
+    let plan: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(plan["outcome"]["deleted"], 8, "{plan}");
+    assert_nothing_exists(&env).await;
+
+    // Nothing left: a second destroy deletes nothing, and deploy converges from scratch.
+    let again = env.run(&["destroy", "--yes", "--format", "json"]);
+    assert_success(&again);
+    let plan: Value = serde_json::from_str(&stdout(&again)).unwrap();
+    assert_eq!(plan["outcome"]["api_calls"]["mutating"], 0);
+    let redeploy = env.deploy(&[]);
+    assert_eq!(redeploy["outcome"]["created"], 8);
+}
+
+#[tokio::test]
+async fn render_prints_task_definitions_with_credentials_only_as_secrets() {
+    let env = AwsEnv::new().await;
+    let out = env.run(&["render"]);
+    assert_success(&out);
+    let all: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    for name in ["mongo", "app"] {
+        let td = &all[name];
+        assert_eq!(td["family"], env.name(name));
+        for c in td["containerDefinitions"].as_array().unwrap() {
+            for e in c["environment"].as_array().into_iter().flatten() {
+                let n = e["name"].as_str().unwrap().to_ascii_uppercase();
+                for word in ["PASSWORD", "SECRET", "TOKEN", "KEY", "CREDENTIAL"] {
+                    assert!(
+                        !n.contains(word),
+                        "{name}: {n} has a value in plaintext environment"
+                    );
+                }
+            }
+            assert!(!c["secrets"].as_array().unwrap().is_empty());
+        }
+    }
+    let one = env.run(&["render", "--container", "app"]);
+    assert_success(&one);
+    let app: Value = serde_json::from_str(&stdout(&one)).unwrap();
+    assert_eq!(app["family"], env.name("app"));
+}
