@@ -4,6 +4,7 @@
   mongo_util.py drop DB COLL [COLL...]     drop collections (missing ones are fine)
   mongo_util.py count DB COLL              print the number of documents in COLL
   mongo_util.py report FILE KEY [KEY...]   print KEYs of an hcctl JSON report, space-separated
+  mongo_util.py index DB COLL              create the 5 query indexes hcctl creates; print seconds
 
 The server is taken from HCCTL_MONGODB_URI, like hcctl and old_migrate.py.
 """
@@ -35,6 +36,17 @@ def main(argv):
         with open(rest[0], encoding="utf-8") as f:
             report = json.load(f)
         print(" ".join(str(report.get(key, "?")) for key in rest[1:]))
+    elif cmd == "index" and len(rest) == 2:
+        import time
+
+        coll = client()[rest[0]][rest[1]]
+        fields = ["Name", "Medical Condition", "Date of Admission", "Hospital", "Doctor"]
+        started = time.monotonic()
+        # One createIndexes command, as hcctl sends it.
+        from pymongo import IndexModel
+
+        coll.create_indexes([IndexModel([(f, 1)], name=f.lower().replace(" ", "_")) for f in fields])
+        print(f"{time.monotonic() - started:.3f}")
     else:
         sys.exit(__doc__)
 

@@ -60,6 +60,69 @@ pub enum Command {
     /// Print the task definitions rendered from task-definitions/*.json and the config, as
     /// `aws ecs register-task-definition --cli-input-json` takes them. No AWS call.
     Render(RenderArgs),
+    /// Is the patient data protected? Vault, plan (and drift from the config), selection, the
+    /// latest backup jobs, and a verdict.
+    ///
+    /// Healthy when the newest COMPLETED backup job is younger than --max-age and no job since has
+    /// FAILED, ABORTED or EXPIRED, and vault, plan and selection exist as configured.
+    /// Exit codes: 0 healthy, 1 unhealthy, 2 usage or config error, 3 could not query AWS.
+    #[command(name = "backup-status")]
+    BackupStatus(BackupStatusArgs),
+    /// On-demand backups.
+    #[command(subcommand)]
+    Backup(BackupCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BackupCommand {
+    /// Start a backup job now for the configured resources (or --resource), with the selection's
+    /// IAM role; --wait follows it until it ends. Exit 1 when a waited-for job did not complete.
+    Run(BackupRunArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BackupStatusArgs {
+    #[command(flatten)]
+    pub aws: AwsArgs,
+
+    /// Unhealthy when the last completed backup is older than this (e.g. 26h, 90m, 2d). Default:
+    /// the interval of the plan's most frequent rule plus 2 hours (26h for a daily rule).
+    #[arg(long, value_parser = parse_duration)]
+    pub max_age: Option<Duration>,
+
+    /// How many of the newest jobs to list.
+    #[arg(long, default_value_t = 10)]
+    pub jobs: usize,
+
+    /// Judge as if it were this time (RFC 3339 or epoch seconds): for what-if checks and tests.
+    #[arg(long, value_parser = crate::backup::parse_now, hide = true)]
+    pub now: Option<i64>,
+
+    /// Output: a readable report (coloured on a terminal; NO_COLOR disables colour), or JSON.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+}
+
+#[derive(Debug, Args)]
+pub struct BackupRunArgs {
+    #[command(flatten)]
+    pub aws: AwsArgs,
+
+    /// Back up this resource ARN instead of the selection's resources (repeatable).
+    #[arg(long = "resource", value_name = "ARN")]
+    pub resources: Vec<String>,
+
+    /// Wait until every job ends (polling with backoff) and report its final state.
+    #[arg(long)]
+    pub wait: bool,
+
+    /// Give up waiting after this long.
+    #[arg(long, default_value = "1h", value_parser = parse_duration)]
+    pub timeout: Duration,
+
+    /// Output: text, or JSON for scripts.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
 }
 
 /// Where the AWS side is described and reached: shared by deploy, destroy and backup commands.

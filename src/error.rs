@@ -17,6 +17,10 @@ pub enum Error {
     Failed(anyhow::Error),
     /// `hcctl verify` found documents missing or different (exit 4).
     Differences(String),
+    /// `hcctl backup-status`: the data is not protected as configured (exit 1).
+    Unhealthy(String),
+    /// `hcctl backup-status` could not query AWS (exit 3): unreachable, or AWS refused.
+    AwsUnavailable(anyhow::Error),
 }
 
 impl Error {
@@ -34,6 +38,8 @@ impl Error {
             Error::Usage(_) => 2,
             Error::Failed(_) => 1,
             Error::Differences(_) => 4,
+            Error::Unhealthy(_) => 1,
+            Error::AwsUnavailable(_) => 3,
         })
     }
 }
@@ -42,8 +48,8 @@ impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // `{:#}` prints the whole context chain on one line: "reading x.csv: line 3: …".
         match self {
-            Error::Usage(e) | Error::Failed(e) => write!(f, "{e:#}"),
-            Error::Differences(msg) => f.write_str(msg),
+            Error::Usage(e) | Error::Failed(e) | Error::AwsUnavailable(e) => write!(f, "{e:#}"),
+            Error::Differences(msg) | Error::Unhealthy(msg) => f.write_str(msg),
         }
     }
 }

@@ -6,6 +6,7 @@
 //! - [`migrate`]: CSV → cleaning → MongoDB, and the commands built on that path (verify, generate);
 //! - [`config`]: `infra/hcctl.yaml`, loaded and validated before any AWS call;
 //! - [`deploy`]: config → rendered task definitions → plan → AWS (deploy, destroy, render);
+//! - [`backup`]: backup-status (is the data protected?) and on-demand backups;
 //! - [`aws`]: the one SDK configuration, the call counter, and each service's calls;
 //! - [`mongo`]: connecting to the server, with credentials redacted from every message;
 //! - [`error`]: the error kinds that decide exit codes;
@@ -13,6 +14,7 @@
 //! - [`output`]: progress bars, logs and the text/JSON output switch.
 
 pub mod aws;
+pub mod backup;
 pub mod cli;
 pub mod config;
 pub mod deploy;

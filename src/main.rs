@@ -6,7 +6,8 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-use hcctl::cli::{Cli, Command, Format, GenerateArgs};
+use hcctl::backup;
+use hcctl::cli::{BackupCommand, Cli, Command, Format, GenerateArgs};
 use hcctl::deploy::{self, plan::Plan};
 use hcctl::error::Error;
 use hcctl::migrate::{self, report};
@@ -82,6 +83,54 @@ async fn run(command: Command) -> Result<(), Error> {
             .await?;
             finish_plan(&plan, args.format)
         }
+        Command::BackupStatus(args) => {
+            let status = backup::status_command(
+                &args.aws.config,
+                args.aws.endpoint_url.clone(),
+                args.max_age,
+                args.jobs,
+                args.now,
+            )
+            .await?;
+            match args.format {
+                Format::Text => {
+                    let text = status.render(backup::status::use_colour());
+                    write_stdout(&text)?;
+                }
+                Format::Json => emit_json(&status)?,
+            }
+            if status.healthy {
+                Ok(())
+            } else {
+                Err(Error::Unhealthy(format!(
+                    "backups unhealthy: {}",
+                    status.reasons.join("; ")
+                )))
+            }
+        }
+        Command::Backup(BackupCommand::Run(args)) => {
+            let wait = args.wait.then_some(args.timeout);
+            let report = backup::run_command(
+                &args.aws.config,
+                args.aws.endpoint_url.clone(),
+                &args.resources,
+                wait,
+            )
+            .await?;
+            emit(&report, args.format)?;
+            if args.wait && !report.ok {
+                let states: Vec<String> = report
+                    .jobs
+                    .iter()
+                    .map(|j| format!("{} {}", j.id, j.state))
+                    .collect();
+                return Err(Error::failed(format!(
+                    "backup job(s) did not complete: {}",
+                    states.join(", ")
+                )));
+            }
+            Ok(())
+        }
         Command::Render(args) => {
             let all = deploy::render_command(&args.config).await?;
             let value = match &args.container {
@@ -122,6 +171,16 @@ fn finish_plan(plan: &Plan, format: Format) -> Result<(), Error> {
             plan.command
         ))),
         None => Ok(()),
+    }
+}
+
+fn write_stdout(text: &str) -> Result<(), Error> {
+    let mut out = io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Err(e) if e.kind() != io::ErrorKind::BrokenPipe => {
+            Err(Error::failed(format!("writing to stdout: {e}")))
+        }
+        _ => Ok(()),
     }
 }
 

@@ -3,6 +3,7 @@
 //! AWS emulator (ministack from `scripts/stack up`, or any endpoint in AWS_ENDPOINT_URL*).
 
 mod awsenv;
+mod backup;
 mod cli;
 mod deploy;
 mod migrate;

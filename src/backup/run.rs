@@ -1,0 +1,113 @@
+//! `hcctl backup run`: an on-demand backup of the configured resources with the selection's IAM
+//! role, optionally waiting (with backoff, bounded) until each job ends.
+
+use std::fmt;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+use super::status::timestamp;
+use crate::aws::backup::{self as aws_backup, Job};
+use crate::aws::{Aws, AwsError};
+use crate::config::Config;
+use crate::error::Error;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RunReport {
+    pub vault: String,
+    pub waited: bool,
+    pub jobs: Vec<Job>,
+    /// True when waiting and every job COMPLETED.
+    pub ok: bool,
+}
+
+/// The resources to back up: `--resource` ARNs, else the selection's resources.
+pub fn resources(config: &Config, given: &[String]) -> Result<Vec<String>, Error> {
+    if !given.is_empty() {
+        return Ok(given.to_vec());
+    }
+    let from_config: Vec<String> = config
+        .backup
+        .selection
+        .resources
+        .iter()
+        .filter(|r| r.starts_with("arn:"))
+        .cloned()
+        .collect();
+    if from_config.is_empty() {
+        return Err(Error::usage(
+            "backup.selection has no resource ARNs (only tag conditions): name one with --resource ARN",
+        ));
+    }
+    Ok(from_config)
+}
+
+pub async fn run(
+    aws: &Aws,
+    config: &Config,
+    resources: &[String],
+    wait: Option<Duration>,
+) -> Result<RunReport, AwsError> {
+    let vault = &config.backup.vault.name;
+    let role = &config.backup.selection.iam_role_arn;
+    let mut ids = Vec::new();
+    for arn in resources {
+        ids.push(aws_backup::start_job(&aws.backup, vault, arn, role).await?);
+    }
+    let mut jobs = Vec::new();
+    for id in &ids {
+        jobs.push(aws_backup::describe_job(&aws.backup, id).await?);
+    }
+    if let Some(timeout) = wait {
+        let started = Instant::now();
+        let mut delay = Duration::from_secs(1);
+        while jobs.iter().any(|j| !j.finished()) {
+            if started.elapsed() >= timeout {
+                break;
+            }
+            tracing::info!(
+                pending = jobs.iter().filter(|j| !j.finished()).count(),
+                "waiting for backup jobs"
+            );
+            tokio::time::sleep(delay.min(timeout.saturating_sub(started.elapsed()))).await;
+            delay = (delay * 2).min(Duration::from_secs(30));
+            for j in jobs.iter_mut().filter(|j| !j.finished()) {
+                *j = aws_backup::describe_job(&aws.backup, &j.id).await?;
+            }
+        }
+    }
+    let ok = wait.is_some() && jobs.iter().all(|j| j.state == "COMPLETED");
+    Ok(RunReport {
+        vault: vault.clone(),
+        waited: wait.is_some(),
+        jobs,
+        ok,
+    })
+}
+
+impl fmt::Display for RunReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for j in &self.jobs {
+            writeln!(
+                f,
+                "backup job {} for {} in vault {}: {}{}{}",
+                j.id,
+                j.resource_arn,
+                self.vault,
+                j.state,
+                j.completed
+                    .map_or(String::new(), |t| format!(" at {}", timestamp(t))),
+                j.status_message
+                    .as_deref()
+                    .map_or(String::new(), |m| format!(" ({m})"))
+            )?;
+        }
+        if !self.waited {
+            writeln!(
+                f,
+                "started; follow it with `hcctl backup-status` (or run with --wait)"
+            )?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,649 @@
+//! `hcctl backup-status`: is the patient data protected? One verdict from the vault, the plan
+//! (and its drift from the config), the selection and the latest backup jobs.
+//!
+//! Gathering (read-only AWS calls) and judging are separate: [`judge`] is a pure function of
+//! what was observed, the config, the clock and the maximum age, so staleness and failed jobs are
+//! tested without waiting hours or breaking a backup.
+
+use std::fmt;
+use std::io::IsTerminal;
+
+use serde::Serialize;
+
+use crate::aws::backup::{self as aws_backup, Job, PlanRule, Selection, Vault};
+use crate::aws::{Aws, AwsError};
+use crate::config::Config;
+
+/// Slack added to the interval of the most frequent rule to get the default maximum age
+/// (a daily rule → 26 hours): the backup window and the job's own duration.
+const GRACE_SECS: i64 = 2 * 3600;
+
+/// What AWS said, before judging.
+#[derive(Debug, Clone)]
+pub struct Observed {
+    pub vault: Option<Vault>,
+    pub plan: Option<aws_backup::Plan>,
+    pub selection: Option<Selection>,
+    /// Newest first.
+    pub jobs: Vec<Job>,
+}
+
+pub async fn gather(aws: &Aws, config: &Config) -> Result<Observed, AwsError> {
+    let b = &config.backup;
+    let vault = aws_backup::observe_vault(&aws.backup, &b.vault.name).await?;
+    let plan = aws_backup::observe_plan(&aws.backup, &b.plan.name).await?;
+    let selection = match &plan {
+        Some(p) => aws_backup::observe_selection(&aws.backup, &p.id, &b.selection.name).await?,
+        None => None,
+    };
+    let jobs = match &vault {
+        Some(_) => aws_backup::list_jobs(&aws.backup, &b.vault.name).await?,
+        None => Vec::new(),
+    };
+    Ok(Observed {
+        vault,
+        plan,
+        selection,
+        jobs,
+    })
+}
+
+/// The verdict and everything it rests on; its JSON form is the documented `--format json`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Status {
+    pub healthy: bool,
+    /// Why not healthy, one sentence each; empty when healthy.
+    pub reasons: Vec<String>,
+    pub region: String,
+    pub endpoint: String,
+    /// Seconds since the Unix epoch.
+    pub checked_at: i64,
+    pub max_age_seconds: i64,
+    pub vault: VaultStatus,
+    pub plan: PlanStatus,
+    pub selection: SelectionStatus,
+    /// The newest COMPLETED job, whether or not it is listed in `jobs`.
+    pub last_completed: Option<Job>,
+    /// Newest first, at most `--jobs`.
+    pub jobs: Vec<Job>,
+    pub jobs_total: usize,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct VaultStatus {
+    pub name: String,
+    pub exists: bool,
+    pub arn: Option<String>,
+    pub encryption_key_arn: Option<String>,
+    pub locked: Option<bool>,
+    pub recovery_points: Option<i64>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PlanStatus {
+    pub name: String,
+    pub exists: bool,
+    pub id: Option<String>,
+    pub rules: Vec<PlanRule>,
+    /// Differences from the config, one per field: "rules.daily.delete_after_days: 35 → 42".
+    pub drift: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SelectionStatus {
+    pub name: String,
+    pub exists: bool,
+    pub iam_role_arn: Option<String>,
+    pub resources: Vec<String>,
+    pub tag_conditions: std::collections::BTreeMap<String, String>,
+    pub drift: Vec<String>,
+}
+
+/// The default maximum age: the interval of the most frequent rule, plus [`GRACE_SECS`].
+pub fn default_max_age(config: &Config) -> i64 {
+    config
+        .backup
+        .plan
+        .rules
+        .iter()
+        .filter_map(|r| schedule_interval(&r.schedule))
+        .min()
+        .unwrap_or(24 * 3600)
+        + GRACE_SECS
+}
+
+/// How often a schedule expression fires, roughly: `rate(N unit)` exactly; `cron(m h dom mon dow
+/// y)` as hourly (a step or `*` in the hour field), daily, weekly (a day of week) or monthly (a
+/// day of month).
+pub fn schedule_interval(expr: &str) -> Option<i64> {
+    let expr = expr.trim();
+    if let Some(body) = expr.strip_prefix("rate(").and_then(|b| b.strip_suffix(')')) {
+        let mut parts = body.split_whitespace();
+        let n: i64 = parts.next()?.parse().ok()?;
+        let unit = parts.next()?.trim_end_matches('s');
+        let secs = match unit {
+            "minute" => 60,
+            "hour" => 3600,
+            "day" => 86400,
+            _ => return None,
+        };
+        return Some(n * secs);
+    }
+    let body = expr.strip_prefix("cron(")?.strip_suffix(')')?;
+    let f: Vec<&str> = body.split_whitespace().collect();
+    if f.len() != 6 {
+        return None;
+    }
+    let (hour, dom, dow) = (f[1], f[2], f[4]);
+    if hour == "*" {
+        return Some(3600);
+    }
+    if let Some((_, step)) = hour.split_once('/') {
+        return step.parse::<i64>().ok().map(|h| h * 3600);
+    }
+    if hour.contains(',') {
+        let n = hour.split(',').count() as i64;
+        return Some(86400 / n.max(1));
+    }
+    let any = |s: &str| s == "*" || s == "?";
+    if any(dom) && any(dow) {
+        Some(86400)
+    } else if any(dom) {
+        Some(7 * 86400)
+    } else {
+        Some(31 * 86400)
+    }
+}
+
+/// Judge what was observed. Pure: everything it needs is an argument.
+pub fn judge(
+    observed: &Observed,
+    config: &Config,
+    now: i64,
+    max_age: i64,
+    show_jobs: usize,
+    region: &str,
+    endpoint: &str,
+) -> Status {
+    let b = &config.backup;
+    let mut reasons = Vec::new();
+
+    let vault = match &observed.vault {
+        Some(v) => VaultStatus {
+            name: v.name.clone(),
+            exists: true,
+            arn: Some(v.arn.clone()),
+            encryption_key_arn: v.encryption_key_arn.clone().filter(|k| !k.is_empty()),
+            locked: Some(v.locked),
+            recovery_points: Some(v.recovery_points),
+        },
+        None => {
+            reasons.push(format!("backup vault {} does not exist", b.vault.name));
+            VaultStatus {
+                name: b.vault.name.clone(),
+                exists: false,
+                arn: None,
+                encryption_key_arn: None,
+                locked: None,
+                recovery_points: None,
+            }
+        }
+    };
+
+    let plan = match &observed.plan {
+        Some(p) => {
+            let drift = aws_backup::rule_changes(&p.rules, &aws_backup::desired_rules(b));
+            if !drift.is_empty() {
+                reasons.push(format!(
+                    "backup plan {} differs from the config: {}",
+                    b.plan.name,
+                    drift.join("; ")
+                ));
+            }
+            PlanStatus {
+                name: p.name.clone(),
+                exists: true,
+                id: Some(p.id.clone()),
+                rules: p.rules.clone(),
+                drift,
+            }
+        }
+        None => {
+            reasons.push(format!("backup plan {} does not exist", b.plan.name));
+            PlanStatus {
+                name: b.plan.name.clone(),
+                exists: false,
+                id: None,
+                rules: Vec::new(),
+                drift: Vec::new(),
+            }
+        }
+    };
+
+    let selection = match &observed.selection {
+        Some(s) => {
+            let drift = aws_backup::selection_changes(s, &b.selection);
+            if !drift.is_empty() {
+                reasons.push(format!(
+                    "backup selection {} differs from the config: {}",
+                    b.selection.name,
+                    drift.join("; ")
+                ));
+            }
+            SelectionStatus {
+                name: s.name.clone(),
+                exists: true,
+                iam_role_arn: Some(s.iam_role_arn.clone()),
+                resources: s.resources.clone(),
+                tag_conditions: s.tag_conditions.clone(),
+                drift,
+            }
+        }
+        None => {
+            if observed.plan.is_some() {
+                reasons.push(format!(
+                    "backup selection {} does not exist: nothing is protected",
+                    b.selection.name
+                ));
+            }
+            SelectionStatus {
+                name: b.selection.name.clone(),
+                exists: false,
+                iam_role_arn: None,
+                resources: Vec::new(),
+                tag_conditions: Default::default(),
+                drift: Vec::new(),
+            }
+        }
+    };
+
+    let last_completed = observed
+        .jobs
+        .iter()
+        .filter(|j| j.state == "COMPLETED")
+        .max_by_key(|j| j.completed.or(j.created))
+        .cloned();
+    if vault.exists {
+        match &last_completed {
+            None => reasons.push("no completed backup in the vault".to_string()),
+            Some(j) => {
+                let at = j.completed.or(j.created).unwrap_or(0);
+                let age = now - at;
+                if age > max_age {
+                    reasons.push(format!(
+                        "the last completed backup is {} old, more than the maximum age of {}",
+                        human_duration(age),
+                        human_duration(max_age)
+                    ));
+                }
+                let since = at;
+                let failures: Vec<&Job> = observed
+                    .jobs
+                    .iter()
+                    .filter(|f| f.failed() && f.created.unwrap_or(0) >= since)
+                    .collect();
+                if let Some(f) = failures.first() {
+                    reasons.push(format!(
+                        "{} job(s) failed since the last completed backup; newest: {} {} on {}{}",
+                        failures.len(),
+                        f.id,
+                        f.state,
+                        f.resource_arn,
+                        f.status_message
+                            .as_deref()
+                            .map_or(String::new(), |m| format!(" ({m})"))
+                    ));
+                }
+            }
+        }
+    }
+
+    Status {
+        healthy: reasons.is_empty(),
+        reasons,
+        region: region.to_string(),
+        endpoint: endpoint.to_string(),
+        checked_at: now,
+        max_age_seconds: max_age,
+        vault,
+        plan,
+        selection,
+        last_completed,
+        jobs: observed.jobs.iter().take(show_jobs).cloned().collect(),
+        jobs_total: observed.jobs.len(),
+    }
+}
+
+/// 90061 → "1d 1h", 3700 → "1h 1m", 59 → "59s".
+pub fn human_duration(secs: i64) -> String {
+    let s = secs.max(0);
+    let (d, h, m) = (s / 86400, s % 86400 / 3600, s % 3600 / 60);
+    match (d, h, m) {
+        (0, 0, 0) => format!("{s}s"),
+        (0, 0, m) => format!("{m}m"),
+        (0, h, m) => format!("{h}h {m}m"),
+        (d, h, _) => format!("{d}d {h}h"),
+    }
+}
+
+/// Seconds since the epoch → "2026-11-28 17:20:01Z".
+pub fn timestamp(secs: i64) -> String {
+    aws_smithy_types::DateTime::from_secs(secs)
+        .fmt(aws_smithy_types::date_time::Format::DateTime)
+        .map(|s| s.replace('T', " "))
+        .unwrap_or_else(|_| secs.to_string())
+}
+
+fn size(bytes: Option<i64>) -> String {
+    match bytes {
+        None => "-".to_string(),
+        Some(b) if b < 1024 => format!("{b} B"),
+        Some(b) if b < 1 << 20 => format!("{:.1} KiB", b as f64 / 1024.0),
+        Some(b) if b < 1 << 30 => format!("{:.1} MiB", b as f64 / (1u64 << 20) as f64),
+        Some(b) => format!("{:.1} GiB", b as f64 / (1u64 << 30) as f64),
+    }
+}
+
+/// Colour only on a terminal, and never when NO_COLOR is set.
+pub fn use_colour() -> bool {
+    std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none()
+}
+
+struct Paint(bool);
+
+impl Paint {
+    fn green(&self, s: &str) -> String {
+        self.wrap("32", s)
+    }
+    fn red(&self, s: &str) -> String {
+        self.wrap("31", s)
+    }
+    fn bold(&self, s: &str) -> String {
+        self.wrap("1", s)
+    }
+    fn wrap(&self, code: &str, s: &str) -> String {
+        if self.0 {
+            format!("\x1b[{code}m{s}\x1b[0m")
+        } else {
+            s.to_string()
+        }
+    }
+}
+
+impl Status {
+    /// The readable report; `colour` adds ANSI colours.
+    pub fn render(&self, colour: bool) -> String {
+        let p = Paint(colour);
+        let mut o = String::new();
+        let ok = |b: bool, s: &str| if b { p.green(s) } else { p.red(s) };
+        o.push_str(&format!(
+            "{} ({}, {}) at {}\n\n",
+            p.bold("hcctl backup-status"),
+            self.region,
+            self.endpoint,
+            timestamp(self.checked_at)
+        ));
+        let v = &self.vault;
+        if v.exists {
+            o.push_str(&format!(
+                "vault      {:<28} {} · key {} · {} · {} recovery point(s)\n",
+                v.name,
+                ok(true, "exists"),
+                v.encryption_key_arn.as_deref().unwrap_or("AWS-managed"),
+                if v.locked == Some(true) {
+                    "locked"
+                } else {
+                    "not locked"
+                },
+                v.recovery_points.unwrap_or(0)
+            ));
+        } else {
+            o.push_str(&format!(
+                "vault      {:<28} {}\n",
+                v.name,
+                ok(false, "MISSING")
+            ));
+        }
+        let pl = &self.plan;
+        if pl.exists {
+            let state = if pl.drift.is_empty() {
+                ok(true, "matches the config")
+            } else {
+                ok(false, "DRIFT from the config")
+            };
+            o.push_str(&format!("plan       {:<28} {state}\n", pl.name));
+            o.push_str(&format!(
+                "           {:<10} {:<22} {:>6} {:>9} {:>8} {:>8}\n",
+                "rule", "schedule", "start", "complete", "delete", "cold"
+            ));
+            for r in &pl.rules {
+                let m = |v: Option<i64>, u: &str| v.map_or("-".to_string(), |x| format!("{x}{u}"));
+                o.push_str(&format!(
+                    "           {:<10} {:<22} {:>6} {:>9} {:>8} {:>8}\n",
+                    r.name,
+                    r.schedule,
+                    m(r.start_window_minutes, "m"),
+                    m(r.completion_window_minutes, "m"),
+                    m(r.delete_after_days, "d"),
+                    m(r.cold_storage_after_days, "d")
+                ));
+            }
+            for d in &pl.drift {
+                o.push_str(&format!("           {} {d}\n", p.red("drift:")));
+            }
+        } else {
+            o.push_str(&format!(
+                "plan       {:<28} {}\n",
+                pl.name,
+                ok(false, "MISSING")
+            ));
+        }
+        let s = &self.selection;
+        if s.exists {
+            let mut what: Vec<String> = s.resources.clone();
+            what.extend(s.tag_conditions.iter().map(|(k, v)| format!("tag {k}={v}")));
+            o.push_str(&format!(
+                "selection  {:<28} {}: {}\n",
+                s.name,
+                if s.drift.is_empty() {
+                    ok(true, "protects")
+                } else {
+                    ok(false, "DRIFT; protects")
+                },
+                what.join(", ")
+            ));
+            for d in &s.drift {
+                o.push_str(&format!("           {} {d}\n", p.red("drift:")));
+            }
+        } else {
+            o.push_str(&format!(
+                "selection  {:<28} {}\n",
+                s.name,
+                ok(false, "MISSING")
+            ));
+        }
+        o.push_str(&format!(
+            "\njobs ({} of {}, newest first)\n",
+            self.jobs.len(),
+            self.jobs_total
+        ));
+        if self.jobs.is_empty() {
+            o.push_str("  (none)\n");
+        } else {
+            o.push_str(&format!(
+                "  {:<10} {:<20} {:<20} {:>9}  {:<38} {}\n",
+                "state", "started", "completed", "size", "job", "resource / message"
+            ));
+            for j in &self.jobs {
+                let state = if j.failed() {
+                    p.red(&format!("{:<10}", j.state))
+                } else if j.state == "COMPLETED" {
+                    p.green(&format!("{:<10}", j.state))
+                } else {
+                    format!("{:<10}", j.state)
+                };
+                o.push_str(&format!(
+                    "  {state} {:<20} {:<20} {:>9}  {:<38} {}{}\n",
+                    j.created.map_or("-".to_string(), timestamp),
+                    j.completed.map_or("-".to_string(), timestamp),
+                    size(j.size_bytes),
+                    j.id,
+                    j.resource_arn,
+                    j.status_message
+                        .as_deref()
+                        .map_or(String::new(), |m| format!(" — {m}"))
+                ));
+            }
+        }
+        o.push('\n');
+        if self.healthy {
+            let age = self
+                .last_completed
+                .as_ref()
+                .and_then(|j| j.completed.or(j.created))
+                .map_or(String::new(), |at| {
+                    format!(
+                        ": last completed backup {} ago (maximum age {})",
+                        human_duration(self.checked_at - at),
+                        human_duration(self.max_age_seconds)
+                    )
+                });
+            o.push_str(&format!("{}{age}\n", p.bold(&p.green("HEALTHY"))));
+        } else {
+            o.push_str(&format!("{}\n", p.bold(&p.red("UNHEALTHY"))));
+            for r in &self.reasons {
+                o.push_str(&format!("  - {r}\n"));
+            }
+        }
+        o
+    }
+}
+
+impl fmt::Display for Status {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.render(false))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    fn config() -> Config {
+        let text =
+            std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("infra/hcctl.yaml"))
+                .unwrap();
+        Config::parse(&text, Path::new("hcctl.yaml"), &|_| {
+            Some("000000000000".into())
+        })
+        .unwrap()
+    }
+
+    fn job(id: &str, state: &str, created: i64) -> Job {
+        Job {
+            id: id.into(),
+            state: state.into(),
+            resource_arn: "arn:aws:elasticfilesystem:eu-west-3:0:file-system/fs-1".into(),
+            created: Some(created),
+            completed: Some(created + 60),
+            size_bytes: Some(2048),
+            status_message: (state == "FAILED").then(|| "role cannot read the file system".into()),
+        }
+    }
+
+    fn healthy_observed(c: &Config) -> Observed {
+        Observed {
+            vault: Some(Vault {
+                name: c.backup.vault.name.clone(),
+                arn: "arn:vault".into(),
+                encryption_key_arn: None,
+                locked: false,
+                recovery_points: 1,
+                tags: Default::default(),
+            }),
+            plan: Some(aws_backup::Plan {
+                id: "p1".into(),
+                arn: "arn:plan".into(),
+                name: c.backup.plan.name.clone(),
+                version_id: "v1".into(),
+                rules: aws_backup::desired_rules(&c.backup),
+                tags: Default::default(),
+            }),
+            selection: Some(Selection::from_config(&c.backup.selection)),
+            jobs: vec![job("j1", "COMPLETED", 1_000_000)],
+        }
+    }
+
+    #[test]
+    fn default_max_age_follows_the_most_frequent_rule() {
+        assert_eq!(default_max_age(&config()), 26 * 3600);
+        assert_eq!(schedule_interval("cron(0 */6 * * ? *)"), Some(6 * 3600));
+        assert_eq!(schedule_interval("cron(0 5 ? * MON *)"), Some(7 * 86400));
+        assert_eq!(schedule_interval("rate(12 hours)"), Some(12 * 3600));
+        assert_eq!(schedule_interval("nonsense"), None);
+    }
+
+    #[test]
+    fn fresh_completed_backup_is_healthy_and_stale_one_is_not() {
+        let c = config();
+        let o = healthy_observed(&c);
+        let s = judge(&o, &c, 1_000_000 + 3600, 26 * 3600, 10, "r", "e");
+        assert!(s.healthy, "{:?}", s.reasons);
+        assert!(
+            s.to_string()
+                .contains("HEALTHY: last completed backup 59m ago"),
+            "{s}"
+        );
+        let stale = judge(&o, &c, 1_000_000 + 30 * 3600, 26 * 3600, 10, "r", "e");
+        assert!(!stale.healthy);
+        assert_eq!(
+            stale.reasons,
+            ["the last completed backup is 1d 5h old, more than the maximum age of 1d 2h"]
+        );
+    }
+
+    #[test]
+    fn a_failed_job_after_the_last_success_is_unhealthy() {
+        let c = config();
+        let mut o = healthy_observed(&c);
+        o.jobs.insert(0, job("j2", "FAILED", 1_000_500));
+        let s = judge(&o, &c, 1_000_600, 26 * 3600, 10, "r", "e");
+        assert!(!s.healthy);
+        assert!(
+            s.reasons[0]
+                .starts_with("1 job(s) failed since the last completed backup; newest: j2 FAILED"),
+            "{:?}",
+            s.reasons
+        );
+        assert!(s.reasons[0].ends_with("(role cannot read the file system)"));
+        // A failure before the last success does not count.
+        let mut older = healthy_observed(&c);
+        older.jobs.push(job("j0", "FAILED", 900_000));
+        assert!(judge(&older, &c, 1_000_600, 26 * 3600, 10, "r", "e").healthy);
+    }
+
+    #[test]
+    fn missing_vault_plan_and_drift_are_named() {
+        let c = config();
+        let mut o = healthy_observed(&c);
+        o.vault = None;
+        o.jobs.clear();
+        if let Some(p) = &mut o.plan {
+            p.rules[0].delete_after_days = Some(7);
+        }
+        let s = judge(&o, &c, 1_000_000, 26 * 3600, 10, "r", "e");
+        assert_eq!(
+            s.reasons,
+            [
+                "backup vault hcctl-dev-vault does not exist",
+                "backup plan hcctl-dev-daily differs from the config: rules.daily.delete_after_days: 7 → 35"
+            ]
+        );
+        let mut none = healthy_observed(&c);
+        none.plan = None;
+        none.selection = None;
+        let s = judge(&none, &c, 1_000_000, 26 * 3600, 10, "r", "e");
+        assert_eq!(s.reasons, ["backup plan hcctl-dev-daily does not exist"]);
+    }
+}

@@ -1,0 +1,217 @@
+//! `hcctl backup-status` and `hcctl backup run` against the AWS emulator.
+
+use std::time::{Duration, Instant};
+
+use aws_sdk_backup::types::{BackupPlanInput, BackupRuleInput, Lifecycle};
+use hcctl::aws::backup;
+use serde_json::Value;
+
+use crate::awsenv::AwsEnv;
+use crate::util::{assert_exit, assert_success, stderr, stdout};
+
+fn status_json(env: &AwsEnv, extra: &[&str]) -> (Option<i32>, Value) {
+    let mut args = vec!["backup-status", "--format", "json"];
+    args.extend_from_slice(extra);
+    let out = env.run(&args);
+    let v = serde_json::from_str(&stdout(&out)).unwrap_or_else(|e| {
+        panic!(
+            "backup-status JSON: {e}\n{}\n{}",
+            stdout(&out),
+            stderr(&out)
+        )
+    });
+    (out.status.code(), v)
+}
+
+fn reasons(v: &Value) -> Vec<String> {
+    v["reasons"]
+        .as_array()
+        .expect("reasons")
+        .iter()
+        .map(|r| r.as_str().unwrap().to_string())
+        .collect()
+}
+
+fn epoch_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+#[tokio::test]
+async fn no_backup_yet_is_unhealthy_and_a_completed_run_makes_it_healthy() {
+    let env = AwsEnv::new().await;
+    env.deploy(&[]);
+
+    let out = env.run(&["backup-status"]);
+    assert_exit(&out, 1);
+    let text = stdout(&out);
+    assert!(text.contains("UNHEALTHY"), "{text}");
+    assert!(text.contains("no completed backup in the vault"), "{text}");
+    assert!(!text.contains("\x1b["), "no colour when piped");
+    let (code, v) = status_json(&env, &[]);
+    assert_eq!(code, Some(1));
+    assert_eq!(v["healthy"], false);
+    assert_eq!(reasons(&v), ["no completed backup in the vault"]);
+    assert_eq!(v["vault"]["exists"], true);
+    assert_eq!(v["plan"]["drift"], serde_json::json!([]));
+    assert_eq!(v["max_age_seconds"], 26 * 3600);
+
+    let run = env.run(&["backup", "run", "--wait", "--format", "json"]);
+    assert_success(&run);
+    let report: Value = serde_json::from_str(&stdout(&run)).unwrap();
+    assert_eq!(report["ok"], true);
+    assert_eq!(report["jobs"][0]["state"], "COMPLETED");
+    let job_id = report["jobs"][0]["id"].as_str().unwrap().to_string();
+
+    let (code, v) = status_json(&env, &[]);
+    assert_eq!(code, Some(0), "{v}");
+    assert_eq!(v["healthy"], true);
+    assert_eq!(v["jobs"][0]["id"], job_id.as_str());
+    assert_eq!(v["jobs"][0]["state"], "COMPLETED");
+    assert_eq!(
+        v["jobs"][0]["resource_arn"],
+        "arn:aws:elasticfilesystem:eu-west-3:000000000000:file-system/fs-0123456789abcdef0"
+    );
+    assert_eq!(v["last_completed"]["id"], job_id.as_str());
+    assert!(v["vault"]["recovery_points"].as_i64().unwrap() >= 1);
+    let text = stdout(&env.run(&["backup-status"]));
+    assert!(text.contains("HEALTHY: last completed backup"), "{text}");
+    assert!(text.contains(&job_id), "{text}");
+
+    // Staleness without waiting: judge as of two days later, or with a short maximum age.
+    let later = (epoch_now() + 2 * 86400).to_string();
+    let (code, v) = status_json(&env, &["--now", &later]);
+    assert_eq!(code, Some(1));
+    assert!(
+        reasons(&v)[0].starts_with(
+            "the last completed backup is 2d 0h old, more than the maximum age of 1d 2h"
+        ),
+        "{v}"
+    );
+    let (code, _) = status_json(&env, &["--now", &later, "--max-age", "3d"]);
+    assert_eq!(code, Some(0));
+
+    // A vault holding recovery points survives destroy.
+    let out = env.run(&["destroy", "--yes"]);
+    assert_success(&out);
+    assert!(
+        stdout(&out).contains("recovery point(s): kept"),
+        "{}",
+        stdout(&out)
+    );
+    assert!(backup::observe_vault(&env.aws.backup, &env.name("vault"))
+        .await
+        .unwrap()
+        .is_some());
+}
+
+#[tokio::test]
+async fn a_plan_changed_outside_hcctl_shows_drift_and_exits_1() {
+    let env = AwsEnv::new().await;
+    env.deploy(&[]);
+    env.run(&["backup", "run", "--wait"]);
+    let plan = backup::observe_plan(&env.aws.backup, &env.name("daily"))
+        .await
+        .unwrap()
+        .unwrap();
+    let input = BackupPlanInput::builder()
+        .backup_plan_name(env.name("daily"))
+        .rules(
+            BackupRuleInput::builder()
+                .rule_name("daily")
+                .target_backup_vault_name(env.name("vault"))
+                .schedule_expression("cron(0 3 * * ? *)")
+                .start_window_minutes(60)
+                .completion_window_minutes(180)
+                .lifecycle(Lifecycle::builder().delete_after_days(7).build())
+                .build()
+                .unwrap(),
+        )
+        .build()
+        .unwrap();
+    env.aws
+        .backup
+        .update_backup_plan()
+        .backup_plan_id(&plan.id)
+        .backup_plan(input)
+        .send()
+        .await
+        .expect("update the plan behind hcctl's back");
+
+    let out = env.run(&["backup-status"]);
+    assert_exit(&out, 1);
+    let text = stdout(&out);
+    assert!(text.contains("DRIFT from the config"), "{text}");
+    assert!(
+        text.contains("drift: rules.daily.delete_after_days: 7 → 35"),
+        "{text}"
+    );
+    assert!(text.contains("drift: rules.monthly: (none) → {"), "{text}");
+    let (_, v) = status_json(&env, &[]);
+    assert!(v["plan"]["drift"].as_array().unwrap().len() >= 2, "{v}");
+    // deploy brings it back, and the status is healthy again.
+    env.deploy(&[]);
+    let (code, v) = status_json(&env, &[]);
+    assert_eq!(code, Some(0), "{v}");
+}
+
+#[tokio::test]
+async fn a_missing_vault_or_plan_is_named() {
+    let env = AwsEnv::new().await;
+    // Nothing deployed: both missing.
+    let (code, v) = status_json(&env, &[]);
+    assert_eq!(code, Some(1));
+    assert_eq!(
+        reasons(&v),
+        [
+            format!("backup vault {} does not exist", env.name("vault")),
+            format!("backup plan {} does not exist", env.name("daily")),
+        ]
+    );
+    let text = stdout(&env.run(&["backup-status"]));
+    assert!(text.contains("MISSING"), "{text}");
+
+    // Deployed, then the plan deleted outside hcctl.
+    env.deploy(&[]);
+    env.run(&["backup", "run", "--wait"]);
+    let plan = backup::observe_plan(&env.aws.backup, &env.name("daily"))
+        .await
+        .unwrap()
+        .unwrap();
+    let sel = backup::observe_selection(&env.aws.backup, &plan.id, &env.name("data"))
+        .await
+        .unwrap()
+        .unwrap();
+    backup::delete_selection(&env.aws.backup, &plan.id, &sel.id, &sel.name)
+        .await
+        .unwrap();
+    backup::delete_plan(&env.aws.backup, &plan.id, &plan.name)
+        .await
+        .unwrap();
+    let (code, v) = status_json(&env, &[]);
+    assert_eq!(code, Some(1));
+    assert_eq!(
+        reasons(&v),
+        [format!("backup plan {} does not exist", env.name("daily"))]
+    );
+}
+
+#[tokio::test]
+async fn an_unreachable_endpoint_exits_3_within_seconds() {
+    let env = AwsEnv::new().await;
+    let started = Instant::now();
+    let out = env.run(&["backup-status", "--endpoint-url", "http://127.0.0.1:9"]);
+    assert_exit(&out, 3);
+    assert!(started.elapsed() < Duration::from_secs(15));
+    assert!(
+        stderr(&out).contains("no answer from the AWS endpoint"),
+        "{}",
+        stderr(&out)
+    );
+    // A config error is exit 2, before any call.
+    env.write_config("project: x\n");
+    let out = env.run(&["backup-status", "--endpoint-url", "http://127.0.0.1:9"]);
+    assert_exit(&out, 2);
+}
