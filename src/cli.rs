@@ -71,6 +71,101 @@ pub enum Command {
     /// On-demand backups.
     #[command(subcommand)]
     Backup(BackupCommand),
+    /// The application's end users (staff who query the data): passwords stored only as
+    /// argon2id hashes in the `app_users` collection.
+    ///
+    /// Passwords are read from the terminal without echo, or from standard input with
+    /// --password-stdin; never from arguments. At least 12 characters.
+    #[command(subcommand)]
+    Users(UsersCommand),
+    /// The database's technical accounts (admin, writer, reader) on a running server, from the
+    /// `database` section of the config.
+    #[command(subcommand, name = "db-users")]
+    DbUsers(DbUsersCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UsersCommand {
+    /// Add a user with a role.
+    Add(UserAddArgs),
+    /// Check a user's password: exit 0 when it matches, 1 otherwise (same answer, same time,
+    /// for an unknown user). Upgrades a matching bcrypt hash to argon2id.
+    Verify(UserPasswordArgs),
+    /// Set a new password.
+    Passwd(UserPasswordArgs),
+    /// Remove a user.
+    Remove(UserNameArgs),
+    /// List users and roles (never passwords or hashes).
+    List(UsersListArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct UserAddArgs {
+    /// The user name.
+    pub name: String,
+    #[arg(long, value_enum, default_value_t = crate::security::app_users::Role::Reader)]
+    pub role: crate::security::app_users::Role,
+    /// Read the password from one line of standard input instead of asking on the terminal.
+    #[arg(long)]
+    pub password_stdin: bool,
+    #[command(flatten)]
+    pub server: ServerArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct UserPasswordArgs {
+    /// The user name.
+    pub name: String,
+    /// Read the password from one line of standard input instead of asking on the terminal.
+    #[arg(long)]
+    pub password_stdin: bool,
+    #[command(flatten)]
+    pub server: ServerArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct UserNameArgs {
+    /// The user name.
+    pub name: String,
+    #[command(flatten)]
+    pub server: ServerArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct UsersListArgs {
+    #[command(flatten)]
+    pub server: ServerArgs,
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DbUsersCommand {
+    /// Create the missing accounts, update roles and passwords that differ (idempotent).
+    /// Connect with an account allowed to manage users (userAdmin); passwords come from the
+    /// environment variables or files the config names.
+    Apply(DbUsersApplyArgs),
+    /// List the database's accounts and roles (never passwords or hashes).
+    List(DbUsersListArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct DbUsersApplyArgs {
+    /// The config file (its `database` section).
+    #[arg(long, default_value = "infra/hcctl.yaml")]
+    pub config: PathBuf,
+    #[command(flatten)]
+    pub server: ServerArgs,
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+}
+
+#[derive(Debug, Args)]
+pub struct DbUsersListArgs {
+    #[command(flatten)]
+    pub server: ServerArgs,
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
 }
 
 #[derive(Debug, Subcommand)]
@@ -182,12 +277,13 @@ pub struct RenderArgs {
     pub container: Option<String>,
 }
 
-/// Where the data goes: shared by every command that talks to MongoDB.
+/// The MongoDB server and database: shared by every command that talks to MongoDB.
 #[derive(Debug, Clone, Args)]
-pub struct ConnectionArgs {
+pub struct ServerArgs {
     /// MongoDB connection string. Prefer the environment variable so that passwords never
     /// appear on a command line; use the writer account's URI for `migrate` and the reader's
-    /// for `verify`.
+    /// for `verify` and `users verify`. TLS options may be given in the URI as well
+    /// (`tls=true&tlsCAFile=…&tlsCertificateKeyFile=…`).
     #[arg(
         long,
         env = "HCCTL_MONGODB_URI",
@@ -200,13 +296,28 @@ pub struct ConnectionArgs {
     #[arg(long, default_value = "healthcare")]
     pub db: String,
 
-    /// Collection name.
-    #[arg(long, default_value = "patients")]
-    pub collection: String,
-
     /// Give up connecting after this long (e.g. 5s, 500ms, 1m).
     #[arg(long, default_value = "5s", value_parser = parse_duration)]
     pub connect_timeout: Duration,
+
+    /// Turn TLS on and verify the server's certificate against this CA file (PEM).
+    #[arg(long, value_name = "PEM")]
+    pub tls_ca_file: Option<PathBuf>,
+
+    /// Turn TLS on and present this client certificate and key (one PEM file) to the server.
+    #[arg(long, value_name = "PEM")]
+    pub tls_cert_key_file: Option<PathBuf>,
+}
+
+/// Where the data goes: the server plus the collection.
+#[derive(Debug, Clone, Args)]
+pub struct ConnectionArgs {
+    #[command(flatten)]
+    pub server: ServerArgs,
+
+    /// Collection name.
+    #[arg(long, default_value = "patients")]
+    pub collection: String,
 }
 
 /// Output format of the final summary on stdout.

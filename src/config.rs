@@ -38,10 +38,38 @@ pub struct Config {
     pub containers: Containers,
     pub log_groups: LogGroups,
     pub backup: Backup,
+    /// The database's technical accounts, for `hcctl db-users apply`.
+    #[serde(default)]
+    pub database: Option<DatabaseAccounts>,
     /// Applied to every resource that takes tags.
     #[serde(default)]
     pub tags: BTreeMap<String, String>,
 }
+
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseAccounts {
+    /// The database the accounts belong to (and have their roles on).
+    pub name: String,
+    pub accounts: Vec<Account>,
+}
+
+/// One technical account. The password comes from an environment variable or a file, never
+/// from this config or the command line.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Account {
+    pub name: String,
+    /// Built-in roles on the database: read, readWrite, dbAdmin, userAdmin, dbOwner.
+    pub roles: Vec<String>,
+    #[serde(default)]
+    pub password_env: Option<String>,
+    #[serde(default)]
+    pub password_file: Option<PathBuf>,
+}
+
+/// The roles `db-users` may grant: the database-level built-ins, nothing cluster-wide.
+pub const DATABASE_ROLES: [&str; 5] = ["read", "readWrite", "dbAdmin", "userAdmin", "dbOwner"];
 
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -381,6 +409,43 @@ impl Config {
                 p.push(format!(
                     "backup.selection.resources[{i}]: '{arn}' is not an ARN (arn:aws:…)"
                 ));
+            }
+        }
+        if let Some(d) = &self.database {
+            name_check(
+                &mut p,
+                "database.name",
+                &d.name,
+                1,
+                63,
+                "letters, digits, - and _",
+            );
+            for (i, a) in d.accounts.iter().enumerate() {
+                let key = format!("database.accounts[{i}]");
+                name_check(
+                    &mut p,
+                    &format!("{key}.name"),
+                    &a.name,
+                    1,
+                    64,
+                    "letters, digits, - and _",
+                );
+                if a.password_env.is_some() == a.password_file.is_some() {
+                    p.push(format!(
+                        "{key}: give exactly one of password_env or password_file"
+                    ));
+                }
+                if a.roles.is_empty() {
+                    p.push(format!("{key}.roles: at least one role"));
+                }
+                for r in &a.roles {
+                    if !DATABASE_ROLES.contains(&r.as_str()) {
+                        p.push(format!(
+                            "{key}.roles: '{r}' is not one of {} (database roles only)",
+                            DATABASE_ROLES.join(", ")
+                        ));
+                    }
+                }
             }
         }
         for (k, v) in &self.tags {

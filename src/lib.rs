@@ -22,3 +22,4 @@ pub mod error;
 pub mod migrate;
 pub mod mongo;
 pub mod output;
+pub mod security;

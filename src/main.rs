@@ -7,11 +7,12 @@ use std::process::ExitCode;
 use clap::Parser;
 
 use hcctl::backup;
-use hcctl::cli::{BackupCommand, Cli, Command, Format, GenerateArgs};
+use hcctl::cli::{BackupCommand, Cli, Command, DbUsersCommand, Format, GenerateArgs, UsersCommand};
 use hcctl::deploy::{self, plan::Plan};
 use hcctl::error::Error;
 use hcctl::migrate::{self, report};
 use hcctl::output;
+use hcctl::security;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -131,6 +132,8 @@ async fn run(command: Command) -> Result<(), Error> {
             }
             Ok(())
         }
+        Command::Users(cmd) => users(cmd).await,
+        Command::DbUsers(cmd) => db_users(cmd).await,
         Command::Render(args) => {
             let all = deploy::render_command(&args.config).await?;
             let value = match &args.container {
@@ -138,6 +141,113 @@ async fn run(command: Command) -> Result<(), Error> {
                 None => all,
             };
             emit_json(&value)
+        }
+    }
+}
+
+async fn users(cmd: UsersCommand) -> Result<(), Error> {
+    use security::app_users::Users;
+    use security::passwords::{self, Source};
+    let source = |stdin: bool| {
+        if stdin {
+            Source::Stdin
+        } else {
+            Source::Terminal
+        }
+    };
+    match cmd {
+        UsersCommand::Add(a) => {
+            security::app_users::check_name(&a.name)?;
+            let pw = passwords::read(source(a.password_stdin), "New password: ", true)?;
+            passwords::check_policy(&pw)?;
+            let conn = hcctl::mongo::connect(&a.server).await?;
+            Users::open(&conn.db)
+                .await?
+                .add(&a.name, a.role, &pw)
+                .await?;
+            write_stdout(&format!(
+                "user {} added with role {}\n",
+                a.name,
+                a.role.as_str()
+            ))
+        }
+        UsersCommand::Verify(a) => {
+            let pw = passwords::read(source(a.password_stdin), "Password: ", false)?;
+            let conn = hcctl::mongo::connect(&a.server).await?;
+            if Users::open(&conn.db).await?.verify(&a.name, &pw).await? {
+                write_stdout(&format!("user {}: password OK\n", a.name))
+            } else {
+                Err(Error::failed("wrong user name or password"))
+            }
+        }
+        UsersCommand::Passwd(a) => {
+            let pw = passwords::read(source(a.password_stdin), "New password: ", true)?;
+            passwords::check_policy(&pw)?;
+            let conn = hcctl::mongo::connect(&a.server).await?;
+            Users::open(&conn.db).await?.passwd(&a.name, &pw).await?;
+            write_stdout(&format!("user {}: password changed\n", a.name))
+        }
+        UsersCommand::Remove(a) => {
+            let conn = hcctl::mongo::connect(&a.server).await?;
+            Users::open(&conn.db).await?.remove(&a.name).await?;
+            write_stdout(&format!("user {} removed\n", a.name))
+        }
+        UsersCommand::List(a) => {
+            let conn = hcctl::mongo::connect(&a.server).await?;
+            let list = Users::open(&conn.db).await?.list().await?;
+            match a.format {
+                Format::Json => emit_json(&list),
+                Format::Text => {
+                    let mut text = String::new();
+                    for u in &list {
+                        text.push_str(&format!(
+                            "{:<24} {:<8} {}\n",
+                            u.name, u.role, u.hash_algorithm
+                        ));
+                    }
+                    write_stdout(&text)
+                }
+            }
+        }
+    }
+}
+
+async fn db_users(cmd: DbUsersCommand) -> Result<(), Error> {
+    use security::db_users;
+    match cmd {
+        DbUsersCommand::Apply(a) => {
+            let config = hcctl::config::Config::load(&a.config)?;
+            let Some(spec) = &config.database else {
+                return Err(Error::usage(format!(
+                    "{}: no `database` section (name, accounts) to apply",
+                    a.config.display()
+                )));
+            };
+            // Passwords are checked before connecting.
+            for account in &spec.accounts {
+                db_users::password_of(account)?;
+            }
+            let conn = hcctl::mongo::connect(&a.server).await?;
+            let report = db_users::apply(&conn, &a.server, spec).await?;
+            emit(&report, a.format)
+        }
+        DbUsersCommand::List(a) => {
+            let users = db_users::list_command(&a.server, &a.server.db).await?;
+            match a.format {
+                Format::Json => emit_json(&users),
+                Format::Text => {
+                    let mut text = String::new();
+                    for u in &users {
+                        text.push_str(&format!(
+                            "{:<16} {:<12} {}\n",
+                            u.name,
+                            u.db,
+                            u.roles.join(", ")
+                        ));
+                    }
+                    write_stdout(&text)
+                }
+            }
         }
     }
 }

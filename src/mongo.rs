@@ -4,10 +4,10 @@
 use std::time::Duration;
 
 use mongodb::bson::doc;
-use mongodb::options::ClientOptions;
+use mongodb::options::{ClientOptions, Tls, TlsOptions};
 use mongodb::{Client, Database};
 
-use crate::cli::ConnectionArgs;
+use crate::cli::{ConnectionArgs, ServerArgs};
 use crate::error::Error;
 
 /// A connected database handle plus what is safe to print about it.
@@ -18,19 +18,25 @@ pub struct Connection {
     pub display_uri: String,
 }
 
+/// [`connect`], after checking the collection name too.
+pub async fn connect_collection(args: &ConnectionArgs) -> Result<Connection, Error> {
+    validate_name("collection", &args.collection)?;
+    connect(&args.server).await
+}
+
 /// Connect and prove the server answers (and accepts our credentials) within `connect_timeout`.
-pub async fn connect(args: &ConnectionArgs) -> Result<Connection, Error> {
+pub async fn connect(args: &ServerArgs) -> Result<Connection, Error> {
     let display_uri = redact_uri(&args.uri);
     let secret = uri_password(&args.uri);
     let scrub = |e: &dyn std::fmt::Display| scrub_secret(&e.to_string(), secret.as_deref());
 
     validate_name("database", &args.db)?;
-    validate_name("collection", &args.collection)?;
 
     let mut options = ClientOptions::parse(&args.uri)
         .await
         .map_err(|e| Error::usage(format!("invalid MongoDB URI {display_uri}: {}", scrub(&e))))?;
     options.app_name = Some("hcctl".into());
+    apply_tls(&mut options, args)?;
     options.connect_timeout = Some(args.connect_timeout);
     options.server_selection_timeout = Some(args.connect_timeout);
     let client = Client::with_options(options)
@@ -42,6 +48,13 @@ pub async fn connect(args: &ConnectionArgs) -> Result<Connection, Error> {
     let ping = admin.run_command(doc! { "ping": 1 });
     match tokio::time::timeout(args.connect_timeout + Duration::from_secs(2), ping).await {
         Ok(Ok(_)) => {}
+        Ok(Err(e)) if tls_failure(&e.to_string()).is_some() => {
+            let cause = tls_failure(&e.to_string()).unwrap_or_default();
+            return Err(Error::failed(format!(
+                "TLS handshake with {display_uri} failed: {cause}; the server's certificate is not \
+                 trusted by the CA given (--tls-ca-file / tlsCAFile) or does not name this host"
+            )));
+        }
         Ok(Err(e)) => {
             return Err(Error::failed(format!(
                 "cannot use MongoDB at {display_uri}: {} (check that the server runs and the URI's \
@@ -65,7 +78,48 @@ pub async fn connect(args: &ConnectionArgs) -> Result<Connection, Error> {
     })
 }
 
-fn validate_name(what: &str, name: &str) -> Result<(), Error> {
+/// `--tls-ca-file` / `--tls-cert-key-file` turn TLS on (merged with TLS settings of the URI).
+pub fn apply_tls(options: &mut ClientOptions, args: &ServerArgs) -> Result<(), Error> {
+    if args.tls_ca_file.is_none() && args.tls_cert_key_file.is_none() {
+        return Ok(());
+    }
+    for path in [&args.tls_ca_file, &args.tls_cert_key_file]
+        .into_iter()
+        .flatten()
+    {
+        if !path.is_file() {
+            return Err(Error::usage(format!(
+                "TLS file {} does not exist or is not a file",
+                path.display()
+            )));
+        }
+    }
+    let mut tls = match options.tls.take() {
+        Some(Tls::Enabled(t)) => t,
+        _ => TlsOptions::default(),
+    };
+    if let Some(ca) = &args.tls_ca_file {
+        tls.ca_file_path = Some(ca.clone());
+    }
+    if let Some(cert) = &args.tls_cert_key_file {
+        tls.cert_key_file_path = Some(cert.clone());
+    }
+    options.tls = Some(Tls::Enabled(tls));
+    Ok(())
+}
+
+/// The certificate problem in a driver error ("invalid peer certificate: UnknownIssuer"), if any.
+fn tls_failure(msg: &str) -> Option<String> {
+    let start = msg
+        .find("invalid peer certificate")
+        .or_else(|| msg.find("certificate"))?;
+    let end = msg[start..]
+        .find([',', '}'])
+        .map_or(msg.len(), |i| start + i);
+    Some(msg[start..end].trim().to_string())
+}
+
+pub fn validate_name(what: &str, name: &str) -> Result<(), Error> {
     if name.is_empty()
         || name.contains(['\0', '$'])
         || (what == "database" && name.contains(['/', '\\', '.', ' ', '"']))

@@ -63,11 +63,7 @@ impl Aws {
         let region = config
             .region()
             .map_or_else(|| DEFAULT_REGION.to_string(), |r| r.to_string());
-        let endpoint = target
-            .endpoint_url
-            .clone()
-            .or_else(|| std::env::var("AWS_ENDPOINT_URL").ok())
-            .unwrap_or_else(|| format!("AWS ({region})"));
+        let endpoint = describe_endpoints(target.endpoint_url.as_deref(), &region);
         Aws {
             ecs: aws_sdk_ecs::Client::from_conf(
                 aws_sdk_ecs::config::Builder::from(&config)
@@ -88,6 +84,33 @@ impl Aws {
             region,
             endpoint,
         }
+    }
+}
+
+/// Where requests go, for plans and messages: the explicit endpoint, else the standard
+/// variables (`AWS_ENDPOINT_URL`, and per service `AWS_ENDPOINT_URL_ECS=…` when set), else AWS.
+fn describe_endpoints(explicit: Option<&str>, region: &str) -> String {
+    if let Some(url) = explicit {
+        return url.to_string();
+    }
+    let per_service: Vec<String> = [
+        ("ECS", "ecs"),
+        ("CLOUDWATCH_LOGS", "logs"),
+        ("BACKUP", "backup"),
+    ]
+    .iter()
+    .filter_map(|(var, short)| {
+        std::env::var(format!("AWS_ENDPOINT_URL_{var}"))
+            .ok()
+            .map(|u| format!("{short} {u}"))
+    })
+    .collect();
+    let general = std::env::var("AWS_ENDPOINT_URL").ok();
+    match (general, per_service.is_empty()) {
+        (Some(g), true) => g,
+        (Some(g), false) => format!("{g}; {}", per_service.join(", ")),
+        (None, false) => per_service.join(", "),
+        (None, true) => format!("AWS ({region})"),
     }
 }
 
@@ -253,7 +276,7 @@ impl AwsError {
                 code: None,
                 message: format!(
                     "no answer from the AWS endpoint ({}); check --endpoint-url / \
-                     AWS_ENDPOINT_URL and the network, then run again",
+                     AWS_ENDPOINT_URL / AWS_ENDPOINT_URL_<SERVICE> and the network, then run again",
                     root_cause(err)
                 ),
             },

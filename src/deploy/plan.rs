@@ -141,6 +141,22 @@ impl Plan {
         self.steps.iter().filter(|s| s.action == action).count()
     }
 
+    /// Steps of this action that were carried out: after an error, a mutating step counts only
+    /// when it succeeded (the failed one and those never attempted do not).
+    fn count_done(&self, action: Action, stopped: bool) -> usize {
+        self.steps
+            .iter()
+            .filter(|s| s.action == action)
+            .filter(|s| {
+                !stopped
+                    || !s.action.mutates()
+                    || s.result
+                        .as_deref()
+                        .is_some_and(|r| !r.starts_with("FAILED"))
+            })
+            .count()
+    }
+
     pub fn has_changes(&self) -> bool {
         self.steps.iter().any(|s| s.action.mutates())
     }
@@ -152,12 +168,13 @@ impl Plan {
         elapsed: f64,
         error: Option<String>,
     ) -> Outcome {
+        let stopped = error.is_some();
         Outcome {
             applied,
-            created: self.count(Action::Create),
-            updated: self.count(Action::Update),
-            replaced: self.count(Action::Replace),
-            deleted: self.count(Action::Delete),
+            created: self.count_done(Action::Create, stopped),
+            updated: self.count_done(Action::Update, stopped),
+            replaced: self.count_done(Action::Replace, stopped),
+            deleted: self.count_done(Action::Delete, stopped),
             unchanged: self.count(Action::Unchanged) + self.count(Action::Absent),
             kept: self.count(Action::Keep),
             api_calls,

@@ -49,13 +49,13 @@ pub async fn migrate(args: &MigrateArgs) -> Result<Report, Error> {
     let connection = if args.dry_run {
         None
     } else {
-        Some(mongo::connect(&args.conn).await?)
+        Some(mongo::connect_collection(&args.conn).await?)
     };
     tracing::info!(input = %input.display, dry_run = args.dry_run, "migrating");
 
     let mut report = Report {
         source: input.source.clone(),
-        database: args.conn.db.clone(),
+        database: args.conn.server.db.clone(),
         collection: args.conn.collection.clone(),
         dry_run: args.dry_run,
         quarantine: Some(quarantine_path.display().to_string()),

@@ -51,7 +51,7 @@ pub struct VerifyReport {
 pub async fn verify(args: &VerifyArgs) -> Result<VerifyReport, Error> {
     let started = Instant::now();
     let input = read::open(&args.path)?;
-    let conn = crate::mongo::connect(&args.conn).await?;
+    let conn = crate::mongo::connect_collection(&args.conn).await?;
     let coll: Collection<RawDocumentBuf> = conn.db.collection(&args.conn.collection);
     let source = input.source.clone();
     let input_name = input.display.clone();
@@ -137,7 +137,7 @@ pub async fn verify(args: &VerifyArgs) -> Result<VerifyReport, Error> {
     let ok = check.missing == 0 && check.different == 0 && check.extra == 0;
     Ok(VerifyReport {
         source: source.clone(),
-        database: args.conn.db.clone(),
+        database: args.conn.server.db.clone(),
         collection: args.conn.collection.clone(),
         rows_read: tally.rows_read,
         rejected: tally.rejected,

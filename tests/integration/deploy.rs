@@ -83,6 +83,28 @@ async fn deploy_creates_what_the_config_says_and_a_second_deploy_changes_nothing
         );
     }
 
+    // In the split configuration (LocalStack for Logs, the emulator for ECS and Backup), the log
+    // groups live on LocalStack only: described from the ECS endpoint, they are absent.
+    if let (Ok(logs_url), Ok(ecs_url)) = (
+        std::env::var("AWS_ENDPOINT_URL_CLOUDWATCH_LOGS"),
+        std::env::var("AWS_ENDPOINT_URL_ECS"),
+    ) {
+        if logs_url != ecs_url {
+            let other = hcctl::aws::Aws::connect(&hcctl::aws::Target {
+                region: Some("eu-west-3".into()),
+                endpoint_url: Some(ecs_url.clone()),
+            })
+            .await;
+            let elsewhere = logs::observe(&other.logs, &env.log_group("mongo"))
+                .await
+                .unwrap();
+            assert!(
+                elsewhere.is_none(),
+                "log group found on {ecs_url}, expected only on {logs_url}"
+            );
+        }
+    }
+
     // Cluster.
     assert!(ecs::cluster_exists(&env.aws.ecs, &env.cluster())
         .await

@@ -7,5 +7,6 @@ mod backup;
 mod cli;
 mod deploy;
 mod migrate;
+mod security;
 mod util;
 mod verify;

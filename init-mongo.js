@@ -1,0 +1,66 @@
+// init-mongo.js — the database's three technical accounts, least privilege:
+//
+//   admin   dbAdmin + userAdmin on the database (maintenance, user management; no data access)
+//   writer  readWrite                            (hcctl migrate)
+//   reader  read                                 (hcctl verify, reporting)
+//
+// Run by the official mongo image at a new server's first start (mounted into
+// /docker-entrypoint-initdb.d; see docker-compose.yml), or by hand against a running server:
+//
+//   MONGO_WRITER_PASSWORD=… MONGO_READER_PASSWORD=… MONGO_ADMIN_PASSWORD=… \
+//     mongosh "mongodb://root:…@host:27017/?authSource=admin" --file init-mongo.js
+//
+// Settings (environment): MONGO_DATABASE (or MONGO_INITDB_DATABASE; default healthcare),
+// MONGO_ADMIN_USER / MONGO_WRITER_USER / MONGO_READER_USER (default admin / writer / reader),
+// MONGO_ADMIN_PASSWORD / MONGO_WRITER_PASSWORD / MONGO_READER_PASSWORD (required).
+//
+// Idempotent: an existing account gets its password and roles set again, so running it twice is
+// not an error. It refuses to run — before creating anything — when a password is missing,
+// empty, a well-known default, or shorter than 12 characters. Passwords are never printed.
+// On a server that cannot store roles (FerretDB 1.x) the accounts are created without roles and
+// the script says so loudly: that server enforces no roles anyway.
+
+(function () {
+  const env = (typeof process !== 'undefined' && process.env) || {};
+  const dbName = env.MONGO_DATABASE || env.MONGO_INITDB_DATABASE || 'healthcare';
+  const refused = ['password', 'changeme', 'example', 'secret', 'admin', 'mongo', '123456789012', 'password1234'];
+  const accounts = [
+    { user: env.MONGO_ADMIN_USER || 'admin', variable: 'MONGO_ADMIN_PASSWORD', roles: ['dbAdmin', 'userAdmin'] },
+    { user: env.MONGO_WRITER_USER || 'writer', variable: 'MONGO_WRITER_PASSWORD', roles: ['readWrite'] },
+    { user: env.MONGO_READER_USER || 'reader', variable: 'MONGO_READER_PASSWORD', roles: ['read'] },
+  ];
+
+  // Check everything before changing anything.
+  const problems = [];
+  for (const a of accounts) {
+    const pw = env[a.variable];
+    if (!pw) {
+      problems.push(`${a.variable} is not set or empty (password of account ${a.user})`);
+    } else if (refused.includes(pw.toLowerCase()) || pw.length < 12) {
+      problems.push(`${a.variable} is a default or shorter than 12 characters (account ${a.user}); generate one, e.g. openssl rand -base64 24`);
+    }
+  }
+  if (problems.length > 0) {
+    throw new Error('init-mongo.js: refusing to create accounts:\n  ' + problems.join('\n  '));
+  }
+
+  const build = db.adminCommand({ buildInfo: 1 });
+  const rolesSupported = !build.ferretdbVersion;
+  if (!rolesSupported) {
+    print(`init-mongo.js: WARNING: FerretDB ${build.ferretdbVersion} cannot store roles: ` +
+      'accounts are created WITHOUT roles (not least privilege on this server)');
+  }
+  const target = db.getSiblingDB(dbName);
+  for (const a of accounts) {
+    const roles = rolesSupported ? a.roles.map((role) => ({ role, db: dbName })) : [];
+    const shown = rolesSupported ? `roles: ${a.roles.join(', ')}` : 'no roles: unsupported by this server';
+    const pwd = env[a.variable];
+    if (target.getUser(a.user)) {
+      target.updateUser(a.user, { pwd, roles });
+      print(`init-mongo.js: account ${a.user}@${dbName} updated (${shown})`);
+    } else {
+      target.createUser({ user: a.user, pwd, roles });
+      print(`init-mongo.js: account ${a.user}@${dbName} created (${shown})`);
+    }
+  }
+})();

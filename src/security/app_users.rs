@@ -1,0 +1,222 @@
+//! End users of the application (staff who query the data), in the `app_users` collection: a
+//! unique name, a role, and only an argon2id hash of the password (bcrypt hashes from the old
+//! system are verified and replaced by argon2id on the next successful verify).
+
+use bson::{doc, DateTime, Document};
+use mongodb::options::IndexOptions;
+use mongodb::{Collection, IndexModel};
+use serde::Serialize;
+
+use super::passwords::{self, Verdict};
+use crate::error::Error;
+
+pub const COLLECTION: &str = "app_users";
+const NAME_INDEX: &str = "name_unique";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Reader,
+    Writer,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Reader => "reader",
+            Role::Writer => "writer",
+        }
+    }
+}
+
+/// What `users list` shows: never a password or hash, only which algorithm protects it.
+#[derive(Debug, Clone, Serialize)]
+pub struct UserInfo {
+    pub name: String,
+    pub role: String,
+    pub hash_algorithm: String,
+}
+
+pub struct Users {
+    coll: Collection<Document>,
+}
+
+/// Names: 1-64 characters of letters, digits, `.`, `_`, `-`, `@`.
+pub fn check_name(name: &str) -> Result<(), Error> {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "._-@".contains(c));
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::usage(format!(
+            "'{name}' is not a user name: 1-64 characters of letters, digits, . _ - @"
+        )))
+    }
+}
+
+fn failed(what: &str, e: impl std::fmt::Display) -> Error {
+    Error::failed(format!("{what} in {COLLECTION}: {e}"))
+}
+
+impl Users {
+    /// The collection, with its unique index on `name` (created when missing).
+    pub async fn open(db: &mongodb::Database) -> Result<Users, Error> {
+        let coll = db.collection::<Document>(COLLECTION);
+        let existing = coll.list_index_names().await.unwrap_or_default();
+        if !existing.iter().any(|n| n == NAME_INDEX) {
+            coll.create_index(
+                IndexModel::builder()
+                    .keys(doc! { "name": 1 })
+                    .options(
+                        IndexOptions::builder()
+                            .name(NAME_INDEX.to_string())
+                            .unique(true)
+                            .build(),
+                    )
+                    .build(),
+            )
+            .await
+            .map_err(|e| failed("creating the unique index on name", e))?;
+        }
+        Ok(Users { coll })
+    }
+
+    /// Add a user. The password rules are checked before hashing; an existing name is an error.
+    pub async fn add(&self, name: &str, role: Role, password: &str) -> Result<(), Error> {
+        check_name(name)?;
+        let hash = passwords::hash(password)?;
+        let now = DateTime::now();
+        let result = self
+            .coll
+            .insert_one(doc! {
+                "name": name,
+                "role": role.as_str(),
+                "password_hash": hash,
+                "created_at": now,
+                "password_changed_at": now,
+            })
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e) if is_duplicate(&e) => Err(Error::usage(format!(
+                "user {name} already exists (change the password with `hcctl users passwd {name}`)"
+            ))),
+            Err(e) => Err(failed("adding a user", e)),
+        }
+    }
+
+    /// True when the name and password match. Unknown names run the same hash computation and
+    /// give the same answer as a wrong password. A bcrypt (or weaker) hash that matches is
+    /// replaced by an argon2id one.
+    pub async fn verify(&self, name: &str, password: &str) -> Result<bool, Error> {
+        let user = self
+            .coll
+            .find_one(doc! { "name": name })
+            .await
+            .map_err(|e| failed("looking a user up", e))?;
+        let stored = user
+            .as_ref()
+            .and_then(|u| u.get_str("password_hash").ok())
+            .map(str::to_string);
+        let verdict = passwords::verify(
+            password,
+            stored.as_deref().unwrap_or(passwords::dummy_hash()),
+        );
+        match (user, verdict) {
+            (Some(_), Verdict::Match) => Ok(true),
+            (Some(_), Verdict::MatchNeedsRehash) => {
+                // The password is right: upgrade the hash. Policy is not re-checked here (a legacy
+                // password may be short; it still deserves the stronger hash).
+                let salt_hash = passwords::hash(password).or_else(|_| {
+                    // Shorter than today's rule: hash it anyway, without the policy check.
+                    passwords::hash_unchecked(password)
+                })?;
+                self.coll
+                    .update_one(
+                        doc! { "name": name },
+                        doc! { "$set": { "password_hash": salt_hash, "password_changed_at": DateTime::now() } },
+                    )
+                    .await
+                    .map_err(|e| failed("upgrading a password hash", e))?;
+                tracing::info!(user = name, "password hash upgraded to argon2id");
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    /// Set a new password for an existing user.
+    pub async fn passwd(&self, name: &str, password: &str) -> Result<(), Error> {
+        let hash = passwords::hash(password)?;
+        let r = self
+            .coll
+            .update_one(
+                doc! { "name": name },
+                doc! { "$set": { "password_hash": hash, "password_changed_at": DateTime::now() } },
+            )
+            .await
+            .map_err(|e| failed("changing a password", e))?;
+        if r.matched_count == 0 {
+            return Err(Error::usage(format!("no user named {name}")));
+        }
+        Ok(())
+    }
+
+    pub async fn remove(&self, name: &str) -> Result<(), Error> {
+        let r = self
+            .coll
+            .delete_one(doc! { "name": name })
+            .await
+            .map_err(|e| failed("removing a user", e))?;
+        if r.deleted_count == 0 {
+            return Err(Error::usage(format!("no user named {name}")));
+        }
+        Ok(())
+    }
+
+    pub async fn list(&self) -> Result<Vec<UserInfo>, Error> {
+        use futures_util::TryStreamExt;
+        let docs: Vec<Document> = self
+            .coll
+            .find(doc! {})
+            .projection(doc! { "name": 1, "role": 1, "password_hash": 1 })
+            .sort(doc! { "name": 1 })
+            .await
+            .map_err(|e| failed("listing users", e))?
+            .try_collect()
+            .await
+            .map_err(|e| failed("listing users", e))?;
+        Ok(docs
+            .iter()
+            .map(|d| {
+                let hash = d.get_str("password_hash").unwrap_or("");
+                UserInfo {
+                    name: d.get_str("name").unwrap_or("").to_string(),
+                    role: d.get_str("role").unwrap_or("").to_string(),
+                    hash_algorithm: algorithm_of(hash).to_string(),
+                }
+            })
+            .collect())
+    }
+}
+
+fn algorithm_of(hash: &str) -> &'static str {
+    if hash.starts_with("$argon2id$") {
+        "argon2id"
+    } else if hash.starts_with("$2") {
+        "bcrypt (upgraded at next verify)"
+    } else {
+        "unknown"
+    }
+}
+
+fn is_duplicate(e: &mongodb::error::Error) -> bool {
+    use mongodb::error::{ErrorKind, WriteFailure};
+    matches!(
+        e.kind.as_ref(),
+        ErrorKind::Write(WriteFailure::WriteError(w)) if w.code == 11000
+    )
+}
