@@ -3,7 +3,8 @@
 # hcctl's container image: the release binary on Debian bookworm-slim, run as an unprivileged
 # user, and nothing else (no toolchain, no sources, no shell tools beyond the base image's).
 #
-#   docker build -t hcctl:0.1.0 .                          the runtime image (the last stage)
+#   docker build -t hcctl:0.1.0 --build-arg REVISION="$(git rev-parse --short=12 HEAD)" .
+#                                                          the runtime image (the last stage)
 #   docker run --rm -e HCCTL_MONGODB_URI hcctl:0.1.0 migrate /data/healthcare_dataset.csv
 #   docker build --target binary --output type=local,dest=target/docker .
 #                                                          just the binary, in target/docker/hcctl
@@ -21,9 +22,8 @@
 #   binary   the bare executable, for `--output`
 #   runtime  debian:bookworm-slim + CA certificates + /usr/local/bin/hcctl (the default target)
 
-# The toolchain: Cargo.lock needs rustc >= 1.94.1 (the AWS SDK crates declare it), so the
-# 1.85 of Cargo.toml's rust-version cannot build it; 1.95.0 is the toolchain the project is
-# built and tested with. bookworm, like the runtime stage, so the binary's glibc matches.
+# The toolchain: Cargo.lock needs rustc >= 1.94.1 (the AWS SDK crates declare it, and so does
+# Cargo.toml's rust-version); 1.95.0 is the toolchain the project is built and tested with. bookworm, like the runtime stage, so the binary's glibc matches.
 FROM rust:1.95.0-slim-bookworm AS builder
 
 WORKDIR /src
@@ -33,7 +33,7 @@ WORKDIR /src
 #    `tests` service); this layer is reused as long as Cargo.toml and Cargo.lock do not change.
 #    The stub's own artifacts are deleted so that the real build below cannot mistake them for
 #    up to date (COPY keeps the sources' modification times, which may be older).
-COPY Cargo.toml Cargo.lock ./
+COPY Cargo.toml Cargo.lock build.rs ./
 RUN mkdir src \
     && echo 'fn main() { panic!("dependency stub, not hcctl") }' > src/main.rs \
     && touch src/lib.rs \
@@ -44,6 +44,10 @@ RUN mkdir src \
         target/release/.fingerprint/hcctl-*
 
 # 2. hcctl itself. `--version` proves the binary is the real one (the stub would panic).
+#    The build context has no .git: `--build-arg REVISION=$(git rev-parse --short=12 HEAD)` puts
+#    the commit into `hcctl --version` (build.rs reads HCCTL_GIT_COMMIT).
+ARG REVISION=unknown
+ENV HCCTL_GIT_COMMIT=${REVISION}
 COPY src ./src
 RUN touch src/main.rs src/lib.rs \
     && cargo build --release --locked \

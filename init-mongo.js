@@ -37,7 +37,7 @@
     if (!pw) {
       problems.push(`${a.variable} is not set or empty (password of account ${a.user})`);
     } else if (refused.includes(pw.toLowerCase()) || pw.length < 12) {
-      problems.push(`${a.variable} is a default or shorter than 12 characters (account ${a.user}); generate one, e.g. openssl rand -base64 24`);
+      problems.push(`${a.variable} is a default or shorter than 12 characters (account ${a.user}); generate one, e.g. openssl rand -hex 24`);
     }
   }
   if (problems.length > 0) {

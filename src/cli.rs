@@ -11,10 +11,18 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 /// Logs go to stderr (raise with -v or HCCTL_LOG=debug); results go to stdout.
 /// Exit codes: 0 success; 1 failure during the run (safe to repeat); 2 usage or input error,
 /// nothing written; 4 `verify` found differences.
+/// `hcctl --version`: the crate version and the git commit it was built from.
+pub const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (commit ",
+    env!("HCCTL_GIT_COMMIT"),
+    ")"
+);
+
 #[derive(Debug, Parser)]
 #[command(
     name = "hcctl",
-    version,
+    version = VERSION,
     propagate_version = true,
     max_term_width = 100
 )]
@@ -71,6 +79,10 @@ pub enum Command {
     /// On-demand backups.
     #[command(subcommand)]
     Backup(BackupCommand),
+    /// Print a shell completion script: `hcctl completions bash > /etc/bash_completion.d/hcctl`,
+    /// `hcctl completions zsh > "${fpath[1]}/_hcctl"`, `hcctl completions fish >
+    /// ~/.config/fish/completions/hcctl.fish`.
+    Completions(CompletionsArgs),
     /// The application's end users (staff who query the data): passwords stored only as
     /// argon2id hashes in the `app_users` collection.
     ///
@@ -166,6 +178,13 @@ pub struct DbUsersListArgs {
     pub server: ServerArgs,
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
 }
 
 #[derive(Debug, Subcommand)]

@@ -612,12 +612,12 @@ fn fargate_size_ok(cpu: u32, memory: u32) -> bool {
     let gib = |g: u32| g * 1024;
     match cpu {
         256 => [512, 1024, 2048].contains(&memory),
-        512 => (gib(1)..=gib(4)).contains(&memory) && memory % 1024 == 0,
-        1024 => (gib(2)..=gib(8)).contains(&memory) && memory % 1024 == 0,
-        2048 => (gib(4)..=gib(16)).contains(&memory) && memory % 1024 == 0,
-        4096 => (gib(8)..=gib(30)).contains(&memory) && memory % 1024 == 0,
-        8192 => (gib(16)..=gib(60)).contains(&memory) && memory % gib(4) == 0,
-        16384 => (gib(32)..=gib(120)).contains(&memory) && memory % gib(8) == 0,
+        512 => (gib(1)..=gib(4)).contains(&memory) && memory.is_multiple_of(1024),
+        1024 => (gib(2)..=gib(8)).contains(&memory) && memory.is_multiple_of(1024),
+        2048 => (gib(4)..=gib(16)).contains(&memory) && memory.is_multiple_of(1024),
+        4096 => (gib(8)..=gib(30)).contains(&memory) && memory.is_multiple_of(1024),
+        8192 => (gib(16)..=gib(60)).contains(&memory) && memory.is_multiple_of(gib(4)),
+        16384 => (gib(32)..=gib(120)).contains(&memory) && memory.is_multiple_of(gib(8)),
         _ => false,
     }
 }

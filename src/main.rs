@@ -133,6 +133,12 @@ async fn run(command: Command) -> Result<(), Error> {
             Ok(())
         }
         Command::Users(cmd) => users(cmd).await,
+        Command::Completions(args) => {
+            use clap::CommandFactory;
+            let mut script = Vec::new();
+            clap_complete::generate(args.shell, &mut Cli::command(), "hcctl", &mut script);
+            write_stdout(&String::from_utf8_lossy(&script))
+        }
         Command::DbUsers(cmd) => db_users(cmd).await,
         Command::Render(args) => {
             let all = deploy::render_command(&args.config).await?;

@@ -72,7 +72,7 @@ pub fn check_account_password(name: &str, pw: &str, from: &str) -> Result<(), Er
     if REFUSED.contains(&pw.to_ascii_lowercase().as_str()) || pw.chars().count() < 12 {
         return Err(Error::usage(format!(
             "account {name}: the password in {from} is a default or shorter than 12 characters; \
-             generate one (e.g. openssl rand -base64 24)"
+             generate one (e.g. openssl rand -hex 24)"
         )));
     }
     Ok(())

@@ -71,3 +71,68 @@ fn generate_is_deterministic_and_writes_to_stdout() {
     );
     assert!(stdout(&a).starts_with(HEADER));
 }
+
+#[test]
+fn version_names_the_git_commit() {
+    let out = hcctl(&["--version"]);
+    assert_success(&out);
+    let v = stdout(&out);
+    assert!(
+        v.starts_with(&format!("hcctl {} (commit ", env!("CARGO_PKG_VERSION"))),
+        "{v}"
+    );
+    let commit = v
+        .trim()
+        .trim_end_matches(')')
+        .rsplit(' ')
+        .next()
+        .unwrap_or("");
+    let hash = commit.trim_end_matches("-modified");
+    assert!(
+        hash == "unknown" || (hash.len() == 12 && hash.chars().all(|c| c.is_ascii_hexdigit())),
+        "{v}"
+    );
+}
+
+#[test]
+fn completions_for_bash_zsh_and_fish_name_the_commands() {
+    for (shell, marker) in [
+        ("bash", "_hcctl()"),
+        ("zsh", "#compdef hcctl"),
+        ("fish", "complete -c hcctl"),
+    ] {
+        let out = hcctl(&["completions", shell]);
+        assert_success(&out);
+        let script = stdout(&out);
+        assert!(
+            script.contains(marker),
+            "{shell}: {}",
+            &script[..script.len().min(200)]
+        );
+        for cmd in ["migrate", "deploy", "backup-status", "users"] {
+            assert!(script.contains(cmd), "{shell} completion lacks {cmd}");
+        }
+    }
+    assert_exit(&hcctl(&["completions", "powershell-ish"]), 2);
+}
+
+#[test]
+fn every_command_has_help() {
+    for cmd in [
+        &["deploy"][..],
+        &["destroy"],
+        &["render"],
+        &["backup-status"],
+        &["backup", "run"],
+        &["users", "add"],
+        &["users", "verify"],
+        &["db-users", "apply"],
+        &["completions"],
+    ] {
+        let mut args = cmd.to_vec();
+        args.push("--help");
+        let out = hcctl(&args);
+        assert_success(&out);
+        assert!(stdout(&out).contains("Usage: hcctl"), "{cmd:?}");
+    }
+}

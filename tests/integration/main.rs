@@ -7,6 +7,7 @@ mod backup;
 mod cli;
 mod deploy;
 mod migrate;
+mod packaging;
 mod security;
 mod util;
 mod verify;
