@@ -262,6 +262,11 @@ pub struct DeployArgs {
     #[arg(long)]
     pub dry_run: bool,
 
+    /// Stop before changing anything when a resource the config refers to (a secret, an IAM
+    /// role, a KMS key) does not exist. Without it, missing references are warnings in the plan.
+    #[arg(long)]
+    pub strict: bool,
+
     /// Output: the plan and result as text, or one JSON object for pipelines.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,

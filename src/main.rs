@@ -69,8 +69,10 @@ async fn run(command: Command) -> Result<(), Error> {
                 config_path: args.aws.config.clone(),
                 endpoint_url: args.aws.endpoint_url.clone(),
             };
-            let plan =
-                deploy::deploy(&settings, args.dry_run, |p| show_plan(p, args.format)).await?;
+            let plan = deploy::deploy(&settings, args.dry_run, args.strict, |p| {
+                show_plan(p, args.format)
+            })
+            .await?;
             finish_plan(&plan, args.format)
         }
         Command::Destroy(args) => {

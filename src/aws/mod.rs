@@ -9,6 +9,7 @@
 pub mod backup;
 pub mod ecs;
 pub mod logs;
+pub mod refs;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -50,6 +51,10 @@ pub struct Aws {
     pub ecs: aws_sdk_ecs::Client,
     pub logs: aws_sdk_cloudwatchlogs::Client,
     pub backup: aws_sdk_backup::Client,
+    /// Read-only lookups of what the config refers to (see [`refs`]).
+    pub secrets: aws_sdk_secretsmanager::Client,
+    pub iam: aws_sdk_iam::Client,
+    pub kms: aws_sdk_kms::Client,
     pub calls: Calls,
     pub region: String,
     /// Where requests go, for messages: the explicit endpoint, `AWS_ENDPOINT_URL`, or AWS.
@@ -77,6 +82,21 @@ impl Aws {
             ),
             backup: aws_sdk_backup::Client::from_conf(
                 aws_sdk_backup::config::Builder::from(&config)
+                    .interceptor(calls.clone())
+                    .build(),
+            ),
+            secrets: aws_sdk_secretsmanager::Client::from_conf(
+                aws_sdk_secretsmanager::config::Builder::from(&config)
+                    .interceptor(calls.clone())
+                    .build(),
+            ),
+            iam: aws_sdk_iam::Client::from_conf(
+                aws_sdk_iam::config::Builder::from(&config)
+                    .interceptor(calls.clone())
+                    .build(),
+            ),
+            kms: aws_sdk_kms::Client::from_conf(
+                aws_sdk_kms::config::Builder::from(&config)
                     .interceptor(calls.clone())
                     .build(),
             ),

@@ -57,6 +57,7 @@ enum Op {
 pub async fn deploy(
     settings: &Settings,
     dry_run: bool,
+    strict: bool,
     show: impl FnOnce(&Plan),
 ) -> Result<Plan, Error> {
     let started = Instant::now();
@@ -100,15 +101,33 @@ pub async fn deploy(
         Op::Selection(selection),
     ));
 
+    let references = aws::refs::plan(&aws, &config).await?;
     let mut plan = Plan {
         command: "deploy",
         region: aws.region.clone(),
         endpoint: aws.endpoint.clone(),
         dry_run,
-        steps: ops.iter().map(|(s, _)| s.clone()).collect(),
+        steps: ops
+            .iter()
+            .map(|(s, _)| s.clone())
+            .chain(references.iter().cloned())
+            .collect(),
         outcome: None,
     };
     show(&plan);
+    let missing: Vec<&Step> = references
+        .iter()
+        .filter(|s| s.action == Action::Missing)
+        .collect();
+    if strict && !missing.is_empty() {
+        let names: Vec<&str> = missing.iter().map(|s| s.name.as_str()).collect();
+        let error = format!(
+            "--strict: referenced resource(s) missing, nothing was changed: {}",
+            names.join(", ")
+        );
+        conclude(&mut plan, &aws, started, false, Some(error));
+        return Ok(plan);
+    }
     if dry_run {
         conclude(&mut plan, &aws, started, false, None);
         return Ok(plan);

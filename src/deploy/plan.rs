@@ -20,6 +20,8 @@ pub enum Kind {
     BackupVault,
     BackupPlan,
     BackupSelection,
+    /// Something the config refers to that hcctl does not manage (secret, role, KMS key).
+    Reference,
 }
 
 impl Kind {
@@ -31,6 +33,7 @@ impl Kind {
             Kind::BackupVault => "backup vault",
             Kind::BackupPlan => "backup plan",
             Kind::BackupSelection => "backup selection",
+            Kind::Reference => "reference",
         }
     }
 }
@@ -48,6 +51,8 @@ pub enum Action {
     Keep,
     /// Destroy finds nothing to remove.
     Absent,
+    /// A referenced resource (secret, role, KMS key) does not exist.
+    Missing,
 }
 
 impl Action {
@@ -59,6 +64,7 @@ impl Action {
             Action::Unchanged | Action::Absent => "=",
             Action::Delete => "-",
             Action::Keep => "!",
+            Action::Missing => "?",
         }
     }
 
@@ -71,6 +77,7 @@ impl Action {
             Action::Delete => "delete",
             Action::Keep => "keep",
             Action::Absent => "absent",
+            Action::Missing => "missing",
         }
     }
 
@@ -130,6 +137,8 @@ pub struct Outcome {
     pub deleted: usize,
     pub unchanged: usize,
     pub kept: usize,
+    /// Referenced resources that do not exist (warnings; errors with `--strict`).
+    pub missing: usize,
     pub api_calls: CallCount,
     pub elapsed_seconds: f64,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -177,6 +186,7 @@ impl Plan {
             deleted: self.count_done(Action::Delete, stopped),
             unchanged: self.count(Action::Unchanged) + self.count(Action::Absent),
             kept: self.count(Action::Keep),
+            missing: self.count(Action::Missing),
             api_calls,
             elapsed_seconds: (elapsed * 1000.0).round() / 1000.0,
             error,

@@ -26,6 +26,8 @@ pub fn require_endpoint() {
 }
 
 pub struct AwsEnv {
+    /// The KMS key of the app log group (config `${HCCTL_TEST_KMS_KEY}`), made for this test.
+    pub kms_key: String,
     pub dir: tempfile::TempDir,
     /// Unique per test: `t<pid><n>`.
     pub project: String,
@@ -46,7 +48,20 @@ impl AwsEnv {
             endpoint_url: None,
         })
         .await;
+        create_references(&aws, &project).await;
+        let kms_key = aws
+            .kms
+            .create_key()
+            .description(format!("hcctl test {project}: app log group"))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("creating the test KMS key: {e:?}"))
+            .key_metadata()
+            .and_then(|m| m.arn())
+            .expect("the new key's ARN")
+            .to_string();
         AwsEnv {
+            kms_key,
             dir,
             project,
             config,
@@ -72,6 +87,7 @@ impl AwsEnv {
             .arg(&self.config)
             .current_dir(self.dir.path())
             .env("HCCTL_AWS_ACCOUNT_ID", "000000000000")
+            .env("HCCTL_TEST_KMS_KEY", &self.kms_key)
             .env_remove("HCCTL_LOG")
             .stdin(Stdio::null());
         cmd
@@ -97,6 +113,40 @@ impl AwsEnv {
 
     pub fn log_group(&self, which: &str) -> String {
         format!("/ecs/{}-dev/{which}", self.project)
+    }
+}
+
+/// What the test config refers to but hcctl does not manage: the database secret and the IAM
+/// roles, created where the standard variables send Secrets Manager and IAM (the emulator, or
+/// LocalStack in the split configuration).
+pub async fn create_references(aws: &Aws, project: &str) {
+    aws.secrets
+        .create_secret()
+        .name(format!("{project}/root"))
+        .secret_string(r#"{"username":"root","password":"not-a-real-password-123"}"#)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("creating the test secret: {e:?}"));
+    let trust = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ecs-tasks.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#;
+    for (name, path) in [
+        (format!("{project}-exec"), "/"),
+        (format!("{project}-task"), "/"),
+        ("AWSBackupDefaultServiceRole".to_string(), "/service-role/"),
+    ] {
+        let created = aws
+            .iam
+            .create_role()
+            .role_name(&name)
+            .path(path)
+            .assume_role_policy_document(trust)
+            .send()
+            .await;
+        if let Err(e) = created {
+            let exists = e
+                .as_service_error()
+                .is_some_and(|s| s.is_entity_already_exists_exception());
+            assert!(exists, "creating test role {name}: {e:?}");
+        }
     }
 }
 
@@ -147,6 +197,7 @@ log_groups:
   app:
     name: /ecs/{project}-dev/app
     retention_days: 90
+    kms_key_arn: ${{HCCTL_TEST_KMS_KEY}}
 backup:
   vault:
     name: {project}-dev-vault

@@ -11,11 +11,13 @@ use serde_json::Value;
 use crate::awsenv::{config_text, AwsEnv};
 use crate::util::{assert_exit, assert_success, stderr, stdout};
 
+/// The managed resources' actions (references — secrets, roles — apart).
 fn actions(plan: &Value) -> BTreeMap<String, String> {
     plan["steps"]
         .as_array()
         .expect("steps")
         .iter()
+        .filter(|s| s["kind"] != "reference")
         .map(|s| {
             (
                 format!(
@@ -63,7 +65,22 @@ fn mutating(plan: &Value) -> u64 {
 #[tokio::test]
 async fn deploy_creates_what_the_config_says_and_a_second_deploy_changes_nothing() {
     let env = AwsEnv::new().await;
-    let first = env.deploy(&[]);
+    let first = env.deploy(&["--strict"]);
+    let refs: Vec<(&str, &str)> = first["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["kind"] == "reference")
+        .map(|s| (s["name"].as_str().unwrap(), s["action"].as_str().unwrap()))
+        .collect();
+    let root = format!("secret {}/root", env.project);
+    let exec = format!("role {}-exec", env.project);
+    assert!(refs.contains(&(root.as_str(), "unchanged")), "{refs:?}");
+    assert!(refs.contains(&(exec.as_str(), "unchanged")), "{refs:?}");
+    assert!(
+        refs.contains(&("role AWSBackupDefaultServiceRole", "unchanged")),
+        "{refs:?}"
+    );
     let acts = actions(&first);
     assert_eq!(acts.len(), 8, "{acts:?}");
     assert!(acts.values().all(|a| a == "create"), "{acts:?}");
@@ -76,6 +93,8 @@ async fn deploy_creates_what_the_config_says_and_a_second_deploy_changes_nothing
             .unwrap()
             .unwrap_or_else(|| panic!("log group {which} missing"));
         assert_eq!(g.retention_days, Some(days));
+        let key = (which == "app").then(|| env.kms_key.clone());
+        assert_eq!(g.kms_key_arn, key, "log group {which} KMS key");
         assert_eq!(g.tags.get("Project"), Some(&env.project));
         assert_eq!(
             g.tags.get("DataClassification").map(String::as_str),
@@ -344,6 +363,33 @@ async fn changed_retention_and_rules_are_updated_in_place() {
     // And converged again.
     let again = env.deploy(&[]);
     assert_eq!(mutating(&again), 0, "{again}");
+}
+
+#[tokio::test]
+async fn missing_references_are_warnings_and_stop_a_strict_deploy() {
+    let env = AwsEnv::new().await;
+    let text = config_text(&env.project, "mongo:7.0.14", 30).replace(
+        &format!("secret:{}/root:password::", env.project),
+        &format!("secret:{}/nope:password::", env.project),
+    );
+    env.write_config(&text);
+    let out = env.run(&["deploy", "--strict"]);
+    assert_exit(&out, 1);
+    let text_out = stdout(&out);
+    assert!(
+        text_out.contains(&format!("? reference secret {}/nope", env.project)),
+        "{text_out}"
+    );
+    assert!(
+        stderr(&out).contains("--strict: referenced resource(s) missing, nothing was changed"),
+        "{}",
+        stderr(&out)
+    );
+    assert_nothing_exists(&env).await;
+    // Without --strict: a warning, and the deploy goes on.
+    let plan = env.deploy(&[]);
+    assert_eq!(plan["outcome"]["missing"], 1, "{plan}");
+    assert_eq!(plan["outcome"]["created"], 8);
 }
 
 #[tokio::test]
