@@ -362,7 +362,10 @@ async fn db_users_apply_converges_and_never_shows_passwords() {
         .env("T_ADMIN_PW", "admin-env-password-1")
         .env("T_WRITER_PW", writer_pw)
         .env("HCCTL_AWS_ACCOUNT_ID", "000000000000")
-        .env("HCCTL_TEST_KMS_KEY", "arn:aws:kms:eu-west-3:000000000000:key/unused")
+        .env(
+            "HCCTL_TEST_KMS_KEY",
+            "arn:aws:kms:eu-west-3:000000000000:key/unused",
+        )
         .output()
         .unwrap()
     };
