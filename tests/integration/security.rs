@@ -38,6 +38,14 @@ fn run_with_stdin(env: &TestEnv, args: &[&str], input: &str) -> Output {
     child.wait_with_output().expect("wait for hcctl")
 }
 
+/// `hcctl users VERB NAME [EXTRA…] --password-stdin --db <test db>` with `password` on stdin.
+fn users_cmd(env: &TestEnv, verb: &str, name: &str, password: &str, extra: &[&str]) -> Output {
+    let mut args = vec!["users", verb, name];
+    args.extend_from_slice(extra);
+    args.extend_from_slice(&["--password-stdin", "--db", &env.db]);
+    run_with_stdin(env, &args, &format!("{password}\n"))
+}
+
 /// A client authenticated as `user` on `db` of the test server.
 async fn login(uri: &str, user: &str, pw: &str, db: &str) -> Result<Client, mongodb::error::Error> {
     let mut options = ClientOptions::parse(uri).await?;
@@ -150,19 +158,12 @@ async fn init_mongo_js_creates_the_three_accounts_idempotently_and_refuses_weak_
 async fn end_users_get_argon2id_hashes_and_verification_hides_who_exists() {
     let env = TestEnv::new("users").await;
     let db = env.db.clone();
-    let ok = run_with_stdin(
+    let ok = users_cmd(
         &env,
-        &[
-            "users",
-            "add",
-            "alice",
-            "--role",
-            "writer",
-            "--password-stdin",
-            "--db",
-            &db,
-        ],
-        "correct horse battery\n",
+        "add",
+        "alice",
+        "correct horse battery",
+        &["--role", "writer"],
     );
     assert_success(&ok);
     // The stored hash, read back from the server: argon2id PHC with OWASP parameters.
@@ -181,18 +182,10 @@ async fn end_users_get_argon2id_hashes_and_verification_hides_who_exists() {
     assert!(!format!("{doc}").contains("correct horse battery"));
 
     // Duplicate name refused by the unique index; too short refused before hashing.
-    let dup = run_with_stdin(
-        &env,
-        &["users", "add", "alice", "--password-stdin", "--db", &db],
-        "another long password\n",
-    );
+    let dup = users_cmd(&env, "add", "alice", "another long password", &[]);
     assert_exit(&dup, 2);
     assert!(stderr(&dup).contains("already exists"));
-    let short = run_with_stdin(
-        &env,
-        &["users", "add", "bob", "--password-stdin", "--db", &db],
-        "short pw\n",
-    );
+    let short = users_cmd(&env, "add", "bob", "short pw", &[]);
     assert_exit(&short, 2);
     assert!(stderr(&short).contains("at least 12 characters"));
     assert_eq!(env.count("app_users", doc! { "name": "bob" }).await, 0);
@@ -201,30 +194,11 @@ async fn end_users_get_argon2id_hashes_and_verification_hides_who_exists() {
     assert_exit(&no_tty, 2);
     assert!(stderr(&no_tty).contains("--password-stdin"));
 
-    let good = run_with_stdin(
-        &env,
-        &["users", "verify", "alice", "--password-stdin", "--db", &db],
-        "correct horse battery\n",
-    );
+    let good = users_cmd(&env, "verify", "alice", "correct horse battery", &[]);
     assert_success(&good);
-    let wrong = run_with_stdin(
-        &env,
-        &["users", "verify", "alice", "--password-stdin", "--db", &db],
-        "wrong horse battery\n",
-    );
+    let wrong = users_cmd(&env, "verify", "alice", "wrong horse battery", &[]);
     assert_exit(&wrong, 1);
-    let unknown = run_with_stdin(
-        &env,
-        &[
-            "users",
-            "verify",
-            "mallory",
-            "--password-stdin",
-            "--db",
-            &db,
-        ],
-        "wrong horse battery\n",
-    );
+    let unknown = users_cmd(&env, "verify", "mallory", "wrong horse battery", &[]);
     assert_exit(&unknown, 1);
     assert_eq!(
         stderr(&wrong),
@@ -232,23 +206,11 @@ async fn end_users_get_argon2id_hashes_and_verification_hides_who_exists() {
         "the same answer whether or not the user exists"
     );
 
-    let passwd = run_with_stdin(
-        &env,
-        &["users", "passwd", "alice", "--password-stdin", "--db", &db],
-        "a brand new passphrase\n",
-    );
+    let passwd = users_cmd(&env, "passwd", "alice", "a brand new passphrase", &[]);
     assert_success(&passwd);
-    let old = run_with_stdin(
-        &env,
-        &["users", "verify", "alice", "--password-stdin", "--db", &db],
-        "correct horse battery\n",
-    );
+    let old = users_cmd(&env, "verify", "alice", "correct horse battery", &[]);
     assert_exit(&old, 1);
-    let new = run_with_stdin(
-        &env,
-        &["users", "verify", "alice", "--password-stdin", "--db", &db],
-        "a brand new passphrase\n",
-    );
+    let new = users_cmd(&env, "verify", "alice", "a brand new passphrase", &[]);
     assert_success(&new);
 
     let list = env.run(&["users", "list", "--db", &db, "--format", "json"]);
@@ -272,24 +234,15 @@ async fn end_users_get_argon2id_hashes_and_verification_hides_who_exists() {
 #[tokio::test]
 async fn legacy_bcrypt_hashes_verify_and_are_upgraded_to_argon2id() {
     let env = TestEnv::new("bcrypt").await;
-    let db = env.db.clone();
     // Create the collection and its index through hcctl, then plant a legacy user.
-    let seed = run_with_stdin(
-        &env,
-        &["users", "add", "seed", "--password-stdin", "--db", &db],
-        "seed password 123\n",
-    );
+    let seed = users_cmd(&env, "add", "seed", "seed password 123", &[]);
     assert_success(&seed);
     let legacy = bcrypt::hash("legacy password", 4).unwrap();
     env.coll("app_users")
         .insert_one(doc! { "name": "bert", "role": "reader", "password_hash": &legacy })
         .await
         .unwrap();
-    let ok = run_with_stdin(
-        &env,
-        &["users", "verify", "bert", "--password-stdin", "--db", &db],
-        "legacy password\n",
-    );
+    let ok = users_cmd(&env, "verify", "bert", "legacy password", &[]);
     assert_success(&ok);
     let doc = env
         .coll("app_users")
@@ -299,11 +252,7 @@ async fn legacy_bcrypt_hashes_verify_and_are_upgraded_to_argon2id() {
         .unwrap();
     let now = doc.get_str("password_hash").unwrap();
     assert!(now.starts_with("$argon2id$"), "upgraded: {now}");
-    let again = run_with_stdin(
-        &env,
-        &["users", "verify", "bert", "--password-stdin", "--db", &db],
-        "legacy password\n",
-    );
+    let again = users_cmd(&env, "verify", "bert", "legacy password", &[]);
     assert_success(&again);
     env.drop_db().await;
 }
