@@ -231,12 +231,7 @@ async fn db_users(cmd: DbUsersCommand) -> Result<(), Error> {
                     a.config.display()
                 )));
             };
-            // Passwords are checked before connecting.
-            for account in &spec.accounts {
-                db_users::password_of(account)?;
-            }
-            let conn = hcctl::mongo::connect(&a.server).await?;
-            let report = db_users::apply(&conn, &a.server, spec).await?;
+            let report = db_users::apply_command(&a.server, spec).await?;
             emit(&report, a.format)
         }
         DbUsersCommand::List(a) => {

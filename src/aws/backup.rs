@@ -337,11 +337,11 @@ pub fn plan_plan(
 }
 
 fn plan_input(b: &config::Backup) -> Result<BackupPlanInput, AwsError> {
-    let build = |what: &str, e: &dyn std::fmt::Display| AwsError {
-        action: format!("building backup plan {}", b.plan.name),
-        kind: AwsErrorKind::Other,
-        code: None,
-        message: format!("{what}: {e}"),
+    let build = |what: &str, e: &dyn std::fmt::Display| {
+        AwsError::other(
+            format!("building backup plan {}", b.plan.name),
+            format!("{what}: {e}"),
+        )
     };
     let mut input = BackupPlanInput::builder().backup_plan_name(&b.plan.name);
     for r in &b.plan.rules {
@@ -557,20 +557,12 @@ pub async fn apply_selection(
                 .condition_key(k)
                 .condition_value(v)
                 .build()
-                .map_err(|e| AwsError {
-                    action: format!("building backup selection {name}"),
-                    kind: AwsErrorKind::Other,
-                    code: None,
-                    message: e.to_string(),
-                })?,
+                .map_err(|e| AwsError::other(format!("building backup selection {name}"), e))?,
         );
     }
-    let sel = sel.build().map_err(|e| AwsError {
-        action: format!("building backup selection {name}"),
-        kind: AwsErrorKind::Other,
-        code: None,
-        message: e.to_string(),
-    })?;
+    let sel = sel
+        .build()
+        .map_err(|e| AwsError::other(format!("building backup selection {name}"), e))?;
     let out = client
         .create_backup_selection()
         .backup_plan_id(plan_id)

@@ -352,12 +352,7 @@ fn container_from_aws(c: &ContainerDefinition) -> Container {
 }
 
 fn build_err(what: &str, e: impl std::fmt::Display) -> AwsError {
-    AwsError {
-        action: format!("building the request for {what}"),
-        kind: super::AwsErrorKind::Other,
-        code: None,
-        message: e.to_string(),
-    }
+    AwsError::other(format!("building the request for {what}"), e)
 }
 
 fn container_to_aws(c: &Container) -> Result<ContainerDefinition, AwsError> {

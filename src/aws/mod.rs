@@ -69,37 +69,23 @@ impl Aws {
             .region()
             .map_or_else(|| DEFAULT_REGION.to_string(), |r| r.to_string());
         let endpoint = describe_endpoints(target.endpoint_url.as_deref(), &region);
+        // Every client from the one SdkConfig, all counting their calls in `calls`.
+        macro_rules! client {
+            ($sdk:ident) => {
+                $sdk::Client::from_conf(
+                    $sdk::config::Builder::from(&config)
+                        .interceptor(calls.clone())
+                        .build(),
+                )
+            };
+        }
         Aws {
-            ecs: aws_sdk_ecs::Client::from_conf(
-                aws_sdk_ecs::config::Builder::from(&config)
-                    .interceptor(calls.clone())
-                    .build(),
-            ),
-            logs: aws_sdk_cloudwatchlogs::Client::from_conf(
-                aws_sdk_cloudwatchlogs::config::Builder::from(&config)
-                    .interceptor(calls.clone())
-                    .build(),
-            ),
-            backup: aws_sdk_backup::Client::from_conf(
-                aws_sdk_backup::config::Builder::from(&config)
-                    .interceptor(calls.clone())
-                    .build(),
-            ),
-            secrets: aws_sdk_secretsmanager::Client::from_conf(
-                aws_sdk_secretsmanager::config::Builder::from(&config)
-                    .interceptor(calls.clone())
-                    .build(),
-            ),
-            iam: aws_sdk_iam::Client::from_conf(
-                aws_sdk_iam::config::Builder::from(&config)
-                    .interceptor(calls.clone())
-                    .build(),
-            ),
-            kms: aws_sdk_kms::Client::from_conf(
-                aws_sdk_kms::config::Builder::from(&config)
-                    .interceptor(calls.clone())
-                    .build(),
-            ),
+            ecs: client!(aws_sdk_ecs),
+            logs: client!(aws_sdk_cloudwatchlogs),
+            backup: client!(aws_sdk_backup),
+            secrets: client!(aws_sdk_secretsmanager),
+            iam: client!(aws_sdk_iam),
+            kms: client!(aws_sdk_kms),
             calls,
             region,
             endpoint,
@@ -282,6 +268,16 @@ impl fmt::Display for AwsError {
 impl std::error::Error for AwsError {}
 
 impl AwsError {
+    /// A failure on our side of the call: building a request, a missing prerequisite.
+    pub fn other(action: impl Into<String>, message: impl fmt::Display) -> AwsError {
+        AwsError {
+            action: action.into(),
+            kind: AwsErrorKind::Other,
+            code: None,
+            message: message.to_string(),
+        }
+    }
+
     pub fn new<E, R>(action: impl Into<String>, err: &SdkError<E, R>) -> AwsError
     where
         E: ProvideErrorMetadata + std::error::Error + 'static,
@@ -309,12 +305,7 @@ impl AwsError {
                     message: e.message().unwrap_or("(no message)").to_string(),
                 }
             }
-            _ => AwsError {
-                action,
-                kind: AwsErrorKind::Other,
-                code: None,
-                message: chain,
-            },
+            _ => AwsError::other(action, chain),
         }
     }
 }

@@ -194,12 +194,10 @@ async fn apply(
         }
         Op::Selection(observed) => {
             let Some(id) = plan_id.as_deref() else {
-                return Err(aws::AwsError {
-                    action: format!("creating backup selection {}", config.backup.selection.name),
-                    kind: aws::AwsErrorKind::Other,
-                    code: None,
-                    message: "the backup plan has no id (it was not created)".to_string(),
-                });
+                return Err(aws::AwsError::other(
+                    format!("creating backup selection {}", config.backup.selection.name),
+                    "the backup plan has no id (it was not created)",
+                ));
             };
             backup::apply_selection(&aws.backup, id, &config.backup.selection, observed.as_ref())
                 .await

@@ -183,18 +183,29 @@ impl fmt::Display for ApplyReport {
     }
 }
 
-/// Converge the accounts: create the missing, update roles and passwords that differ. A
-/// password "differs" when logging in with it fails.
-pub async fn apply(
-    conn: &Connection,
+/// `hcctl db-users apply`: every password is read and checked before connecting, then the
+/// accounts are converged.
+pub async fn apply_command(
     server: &crate::cli::ServerArgs,
     spec: &DatabaseAccounts,
 ) -> Result<ApplyReport, Error> {
-    // Every password is read and checked before anything changes.
-    let mut wanted = Vec::new();
-    for a in &spec.accounts {
-        wanted.push((a, password_of(a)?));
-    }
+    let wanted = spec
+        .accounts
+        .iter()
+        .map(|a| password_of(a).map(|pw| (a, pw)))
+        .collect::<Result<Vec<_>, Error>>()?;
+    let conn = mongo::connect(server).await?;
+    apply(&conn, server, spec, wanted).await
+}
+
+/// Converge the accounts: create the missing, update roles and passwords that differ. A
+/// password "differs" when logging in with it fails.
+async fn apply(
+    conn: &Connection,
+    server: &crate::cli::ServerArgs,
+    spec: &DatabaseAccounts,
+    wanted: Vec<(&Account, String)>,
+) -> Result<ApplyReport, Error> {
     let db = &spec.name;
     let without_roles = roles_supported(conn).await?;
     if let Some(server) = &without_roles {

@@ -5,13 +5,13 @@
 //! against the emulator alone or LocalStack + emulator.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use hcctl::aws::{Aws, Target};
 use serde_json::Value;
 
-use crate::util::{assert_success, stdout, HCCTL};
+use crate::util::{assert_success, hcctl_in, stdout, HCCTL};
 
 static COUNTER: AtomicU32 = AtomicU32::new(0);
 
@@ -81,15 +81,11 @@ impl AwsEnv {
     }
 
     pub fn command(&self, args: &[&str]) -> Command {
-        let mut cmd = Command::new(HCCTL);
-        cmd.args(args)
-            .arg("--config")
+        let mut cmd = hcctl_in(self.dir.path(), args);
+        cmd.arg("--config")
             .arg(&self.config)
-            .current_dir(self.dir.path())
             .env("HCCTL_AWS_ACCOUNT_ID", "000000000000")
-            .env("HCCTL_TEST_KMS_KEY", &self.kms_key)
-            .env_remove("HCCTL_LOG")
-            .stdin(Stdio::null());
+            .env("HCCTL_TEST_KMS_KEY", &self.kms_key);
         cmd
     }
 

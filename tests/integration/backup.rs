@@ -111,7 +111,7 @@ async fn no_backup_yet_is_unhealthy_and_a_completed_run_makes_it_healthy() {
 async fn a_plan_changed_outside_hcctl_shows_drift_and_exits_1() {
     let env = AwsEnv::new().await;
     env.deploy(&[]);
-    env.run(&["backup", "run", "--wait"]);
+    assert_success(&env.run(&["backup", "run", "--wait"]));
     let plan = backup::observe_plan(&env.aws.backup, &env.name("daily"))
         .await
         .unwrap()
@@ -175,7 +175,7 @@ async fn a_missing_vault_or_plan_is_named() {
 
     // Deployed, then the plan deleted outside hcctl.
     env.deploy(&[]);
-    env.run(&["backup", "run", "--wait"]);
+    assert_success(&env.run(&["backup", "run", "--wait"]));
     let plan = backup::observe_plan(&env.aws.backup, &env.name("daily"))
         .await
         .unwrap()

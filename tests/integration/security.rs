@@ -321,22 +321,13 @@ async fn db_users_apply_converges_and_never_shows_passwords() {
     let first = apply("writer-env-password-1");
     assert_success(&first);
     let report: serde_json::Value = serde_json::from_str(&stdout(&first)).unwrap();
-    let actions: Vec<&str> = report["accounts"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|a| a["action"].as_str().unwrap())
-        .collect();
-    assert_eq!(actions, ["create", "create", "create"]);
+    assert_eq!(account_actions(&report), ["create", "create", "create"]);
     let second = apply("writer-env-password-1");
     let report: serde_json::Value = serde_json::from_str(&stdout(&second)).unwrap();
-    let actions: Vec<&str> = report["accounts"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|a| a["action"].as_str().unwrap())
-        .collect();
-    assert_eq!(actions, ["unchanged", "unchanged", "unchanged"]);
+    assert_eq!(
+        account_actions(&report),
+        ["unchanged", "unchanged", "unchanged"]
+    );
     let third = apply("writer-env-password-2");
     let report: serde_json::Value = serde_json::from_str(&stdout(&third)).unwrap();
     assert_eq!(
@@ -378,6 +369,16 @@ async fn db_users_apply_converges_and_never_shows_passwords() {
     assert!(stdout(&list).contains("reader"));
     drop_users(&env).await;
     env.drop_db().await;
+}
+
+/// The `action` of each account in a `db-users apply --format json` report.
+fn account_actions(report: &serde_json::Value) -> Vec<&str> {
+    report["accounts"]
+        .as_array()
+        .expect("accounts")
+        .iter()
+        .map(|a| a["action"].as_str().expect("action"))
+        .collect()
 }
 
 /// Roles are enforced by MongoDB, not by FerretDB 1.x (it cannot even store them). Against a

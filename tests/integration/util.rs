@@ -73,12 +73,8 @@ impl TestEnv {
     }
 
     pub fn command(&self, args: &[&str]) -> Command {
-        let mut cmd = Command::new(HCCTL);
-        cmd.args(args)
-            .current_dir(self.dir.path())
-            .env("HCCTL_MONGODB_URI", &self.uri)
-            .env_remove("HCCTL_LOG")
-            .stdin(Stdio::null());
+        let mut cmd = hcctl_in(self.dir.path(), args);
+        cmd.env("HCCTL_MONGODB_URI", &self.uri);
         cmd
     }
 
@@ -149,6 +145,16 @@ impl TestEnv {
     pub async fn drop_db(self) {
         let _ = self.client.database(&self.db).drop().await;
     }
+}
+
+/// The built hcctl with `args`, run in `dir`, default log level, no standard input.
+pub fn hcctl_in(dir: &Path, args: &[&str]) -> Command {
+    let mut cmd = Command::new(HCCTL);
+    cmd.args(args)
+        .current_dir(dir)
+        .env_remove("HCCTL_LOG")
+        .stdin(Stdio::null());
+    cmd
 }
 
 pub fn read_json(path: &Path) -> Value {
