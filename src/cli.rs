@@ -353,6 +353,16 @@ pub enum Format {
     Json,
 }
 
+/// Where the external sort spills.
+#[derive(Debug, Args)]
+pub struct SortArgs {
+    /// Directory for the temporary sorted runs: private files (mode 0600, unlinked as soon as
+    /// they are created) needing about as much space as the documents, while the rows held in
+    /// memory stay under 16 MiB whatever the input size. Default: $TMPDIR, else /tmp.
+    #[arg(long, value_name = "DIR", env = "HCCTL_TEMP_DIR")]
+    pub temp_dir: Option<PathBuf>,
+}
+
 #[derive(Debug, Args)]
 pub struct MigrateArgs {
     /// The CSV file to load; "-" reads standard input. Gzip-compressed input is detected and
@@ -363,8 +373,8 @@ pub struct MigrateArgs {
     #[command(flatten)]
     pub conn: ConnectionArgs,
 
-    /// Rows per insert batch. Each batch is sent in `_id` order, so larger batches touch fewer
-    /// pages of the server's `_id` index.
+    /// Rows per insert batch. Rows are loaded in `_id` order (after an external sort), so the
+    /// server's `_id` index grows at its end rather than at random pages.
     #[arg(long, default_value_t = 5000, value_parser = clap::value_parser!(u32).range(1..=100_000))]
     pub batch_size: u32,
 
@@ -373,8 +383,11 @@ pub struct MigrateArgs {
     #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..=64))]
     pub workers: u32,
 
-    /// Parse, clean and count without connecting to any server. Duplicates are detected by the
-    /// server, so a dry run counts every valid row as "inserted".
+    #[command(flatten)]
+    pub sort: SortArgs,
+
+    /// Parse, clean and count without connecting to any server (and without sorting): a dry
+    /// run counts every valid row as "inserted", duplicates included.
     #[arg(long)]
     pub dry_run: bool,
 
@@ -402,9 +415,12 @@ pub struct VerifyArgs {
     #[command(flatten)]
     pub conn: ConnectionArgs,
 
-    /// Documents looked up per query.
+    /// Documents fetched per round trip while reading the collection in `_id` order.
     #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..=100_000))]
     pub batch_size: u32,
+
+    #[command(flatten)]
+    pub sort: SortArgs,
 
     /// Write the JSON result to this file as well.
     #[arg(long, value_name = "FILE")]

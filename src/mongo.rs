@@ -79,6 +79,26 @@ pub async fn connect(args: &ServerArgs) -> Result<Connection, Error> {
 }
 
 /// `--tls-ca-file` / `--tls-cert-key-file` turn TLS on (merged with TLS settings of the URI).
+/// A driver error in one line, without the server's raw reply (which the driver's own message
+/// appends, and which can quote document values): a command error by its code and name, with
+/// what to do for the common ones; anything else by the driver's description.
+pub fn describe(e: &mongodb::error::Error) -> String {
+    match e.kind.as_ref() {
+        mongodb::error::ErrorKind::Command(c) => {
+            let hint = match c.code {
+                13 => {
+                    "; this connection may not run it: put the credentials of an account with the \
+                     needed role in the URI (HCCTL_MONGODB_URI; the writer account for migrate)"
+                }
+                18 => "; authentication failed: check the user and password in the URI",
+                _ => "",
+            };
+            format!("server error {} ({}){hint}", c.code, c.code_name)
+        }
+        other => other.to_string(),
+    }
+}
+
 pub fn apply_tls(options: &mut ClientOptions, args: &ServerArgs) -> Result<(), Error> {
     if args.tls_ca_file.is_none() && args.tls_cert_key_file.is_none() {
         return Ok(());

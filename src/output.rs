@@ -56,6 +56,21 @@ pub fn row_progress(verb: &str) -> ProgressBar {
     bar
 }
 
+/// A bar over a known number of rows, with throughput and time left; drawn only on a terminal.
+pub fn row_bar(verb: &str, total: u64) -> ProgressBar {
+    if !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr_with_hz(8));
+    let style = ProgressStyle::with_template(&format!(
+        "{{bar:30}} {verb} {{human_pos}}/{{human_len}} rows  {{per_sec}}  eta {{eta}}"
+    ))
+    .unwrap_or_else(|_| ProgressStyle::default_bar());
+    bar.set_style(style);
+    bar.enable_steady_tick(Duration::from_millis(125));
+    bar
+}
+
 /// 1234567 → "1,234,567".
 pub fn thousands(n: u64) -> String {
     let digits = n.to_string();

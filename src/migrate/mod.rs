@@ -3,21 +3,25 @@
 //! - [`read`]: open the input (file, stdin, gzip), match the header, stream rows;
 //! - [`clean`]: the cleaning contract, row → typed document or rejection reason;
 //! - [`quarantine`]: where rejected rows go, untouched, with their reasons;
+//! - [`sorted`]: the external sort by `_id` that `migrate` and `verify` share;
 //! - [`write`]: batches into MongoDB, duplicates counted, indexes;
 //! - [`report`]: the counts that prove nothing was lost;
-//! - [`verify`]: check a collection against a CSV ([`sorted`]: the external sort it uses);
+//! - [`verify`]: check a collection against a CSV;
 //! - [`generate`]: synthetic data with the real file's quirks.
 //!
-//! `migrate` runs one blocking reader thread (parse + clean) feeding a bounded channel drained by
-//! `--workers` concurrent writers: the channel's bound is what keeps memory flat.
+//! `migrate` works in two phases. (1) One blocking thread reads, cleans and sorts the input by
+//! (`_id`, line) into private temporary runs; rejected rows go to the quarantine. (2) The merged
+//! runs are read back in order: copies of one content are neighbours, so the first is kept and
+//! the others counted as duplicates on the spot; the distinct rows go in batches through a
+//! bounded channel to `--workers` concurrent writers. No two batches share an `_id`, so they may
+//! complete in any order, and the server's `_id` index grows at its end. The sort budget and the
+//! channel's bound are what keep memory flat.
 
 pub mod clean;
 pub mod generate;
-pub mod order;
 pub mod quarantine;
 pub mod read;
 pub mod report;
-pub mod seen;
 pub mod sorted;
 pub mod verify;
 pub mod write;
@@ -26,20 +30,23 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Instant;
 
+use bson::RawDocumentBuf;
 use tokio::sync::{mpsc, Mutex};
 use tokio::task::JoinSet;
 
 use crate::cli::MigrateArgs;
 use crate::error::Error;
 use crate::{mongo, output};
-use order::{Batch, Completion, Window};
+use clean::Cleaned;
 use quarantine::Quarantine;
 use report::Report;
+use sorted::Merge;
 use write::Writer;
 
 /// Run `hcctl migrate`. Usage and input problems are found before anything is written.
 pub async fn migrate(args: &MigrateArgs) -> Result<Report, Error> {
     let started = Instant::now();
+    sorted::check_temp_dir(args.sort.temp_dir.as_deref())?;
     let input = read::open(&args.path)?;
     let quarantine_path = args
         .quarantine
@@ -76,14 +83,32 @@ pub async fn migrate(args: &MigrateArgs) -> Result<Report, Error> {
                     Ok(true)
                 },
             )?;
+            progress.finish_and_clear();
+            quarantine.finish()?;
             report.inserted = valid;
             tally
         }
         Some(conn) => {
+            // Phase 1: read, clean, sort. Rejects are in the quarantine before any write.
+            let temp_dir = args.sort.temp_dir.clone();
+            let bar = progress.clone();
+            let (tally, merge) = tokio::task::spawn_blocking(move || {
+                let sorted = sorted::sort_input(input, temp_dir, &bar, |line, reason, rec| {
+                    quarantine.add(line, reason, rec)
+                })?;
+                quarantine.finish()?;
+                Ok::<_, Error>(sorted)
+            })
+            .await
+            .map_err(|e| Error::failed(format!("reader task failed: {e}")))??;
+            progress.finish_and_clear();
+
+            // Phase 2: load in _id order, then the indexes.
+            let valid = tally.rows_read - tally.rejected;
+            let load_bar = output::row_bar("loaded", valid);
             let writer = Arc::new(Writer::new(&conn.db, &args.conn.collection));
-            let (tally, q, early_duplicates) =
-                pipeline(input, quarantine, &writer, args, &progress).await?;
-            quarantine = q;
+            let early_duplicates = load(merge, &writer, args, &load_bar).await?;
+            load_bar.finish_and_clear();
             let indexing = Instant::now();
             writer.ensure_indexes().await?;
             report.index_seconds = (indexing.elapsed().as_secs_f64() * 1000.0).round() / 1000.0;
@@ -92,8 +117,6 @@ pub async fn migrate(args: &MigrateArgs) -> Result<Report, Error> {
             tally
         }
     };
-    progress.finish_and_clear();
-    quarantine.finish()?;
 
     report.rows_read = tally.rows_read;
     report.rejected = tally.rejected;
@@ -114,42 +137,31 @@ pub async fn migrate(args: &MigrateArgs) -> Result<Report, Error> {
     Ok(report)
 }
 
-/// Reader thread → bounded channel → `workers` writer tasks. Returns the reader's tally, the
-/// quarantine, and the duplicates the reader recognised itself (see [`order`]).
-async fn pipeline(
-    input: read::Input,
-    mut quarantine: Quarantine,
+/// Sorted rows → bounded channel → `workers` writer tasks. Returns the duplicates recognised
+/// in the sorted stream (copies of the row just before them).
+async fn load(
+    mut merge: Merge,
     writer: &Arc<Writer>,
     args: &MigrateArgs,
     progress: &indicatif::ProgressBar,
-) -> Result<(read::Tally, Quarantine, u64), Error> {
+) -> Result<u64, Error> {
     let workers = args.workers as usize;
-    let (tx, rx) = mpsc::channel::<Batch>(workers);
+    let (tx, rx) = mpsc::channel::<Vec<Cleaned>>(workers);
     let rx = Arc::new(Mutex::new(rx));
-    let completion = Arc::new(Completion::default());
     let mut writers = JoinSet::new();
     for _ in 0..workers {
         let rx = Arc::clone(&rx);
         let writer = Arc::clone(writer);
-        let completion = Arc::clone(&completion);
+        let bar = progress.clone();
         writers.spawn(async move {
             loop {
                 let next = rx.lock().await.recv().await;
                 let Some(batch) = next else {
                     return Ok::<(), Error>(());
                 };
-                let seq = batch.seq;
-                // The certainly new rows first, in one insert that a server can commit at once;
-                // then the suspects, whose duplicates the server reports.
-                let mut result = writer.write(batch.fresh).await;
-                if result.is_ok() && !batch.suspects.is_empty() {
-                    result = writer.write(batch.suspects).await;
-                }
-                if let Err(e) = result {
-                    completion.abort();
-                    return Err(e);
-                }
-                completion.done(seq);
+                let n = batch.len() as u64;
+                writer.write(batch).await?;
+                bar.inc(n);
             }
         });
     }
@@ -157,32 +169,46 @@ async fn pipeline(
 
     let batch_size = args.batch_size as usize;
     let bar = progress.clone();
-    let done = Arc::clone(&completion);
-    // Batches in flight at most: those queued in the channel plus those being written.
-    let mut window = Window::new(2 * workers + 1);
     let reader = tokio::task::spawn_blocking(move || {
-        let mut early_duplicates = 0;
-        let tally = input.stream(
-            batch_size,
-            &bar,
-            |line, reason, rec| quarantine.add(line, reason, rec),
-            |rows| {
-                let (batch, dropped) = window.admit(rows);
-                let seq = batch.seq;
-                early_duplicates += dropped;
-                // A false wait or a closed channel means the writers stopped on an error,
-                // which is reported below.
-                if !done.wait_through(seq.saturating_sub(window.span())) {
-                    return Ok(false);
+        let mut duplicates = 0u64;
+        let mut last_id = String::new();
+        let mut batch = Vec::with_capacity(batch_size);
+        loop {
+            let entry = merge
+                .next_entry()
+                .map_err(|e| Error::failed(format!("reading sorted rows back: {e}")))?;
+            let Some(entry) = entry else { break };
+            if entry.id == last_id {
+                // A later copy of the row just queued: the first one is the one stored.
+                duplicates += 1;
+                bar.inc(1);
+                continue;
+            }
+            last_id.clone_from(&entry.id);
+            let doc = RawDocumentBuf::from_bytes(entry.doc).map_err(|e| {
+                Error::failed(format!(
+                    "internal: sorted row at line {} is not BSON: {e}",
+                    entry.line
+                ))
+            })?;
+            batch.push(Cleaned {
+                id: entry.id,
+                doc,
+                line: entry.line,
+                billing_nulled: false,
+            });
+            if batch.len() >= batch_size {
+                let full = std::mem::replace(&mut batch, Vec::with_capacity(batch_size));
+                // A closed channel means the writers stopped on an error, reported below.
+                if tx.blocking_send(full).is_err() {
+                    return Ok(duplicates);
                 }
-                if batch.is_empty() {
-                    done.done(seq);
-                    return Ok(true);
-                }
-                Ok(tx.blocking_send(batch).is_ok())
-            },
-        );
-        tally.map(|t| (t, quarantine, early_duplicates))
+            }
+        }
+        if !batch.is_empty() {
+            let _ = tx.blocking_send(batch);
+        }
+        Ok::<u64, Error>(duplicates)
     });
 
     let mut write_error = None;
@@ -201,7 +227,6 @@ async fn pipeline(
         .map_err(|e| Error::failed(format!("reader task failed: {e}")))?;
     match (write_error, read_result) {
         (Some(e), _) => Err(e),
-        (None, Err(e)) => Err(e),
-        (None, Ok(done)) => Ok(done),
+        (None, result) => result,
     }
 }

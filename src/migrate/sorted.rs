@@ -1,16 +1,76 @@
-//! An external sort of cleaned rows by `_id`, so that `verify` can compare a CSV with a
-//! collection in one ordered pass over each, whatever their size.
+//! An external sort of cleaned rows by (`_id`, line), whatever the input size.
+//!
+//! `migrate` loads in this order (copies of a row become neighbours, so the first is kept and
+//! the others are counted without a round trip, and the server's `_id` index grows at its right
+//! edge instead of at random pages); `verify` compares a CSV with a collection in one ordered
+//! pass over each.
 //!
 //! Rows are collected in memory up to a byte budget, sorted, and spilled as a run to a private
-//! temporary file (mode 0600: the runs hold patient data; they are deleted when dropped). The
-//! runs are then merged lazily. Memory is bounded by the budget plus one row per run.
+//! temporary file (mode 0600: the runs hold patient data; the file is unlinked as soon as it is
+//! created, so nothing stays behind, even after a crash). Every [`FAN_IN`] runs of one size are
+//! merged into one larger run, so the number of open runs, and with them memory and file
+//! handles, grows only with the logarithm of the input. The runs are then merged lazily.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::fs::File;
 use std::io::{self, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
+use std::path::PathBuf;
 
-use super::clean::Cleaned;
+use indicatif::ProgressBar;
+
+use super::clean::{Cleaned, Reason};
+use super::read::{Input, Tally};
+use crate::error::Error;
+
+/// Rows held in memory before a sorted run is spilled to a temporary file.
+pub const BUDGET_BYTES: usize = 16 * 1024 * 1024;
+
+/// Runs of one level merged together into one run of the next level.
+pub const FAN_IN: usize = 64;
+
+/// `--temp-dir` must be an existing directory: a usage error (exit 2) before anything happens.
+pub fn check_temp_dir(dir: Option<&std::path::Path>) -> Result<(), Error> {
+    match dir {
+        Some(d) if !d.is_dir() => Err(Error::usage(format!(
+            "--temp-dir {}: not an existing directory; create it or choose another one",
+            d.display()
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// Read, clean and sort a whole input: phase one of `migrate` and `verify`. Rejected rows go to
+/// `on_reject`; the valid ones come back in (`_id`, line) order.
+pub fn sort_input(
+    input: Input,
+    dir: Option<PathBuf>,
+    progress: &ProgressBar,
+    on_reject: impl FnMut(u64, Reason, &csv::ByteRecord) -> Result<(), Error>,
+) -> Result<(Tally, Merge), Error> {
+    let spill_err = |e: io::Error| {
+        let place = dir
+            .as_ref()
+            .map_or("the temporary directory (TMPDIR)".to_string(), |d| {
+                d.display().to_string()
+            });
+        Error::failed(format!(
+            "sorting rows in a temporary file in {place}: {e}; free some space there or choose \
+             another directory with --temp-dir"
+        ))
+    };
+    let mut sorter = Sorter::new(BUDGET_BYTES, dir.clone());
+    let input_name = input.display.clone();
+    let tally = input.stream(4096, progress, on_reject, |batch| {
+        for row in batch {
+            sorter.push(row).map_err(spill_err)?;
+        }
+        Ok(true)
+    })?;
+    tracing::info!(runs = sorter.runs(), "sorted {input_name}");
+    let merge = sorter.finish().map_err(spill_err)?;
+    Ok((tally, merge))
+}
 
 /// One row, as the merge yields it.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -26,16 +86,22 @@ pub struct Sorter {
     budget: usize,
     used: usize,
     chunk: Vec<Entry>,
-    runs: Vec<File>,
+    /// Spilled runs with their level (0: one budget's worth; n + 1: FAN_IN runs of level n).
+    runs: Vec<(u32, File)>,
+    /// Where the runs go; `None`: the system's temporary directory (`TMPDIR`).
+    dir: Option<PathBuf>,
+    spilled: usize,
 }
 
 impl Sorter {
-    pub fn new(budget_bytes: usize) -> Sorter {
+    pub fn new(budget_bytes: usize, dir: Option<PathBuf>) -> Sorter {
         Sorter {
             budget: budget_bytes.max(1),
             used: 0,
             chunk: Vec::new(),
             runs: Vec::new(),
+            dir,
+            spilled: 0,
         }
     }
 
@@ -58,9 +124,7 @@ impl Sorter {
             return Ok(());
         }
         self.chunk.sort_unstable();
-        // tempfile() creates the file 0600 and unlinks it at once: nothing stays behind, even
-        // after a crash.
-        let mut file = tempfile::tempfile()?;
+        let mut file = self.temp_file()?;
         {
             let mut w = BufWriter::with_capacity(256 * 1024, &mut file);
             for e in self.chunk.drain(..) {
@@ -69,13 +133,48 @@ impl Sorter {
             w.flush()?;
         }
         file.seek(SeekFrom::Start(0))?;
-        self.runs.push(file);
+        self.runs.push((0, file));
+        self.spilled += 1;
         self.used = 0;
+        // Keep the number of runs logarithmic: merge the last FAN_IN runs when they are all of
+        // one level (they are contiguous at the end, since runs only ever grow by one level).
+        while self.runs.len() >= FAN_IN {
+            let tail = self.runs.len() - FAN_IN;
+            let level = self.runs[tail].0;
+            if self.runs[tail..].iter().any(|(l, _)| *l != level) {
+                break;
+            }
+            let group: Vec<File> = self.runs.drain(tail..).map(|(_, f)| f).collect();
+            let mut merged = self.temp_file()?;
+            {
+                let mut w = BufWriter::with_capacity(256 * 1024, &mut merged);
+                let mut m = Merge::of_runs(group)?;
+                while let Some(e) = m.next_entry()? {
+                    write_entry(&mut w, &e)?;
+                }
+                w.flush()?;
+            }
+            merged.seek(SeekFrom::Start(0))?;
+            self.runs.push((level + 1, merged));
+        }
         Ok(())
+    }
+
+    /// A private file (0600), unlinked at once.
+    fn temp_file(&self) -> io::Result<File> {
+        match &self.dir {
+            Some(dir) => tempfile::tempfile_in(dir),
+            None => tempfile::tempfile(),
+        }
     }
 
     /// Number of runs spilled so far (for tests and logs).
     pub fn runs(&self) -> usize {
+        self.spilled
+    }
+
+    /// Number of runs currently open.
+    pub fn open_runs(&self) -> usize {
         self.runs.len()
     }
 
@@ -88,18 +187,7 @@ impl Sorter {
             return Ok(Merge::Memory(self.chunk));
         }
         self.spill()?;
-        let mut readers: Vec<BufReader<File>> = self
-            .runs
-            .into_iter()
-            .map(|f| BufReader::with_capacity(64 * 1024, f))
-            .collect();
-        let mut heap = BinaryHeap::with_capacity(readers.len());
-        for (i, r) in readers.iter_mut().enumerate() {
-            if let Some(e) = read_entry(r)? {
-                heap.push(Reverse((e, i)));
-            }
-        }
-        Ok(Merge::Runs { readers, heap })
+        Merge::of_runs(self.runs.into_iter().map(|(_, f)| f).collect())
     }
 }
 
@@ -114,6 +202,21 @@ pub enum Merge {
 }
 
 impl Merge {
+    /// Merge sorted run files, each positioned at its start.
+    fn of_runs(runs: Vec<File>) -> io::Result<Merge> {
+        let mut readers: Vec<BufReader<File>> = runs
+            .into_iter()
+            .map(|f| BufReader::with_capacity(64 * 1024, f))
+            .collect();
+        let mut heap = BinaryHeap::with_capacity(readers.len());
+        for (i, r) in readers.iter_mut().enumerate() {
+            if let Some(e) = read_entry(r)? {
+                heap.push(Reverse((e, i)));
+            }
+        }
+        Ok(Merge::Runs { readers, heap })
+    }
+
     pub fn next_entry(&mut self) -> io::Result<Option<Entry>> {
         match self {
             Merge::Memory(v) => Ok(v.pop()),
@@ -188,7 +291,7 @@ mod tests {
 
     #[test]
     fn merges_spilled_runs_in_id_then_line_order() {
-        let mut s = Sorter::new(200);
+        let mut s = Sorter::new(200, None);
         let ids = ["d", "a", "c", "a", "b", "e", "c", "f", "a"];
         for (i, id) in ids.iter().enumerate() {
             s.push(row(id, i as u64 + 2)).unwrap();
@@ -205,8 +308,29 @@ mod tests {
     }
 
     #[test]
+    fn many_runs_are_merged_level_by_level() {
+        // A budget of one row: every row is a run. 32 runs of level 0 become one of level 1,
+        // and 32 of those one of level 2: few files stay open, the order stays exact.
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = Sorter::new(1, Some(dir.path().to_path_buf()));
+        let n = FAN_IN * FAN_IN + 7;
+        let mut want = Vec::new();
+        for i in 0..n {
+            let id = format!("{:08x}", (i as u64).wrapping_mul(2_654_435_761) % 100_000);
+            want.push((id.clone(), i as u64 + 2));
+            s.push(row(&id, i as u64 + 2)).unwrap();
+        }
+        assert_eq!(s.runs(), n);
+        assert!(s.open_runs() < 2 * FAN_IN, "{} runs open", s.open_runs());
+        // Unlinked at creation: nothing is left in the directory, even while the runs live.
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+        want.sort();
+        assert_eq!(drain(s.finish().unwrap()), want);
+    }
+
+    #[test]
     fn small_inputs_stay_in_memory() {
-        let mut s = Sorter::new(1 << 20);
+        let mut s = Sorter::new(1 << 20, None);
         s.push(row("b", 3)).unwrap();
         s.push(row("a", 2)).unwrap();
         assert_eq!(s.runs(), 0);

@@ -16,13 +16,10 @@ use serde::Serialize;
 
 use super::clean::LINEAGE;
 use super::read;
-use super::sorted::{Entry, Sorter};
+use super::sorted::{self, Entry};
 use crate::cli::VerifyArgs;
 use crate::error::Error;
 use crate::output::{self, thousands};
-
-/// Rows held in memory before a sorted run is spilled to a temporary file.
-const SORT_BUDGET_BYTES: usize = 64 * 1024 * 1024;
 
 /// At most this many differing lines are listed (all are counted).
 const MAX_LISTED: usize = 20;
@@ -50,48 +47,40 @@ pub struct VerifyReport {
 
 pub async fn verify(args: &VerifyArgs) -> Result<VerifyReport, Error> {
     let started = Instant::now();
+    sorted::check_temp_dir(args.sort.temp_dir.as_deref())?;
     let input = read::open(&args.path)?;
     let conn = crate::mongo::connect_collection(&args.conn).await?;
     let coll: Collection<RawDocumentBuf> = conn.db.collection(&args.conn.collection);
     let source = input.source.clone();
-    let input_name = input.display.clone();
 
     // 1. The file, cleaned and sorted by _id.
     let progress = output::row_progress("read");
     let bar = progress.clone();
-    let (tally, sorter) = tokio::task::spawn_blocking(move || {
-        let mut sorter = Sorter::new(SORT_BUDGET_BYTES);
-        let tally = input.stream(
-            4096,
-            &bar,
-            |_, _, _| Ok(()),
-            |batch| {
-                for row in batch {
-                    sorter.push(row).map_err(|e| {
-                        Error::failed(format!("sorting rows in a temporary file: {e}"))
-                    })?;
-                }
-                Ok(true)
-            },
-        )?;
-        Ok::<_, Error>((tally, sorter))
+    let temp_dir = args.sort.temp_dir.clone();
+    let (tally, mut expected) = tokio::task::spawn_blocking(move || {
+        sorted::sort_input(input, temp_dir, &bar, |_, _, _| Ok(()))
     })
     .await
     .map_err(|e| Error::failed(format!("verify task failed: {e}")))??;
     progress.finish_and_clear();
-    tracing::info!(runs = sorter.runs(), "sorted {input_name}");
-    let mut expected = sorter
-        .finish()
-        .map_err(|e| Error::failed(format!("sorting rows in a temporary file: {e}")))?;
 
     // 2. The collection in _id order, merged with the file.
     let mut cursor = coll
         .find(doc! {})
         .sort(doc! { "_id": 1 })
+        .batch_size(args.batch_size)
         .await
-        .map_err(|e| Error::failed(format!("reading {}: {e}", coll.name())))?;
+        .map_err(|e| {
+            Error::failed(format!(
+                "reading {}: {}",
+                coll.name(),
+                crate::mongo::describe(&e)
+            ))
+        })?;
     let name = coll.name().to_string();
-    let stored_err = |e: mongodb::error::Error| Error::failed(format!("reading {name}: {e}"));
+    let stored_err = |e: mongodb::error::Error| {
+        Error::failed(format!("reading {name}: {}", crate::mongo::describe(&e)))
+    };
     let next_expected = |m: &mut super::sorted::Merge| {
         m.next_entry()
             .map_err(|e| Error::failed(format!("reading sorted rows back: {e}")))

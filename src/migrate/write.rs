@@ -58,9 +58,10 @@ impl Writer {
         };
         let ErrorKind::InsertMany(failure) = err.kind.as_ref() else {
             return Err(Error::failed(format!(
-                "inserting the batch starting at line {first_line} into {}.{}: {err}",
+                "inserting the batch starting at line {first_line} into {}.{}: {}",
                 self.db.name(),
-                self.coll.name()
+                self.coll.name(),
+                crate::mongo::describe(&err)
             )));
         };
         if let Some(wce) = &failure.write_concern_error {
@@ -106,10 +107,13 @@ pub async fn ensure_indexes(coll: &Collection<Document>) -> Result<(), Error> {
         .collect();
     // Create only the missing ones: re-creating an existing index is a no-op on MongoDB but
     // crashes FerretDB 1.x's connection handler.
-    let existing: Vec<String> = coll
-        .list_index_names()
-        .await
-        .map_err(|e| Error::failed(format!("listing indexes of {}: {e}", coll.name())))?;
+    let existing: Vec<String> = coll.list_index_names().await.map_err(|e| {
+        Error::failed(format!(
+            "listing indexes of {}: {}",
+            coll.name(),
+            crate::mongo::describe(&e)
+        ))
+    })?;
     models.retain(|m| {
         m.options
             .as_ref()
@@ -119,9 +123,13 @@ pub async fn ensure_indexes(coll: &Collection<Document>) -> Result<(), Error> {
     if models.is_empty() {
         return Ok(());
     }
-    coll.create_indexes(models)
-        .await
-        .map_err(|e| Error::failed(format!("creating indexes on {}: {e}", coll.name())))?;
+    coll.create_indexes(models).await.map_err(|e| {
+        Error::failed(format!(
+            "creating indexes on {}: {}",
+            coll.name(),
+            crate::mongo::describe(&e)
+        ))
+    })?;
     Ok(())
 }
 

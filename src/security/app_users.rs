@@ -57,8 +57,11 @@ pub fn check_name(name: &str) -> Result<(), Error> {
     }
 }
 
-fn failed(what: &str, e: impl std::fmt::Display) -> Error {
-    Error::failed(format!("{what} in {COLLECTION}: {e}"))
+fn failed(what: &str, e: mongodb::error::Error) -> Error {
+    Error::failed(format!(
+        "{what} in {COLLECTION}: {}",
+        crate::mongo::describe(&e)
+    ))
 }
 
 impl Users {

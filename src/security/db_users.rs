@@ -93,7 +93,12 @@ pub async fn list(conn: &Connection, db: &str) -> Result<Vec<DbUser>, Error> {
         .database(db)
         .run_command(doc! { "usersInfo": 1 })
         .await
-        .map_err(|e| Error::failed(format!("listing the users of database {db}: {e}")))?;
+        .map_err(|e| {
+            Error::failed(format!(
+                "listing the users of database {db}: {}",
+                crate::mongo::describe(&e)
+            ))
+        })?;
     let mut users: Vec<DbUser> = reply
         .get_array("users")
         .map(|a| {

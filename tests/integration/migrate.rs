@@ -492,31 +492,64 @@ async fn unreachable_server_fails_fast_with_exit_1() {
     assert_eq!(err.trim().lines().count(), 1, "one clear line: {err}");
 }
 
-#[tokio::test]
-async fn wrong_password_fails_with_exit_1() {
-    let env = TestEnv::new("auth").await;
-    let Some((scheme, rest)) = env.uri.split_once("://") else {
-        panic!("bad URI")
-    };
+/// Migrate one valid row with a variant of the test server's URI, made from its scheme,
+/// credentials and host part. `None` (and a loud NOT APPLICABLE) when the test URI has no
+/// credentials, so the server's authentication cannot be exercised.
+fn migrate_one_row_with(
+    env: &TestEnv,
+    test: &str,
+    variant: impl Fn(&str, &str, &str) -> String,
+) -> Option<std::process::Output> {
+    let (scheme, rest) = env.uri.split_once("://").expect("a mongodb:// URI");
     let Some((userinfo, host)) = rest.split_once('@') else {
-        eprintln!("NOT APPLICABLE: the test server URI has no credentials, so authentication cannot be tested");
-        return;
+        not_applicable(
+            test,
+            "the test server URI has no credentials, so authentication cannot be tested",
+        );
+        return None;
     };
-    let user = userinfo.split(':').next().unwrap();
-    let bad = format!("{scheme}://{user}:not-the-password@{host}");
+    let uri = variant(scheme, userinfo, host);
     let path = env.write("one.csv", format!("{HEADER}\n{}\n", row_with(&[])));
-    let out = env.run(&[
+    Some(env.run(&[
         "migrate",
         path.to_str().unwrap(),
         "--uri",
-        &bad,
+        &uri,
         "--db",
         &env.db,
-    ]);
+    ]))
+}
+
+#[tokio::test]
+async fn wrong_password_fails_with_exit_1() {
+    let env = TestEnv::new("auth").await;
+    let Some(out) = migrate_one_row_with(&env, "wrong_password_fails_with_exit_1", |s, u, h| {
+        let user = u.split(':').next().unwrap_or(u);
+        format!("{s}://{user}:not-the-password@{h}")
+    }) else {
+        return;
+    };
     assert_exit(&out, 1);
     let err = stderr(&out);
     assert!(err.contains(":****@"), "{err}");
     assert!(!err.contains("not-the-password"), "{err}");
+}
+
+#[tokio::test]
+async fn no_credentials_on_an_auth_server_fail_with_one_clear_line() {
+    let env = TestEnv::new("noauth").await;
+    let test = "no_credentials_on_an_auth_server_fail_with_one_clear_line";
+    let Some(out) = migrate_one_row_with(&env, test, |s, _, h| {
+        format!("{s}://{}", h.split('?').next().unwrap_or(h))
+    }) else {
+        return;
+    };
+    assert_exit(&out, 1);
+    let err = stderr(&out);
+    assert!(err.contains("server error 13 (Unauthorized)"), "{err}");
+    assert!(err.contains("HCCTL_MONGODB_URI"), "says what to do: {err}");
+    assert!(!err.contains("RawDocument"), "no raw server reply: {err}");
+    assert_eq!(err.trim().lines().count(), 1, "one clear line: {err}");
 }
 
 #[tokio::test]
@@ -572,5 +605,51 @@ async fn logs_never_show_patient_values_or_passwords() {
             "the password leaked into the output"
         );
     }
+    env.drop_db().await;
+}
+
+#[tokio::test]
+async fn external_sort_spills_into_temp_dir_and_leaves_nothing_behind() {
+    let env = TestEnv::new("tempdir").await;
+    // 60,000 rows clean to about 33 MB of documents: more than one 16 MiB sort run.
+    let data = env.generate("gen.csv", 60_000, 11);
+    let runs = tempfile::tempdir().unwrap();
+    let report = env.migrate(
+        &data,
+        "patients",
+        &["--temp-dir", runs.path().to_str().unwrap()],
+    );
+    assert_eq!(n(&report, "rows_read"), 60_000);
+    assert_eq!(
+        n(&report, "inserted") + n(&report, "duplicates"),
+        60_000,
+        "{report}"
+    );
+    assert!(
+        n(&report, "duplicates") > 0,
+        "the generator repeats ~1% of rows"
+    );
+    assert_eq!(env.count("patients", doc! {}).await, n(&report, "inserted"));
+    let left: Vec<_> = std::fs::read_dir(runs.path()).unwrap().collect();
+    assert!(left.is_empty(), "sort runs left behind: {left:?}");
+
+    // A --temp-dir that does not exist is a usage error, before anything is written.
+    let out = env.run(&[
+        "migrate",
+        data.to_str().unwrap(),
+        "--db",
+        &env.db,
+        "--collection",
+        "never",
+        "--temp-dir",
+        "/nonexistent/hcctl-runs",
+    ]);
+    assert_exit(&out, 2);
+    let err = stderr(&out);
+    assert!(
+        err.contains("--temp-dir /nonexistent/hcctl-runs: not an existing directory"),
+        "{err}"
+    );
+    assert_eq!(env.count("never", doc! {}).await, 0);
     env.drop_db().await;
 }

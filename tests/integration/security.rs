@@ -3,7 +3,7 @@
 
 use std::io::Write;
 use std::net::TcpListener;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
@@ -12,7 +12,9 @@ use futures_util::TryStreamExt;
 use mongodb::options::{ClientOptions, Credential};
 use mongodb::Client;
 
-use crate::util::{assert_exit, assert_success, row_with, stderr, stdout, TestEnv, HCCTL, HEADER};
+use crate::util::{
+    assert_exit, assert_success, not_applicable, row_with, stderr, stdout, TestEnv, HCCTL, HEADER,
+};
 
 fn tool(var: &str) -> String {
     std::env::var(var).unwrap_or_else(|_| {
@@ -412,18 +414,13 @@ async fn least_privilege_reader_cannot_write_and_writer_cannot_create_users() {
     assert_success(&verify);
 
     if let Ok(v) = info.get_str("ferretdbVersion") {
-        let msg = format!(
-            "NOT APPLICABLE: least_privilege_reader_cannot_write_and_writer_cannot_create_users: \
-             the server is FerretDB {v}, which neither stores nor enforces roles; run the suite \
-             against MongoDB (HCCTL_TEST_MONGODB_URI) to exercise it"
+        not_applicable(
+            "least_privilege_reader_cannot_write_and_writer_cannot_create_users",
+            &format!(
+                "the server is FerretDB {v}, which neither stores nor enforces roles; run the \
+                 suite against MongoDB (HCCTL_TEST_MONGODB_URI) to exercise it"
+            ),
         );
-        eprintln!("\n*** {msg} ***\n");
-        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
-        let _ = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(dir.join("not-applicable.txt"))
-            .and_then(|mut f| writeln!(f, "{msg}"));
         drop_users(&env).await;
         env.drop_db().await;
         return;

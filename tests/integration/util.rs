@@ -10,6 +10,20 @@ use futures_util::TryStreamExt;
 use mongodb::Client;
 use serde_json::Value;
 
+/// A test that cannot exercise its subject on this server says so loudly: on stderr, and in
+/// `$CARGO_TARGET_TMPDIR/not-applicable.txt`, which `scripts/test` prints at the end of the run.
+pub fn not_applicable(test: &str, why: &str) {
+    use std::io::Write;
+    let msg = format!("NOT APPLICABLE: {test}: {why}");
+    eprintln!("\n*** {msg} ***\n");
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
+    let _ = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join("not-applicable.txt"))
+        .and_then(|mut f| writeln!(f, "{msg}"));
+}
+
 pub const HCCTL: &str = env!("CARGO_BIN_EXE_hcctl");
 
 /// The server every integration test runs against. Never skipped: without it, tests fail and
