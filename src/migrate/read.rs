@@ -62,9 +62,14 @@ impl Input {
         let mut record = ByteRecord::new();
         let mut batch = Vec::with_capacity(batch_size);
         loop {
+            // Every caller reads the whole input before it writes anything (migrate sorts
+            // first), so a damaged or cut-off input is an input error: exit 2, nothing written.
             let more = reader.read_byte_record(&mut record).map_err(|e| {
                 let line = record.position().map_or(0, |p| p.line());
-                Error::failed(format!("reading {display} near line {line}: {e}"))
+                Error::usage(format!(
+                    "reading {display} near line {line}: {e}; the input is damaged or cut off and \
+                     nothing was written to the database (repair or re-export it and run again)"
+                ))
             })?;
             if !more {
                 break;

@@ -6,6 +6,7 @@ mod awsenv;
 mod backup;
 mod cli;
 mod deploy;
+mod mangled;
 mod migrate;
 mod packaging;
 mod security;

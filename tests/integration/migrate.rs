@@ -1,6 +1,7 @@
 //! `hcctl migrate`, end to end: documents are read back from the server.
 
 use std::collections::HashSet;
+use std::io::Write as _;
 use std::time::{Duration, Instant};
 
 use bson::{doc, Bson};
@@ -393,7 +394,6 @@ async fn rfc4180_quoting_crlf_bom_blank_lines_extra_columns_gzip_and_stdin() {
     // The same bytes gzip-compressed, and through stdin: the same documents (by _id).
     let gz_path = env.dir.path().join("shapes.csv.gz");
     {
-        use std::io::Write;
         let mut gz = flate2::write::GzEncoder::new(
             std::fs::File::create(&gz_path).unwrap(),
             flate2::Compression::default(),
@@ -420,7 +420,6 @@ async fn rfc4180_quoting_crlf_bom_blank_lines_extra_columns_gzip_and_stdin() {
         .spawn()
         .unwrap();
     {
-        use std::io::Write;
         child
             .stdin
             .take()
@@ -458,13 +457,27 @@ async fn missing_columns_stop_the_run_before_anything_is_written() {
     let err = stderr(&out);
     assert!(err.contains("missing column(s): Age, Doctor"), "{err}");
     assert_eq!(err.trim().lines().count(), 1, "one clear line: {err}");
-    let colls = env
-        .client
-        .database(&env.db)
-        .list_collection_names()
-        .await
-        .unwrap();
-    assert!(colls.is_empty(), "nothing written: {colls:?}");
+    env.assert_nothing_written().await;
+}
+
+#[tokio::test]
+async fn a_cut_off_gzip_file_is_an_input_error_and_writes_nothing() {
+    let env = TestEnv::new("cutgz").await;
+    let csv = env.generate("big.csv", 60_000, 11);
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gz.write_all(&std::fs::read(&csv).unwrap()).unwrap();
+    let mut bytes = gz.finish().unwrap();
+    // cut near the end: tens of thousands of good rows come first, more than one sort run
+    bytes.truncate(bytes.len() - 1_000);
+    let path = env.write("cut.csv.gz", bytes);
+    let out = env.run(&["migrate", path.to_str().unwrap(), "--db", &env.db]);
+    assert_exit(&out, 2);
+    let err = stderr(&out);
+    assert!(err.contains("incomplete deflate stream"), "{err}");
+    assert!(err.contains("nothing was written"), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "one clear line: {err}");
+    env.assert_nothing_written().await;
+    env.drop_db().await;
 }
 
 #[tokio::test]

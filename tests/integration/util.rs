@@ -156,6 +156,17 @@ impl TestEnv {
             .expect("count")
     }
 
+    /// The test's database holds no collection at all: nothing was written.
+    pub async fn assert_nothing_written(&self) {
+        let colls = self
+            .client
+            .database(&self.db)
+            .list_collection_names()
+            .await
+            .expect("list collections");
+        assert!(colls.is_empty(), "nothing written: {colls:?}");
+    }
+
     pub async fn drop_db(self) {
         let _ = self.client.database(&self.db).drop().await;
     }
