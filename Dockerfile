@@ -94,5 +94,7 @@ WORKDIR /work
 # No HEALTHCHECK: hcctl is not a service but a batch job (migrate, verify, deploy, …). It runs,
 # exits, and its exit code is the result (0 success, 1 failure, 2 usage or input error); there is
 # no long-running process whose health could be probed. Compose, ECS and CI read the exit code.
+# Exec form: hcctl is PID 1 and handles SIGTERM itself (ECS stopping the task; `docker stop`):
+# it exits 143 at once with one line instead of being ignored until the SIGKILL 30 s later.
 ENTRYPOINT ["hcctl"]
 CMD ["--help"]

@@ -1,7 +1,7 @@
 //! hcctl's entry point: parse the command line, set up logging, run one command, map the
 //! outcome to a documented exit code. The work lives in the library (`src/lib.rs`).
 
-use std::io::{self, Write};
+use std::io::{self, IsTerminal, Write};
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -21,7 +21,10 @@ fn main() -> ExitCode {
         .enable_all()
         .build()
     {
-        Ok(rt) => rt.block_on(run(cli.command)),
+        Ok(rt) => {
+            rt.spawn(exit_on_signal());
+            rt.block_on(run(cli.command))
+        }
         Err(e) => Err(Error::failed(format!(
             "cannot start the async runtime: {e}"
         ))),
@@ -32,6 +35,46 @@ fn main() -> ExitCode {
             eprintln!("hcctl: error: {e}");
             e.exit_code()
         }
+    }
+}
+
+/// Ctrl-C or SIGTERM (what ECS sends a task it stops): say what state things are in and exit
+/// 130 / 143 at once. Nothing needs undoing: temporary sort files are already unlinked, every
+/// document written so far is complete, and every command converges when run again. Runs on a
+/// worker thread, so it answers even while the main thread is blocked reading the input.
+async fn exit_on_signal() {
+    let code = wait_for_signal().await;
+    if std::io::stderr().is_terminal() {
+        eprintln!();
+    }
+    eprintln!(
+        "hcctl: interrupted; running the same command again is safe and finishes the job \
+         (migrate, deploy and db-users apply converge to the same end state)"
+    );
+    std::process::exit(code);
+}
+
+#[cfg(unix)]
+async fn wait_for_signal() -> i32 {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut int), Ok(mut term)) = (
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::terminate()),
+    ) else {
+        // No handler could be installed: keep the default behaviour (the signal ends the process).
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        _ = int.recv() => 130,
+        _ = term.recv() => 143,
+    }
+}
+
+#[cfg(not(unix))]
+async fn wait_for_signal() -> i32 {
+    match tokio::signal::ctrl_c().await {
+        Ok(()) => 130,
+        Err(_) => std::future::pending().await,
     }
 }
 

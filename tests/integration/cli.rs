@@ -136,3 +136,55 @@ fn every_command_has_help() {
         assert!(stdout(&out).contains("Usage: hcctl"), "{cmd:?}");
     }
 }
+
+/// Ctrl-C (SIGINT) and SIGTERM end a run at once with 130 / 143 and one line, even while hcctl is
+/// blocked reading its input.
+#[test]
+fn interrupt_and_terminate_exit_130_and_143_with_one_line() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    for (signal, code) in [("-INT", 130), ("-TERM", 143)] {
+        let quarantine = dir.path().join(format!("q{code}.csv"));
+        let mut child = hcctl_in(
+            dir.path(),
+            &[
+                "migrate",
+                "-",
+                "--dry-run",
+                "--quarantine",
+                quarantine.to_str().unwrap(),
+            ],
+        )
+        .stdin(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+        let mut stdin = child.stdin.take().unwrap();
+        writeln!(stdin, "{HEADER}\n{}", row_with(&[])).unwrap();
+        stdin.flush().unwrap();
+        // The quarantine file exists once the header is read: hcctl now waits for more input.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while !quarantine.exists() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "hcctl never read the header"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        let kill = Command::new("kill")
+            .args([signal, &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(kill.success());
+        let out = child.wait_with_output().unwrap();
+        drop(stdin);
+        assert_exit(&out, code);
+        let err = stderr(&out);
+        assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
+        assert!(
+            err.contains("interrupted; running the same command again is safe"),
+            "{err}"
+        );
+    }
+}

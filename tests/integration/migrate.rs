@@ -2,6 +2,7 @@
 
 use std::collections::HashSet;
 use std::io::Write as _;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use bson::{doc, Bson};
@@ -190,39 +191,28 @@ async fn first_copy_of_a_duplicate_is_the_one_stored() {
     env.drop_db().await;
 }
 
-#[tokio::test]
-async fn interrupted_run_finished_by_a_rerun_equals_one_clean_run() {
-    let env = TestEnv::new("interrupt").await;
-    let data = env.generate("gen.csv", 12_000, 3);
-    let path = data.to_str().unwrap();
-
-    env.migrate(&data, "clean", &[]);
-    let clean = env.docs("clean").await;
-
-    // Start a slow run (small batches, one writer) and kill it mid-way.
+/// Start a slow migrate of `data` into `coll` (small batches, one writer) and return it once
+/// at least 500 documents are stored, well before the end.
+async fn start_slow_run(env: &TestEnv, data: &Path, coll: &str) -> std::process::Child {
     let mut child = env
         .command(&[
             "migrate",
-            path,
+            data.to_str().unwrap(),
             "--db",
             &env.db,
             "--collection",
-            "cut",
+            coll,
             "--batch-size",
             "20",
             "--workers",
             "1",
         ])
         .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
     let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let stored = env.count("cut", doc! {}).await;
-        if stored >= 500 {
-            break;
-        }
+    while env.count(coll, doc! {}).await < 500 {
         assert!(
             child.try_wait().unwrap().is_none(),
             "the run ended before it could be interrupted"
@@ -230,21 +220,49 @@ async fn interrupted_run_finished_by_a_rerun_equals_one_clean_run() {
         assert!(Instant::now() < deadline, "the run never got going");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    child
+}
+
+#[tokio::test]
+async fn interrupted_run_finished_by_a_rerun_equals_one_clean_run() {
+    let env = TestEnv::new("interrupt").await;
+    let data = env.generate("gen.csv", 12_000, 3);
+    env.migrate(&data, "clean", &[]);
+    let clean = env.docs("clean").await;
+
+    // Killed outright (a crash, an OOM kill): no chance to say anything.
+    let mut child = start_slow_run(&env, &data, "cut").await;
     child.kill().unwrap();
     child.wait().unwrap();
-    let partial = env.count("cut", doc! {}).await;
+    // Stopped with SIGTERM (what ECS sends): exit 143 and one line saying a rerun is safe.
+    let child = start_slow_run(&env, &data, "term").await;
+    let kill = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let out = child.wait_with_output().unwrap();
+    assert_exit(&out, 143);
+    let err = stderr(&out);
     assert!(
-        partial < clean.len() as u64,
-        "interrupted before the end ({partial} stored)"
+        err.contains("hcctl: interrupted; running the same command again is safe"),
+        "{err}"
     );
 
-    let rerun = env.migrate(&data, "cut", &[]);
-    assert_eq!(n(&rerun, "rows_read"), 12_000);
-    assert_eq!(
-        env.docs("cut").await,
-        clean,
-        "same documents, same lineage, as one clean run"
-    );
+    for coll in ["cut", "term"] {
+        let partial = env.count(coll, doc! {}).await;
+        assert!(
+            partial < clean.len() as u64,
+            "{coll}: interrupted before the end ({partial} stored)"
+        );
+        let rerun = env.migrate(&data, coll, &[]);
+        assert_eq!(n(&rerun, "rows_read"), 12_000);
+        assert_eq!(
+            env.docs(coll).await,
+            clean,
+            "{coll}: same documents, same lineage, as one clean run"
+        );
+    }
     env.drop_db().await;
 }
 
