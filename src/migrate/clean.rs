@@ -258,7 +258,11 @@ pub struct Cleaner {
     source: String,
     text: [String; 15],
     hasher_buf: Vec<u8>,
+    doc_capacity: usize,
 }
+
+/// A BSON document with no element: its length (5, little-endian) and the terminating 0.
+const EMPTY_DOCUMENT: [u8; 5] = [5, 0, 0, 0, 0];
 
 impl Cleaner {
     /// `source` is recorded in every document's lineage (the input file's name).
@@ -268,6 +272,7 @@ impl Cleaner {
             source: source.to_string(),
             text: Default::default(),
             hasher_buf: Vec::with_capacity(512),
+            doc_capacity: 512,
         }
     }
 
@@ -363,7 +368,10 @@ impl Cleaner {
         let id = hex_id(&Sha256::digest(&buf[..]));
 
         let t = &self.text;
-        let mut doc = RawDocumentBuf::new();
+        // Sized like the previous document, so it is built without reallocating.
+        let mut bytes = Vec::with_capacity(self.doc_capacity);
+        bytes.extend_from_slice(&EMPTY_DOCUMENT);
+        let mut doc = RawDocumentBuf::from_bytes(bytes).unwrap_or_default();
         doc.append_ref("_id", id.as_str());
         doc.append_ref(COLUMNS[NAME], t[NAME].as_str());
         doc.append_ref(COLUMNS[AGE], age);
@@ -402,6 +410,7 @@ impl Cleaner {
             lineage.append_ref("billing_amount_original", billing);
         }
         doc.append_ref(LINEAGE, &lineage);
+        self.doc_capacity = doc.as_bytes().len() + 64;
 
         Ok(Cleaned {
             id,
@@ -457,6 +466,11 @@ fn hex_id(digest: &[u8]) -> String {
 /// Trim and collapse every run of inner whitespace into one space.
 pub fn collapse_whitespace(input: &str, out: &mut String) {
     out.clear();
+    if is_tidy_ascii(input.as_bytes()) {
+        // The common case, already clean: one copy, no per-character work.
+        out.push_str(input);
+        return;
+    }
     let mut pending_space = false;
     for word in input.split(char::is_whitespace) {
         if word.is_empty() {
@@ -468,6 +482,28 @@ pub fn collapse_whitespace(input: &str, out: &mut String) {
         out.push_str(word);
         pending_space = true;
     }
+}
+
+/// ASCII with no whitespace but single spaces between words: what collapsing leaves as it is.
+fn is_tidy_ascii(b: &[u8]) -> bool {
+    let (Some(&first), Some(&last)) = (b.first(), b.last()) else {
+        return true;
+    };
+    if first == b' ' || last == b' ' {
+        return false;
+    }
+    let mut prev_space = false;
+    for &c in b {
+        if !c.is_ascii() || (c.is_ascii_whitespace() && c != b' ') || c == 0x0b {
+            return false;
+        }
+        let space = c == b' ';
+        if space && prev_space {
+            return false;
+        }
+        prev_space = space;
+    }
+    true
 }
 
 /// An integer in `lo..=hi`, surrounding whitespace ignored.
@@ -524,16 +560,11 @@ fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
 /// is not a cased letter, lower-cased otherwise), then restore the conventional spelling of the
 /// name suffixes in the data (MD, DDS, DVM, PhD, II, III, IV).
 pub fn title_case_name(name: &str) -> String {
-    let mut out = String::with_capacity(name.len());
-    let mut prev_cased = false;
-    for c in name.chars() {
-        if prev_cased {
-            out.extend(c.to_lowercase());
-        } else {
-            push_titlecase(c, &mut out);
-        }
-        prev_cased = is_cased(c);
-    }
+    let out = if name.is_ascii() {
+        title_ascii(name)
+    } else {
+        title_unicode(name)
+    };
     if !out.split(' ').any(|w| suffix_for(w).is_some()) {
         return out;
     }
@@ -551,6 +582,38 @@ pub fn title_case_name(name: &str) -> String {
         }
     }
     fixed
+}
+
+/// `str.title()` of any text: a cased character after a cased one is lower-cased, any other is
+/// title-cased.
+fn title_unicode(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    let mut prev_cased = false;
+    for c in name.chars() {
+        if prev_cased {
+            out.extend(c.to_lowercase());
+        } else {
+            push_titlecase(c, &mut out);
+        }
+        prev_cased = is_cased(c);
+    }
+    out
+}
+
+/// The same for ASCII, where cased means a letter and case mapping is byte to byte.
+fn title_ascii(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    let mut prev_cased = false;
+    for &b in name.as_bytes() {
+        let c = if prev_cased {
+            b.to_ascii_lowercase()
+        } else {
+            b.to_ascii_uppercase()
+        };
+        out.push(char::from(c));
+        prev_cased = b.is_ascii_alphabetic();
+    }
+    out
 }
 
 /// If `word` is a known suffix (optionally followed by '.' or ','), its spelling and the tail.
@@ -597,6 +660,41 @@ fn push_titlecase(c: char, out: &mut String) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every string of up to 4 characters from an alphabet with each kind of ASCII whitespace,
+    /// letters of both cases, digits, punctuation and a non-ASCII letter: the fast paths give
+    /// what the general ones give.
+    fn short_strings() -> Vec<String> {
+        const ALPHABET: [char; 12] = [
+            ' ', '\t', '\n', '\r', '\u{0b}', '\u{0c}', 'a', 'B', '1', '\'', '-', 'é',
+        ];
+        let mut all = vec![String::new()];
+        let mut last = vec![String::new()];
+        for _ in 0..4 {
+            last = last
+                .iter()
+                .flat_map(|s| ALPHABET.iter().map(move |c| format!("{s}{c}")))
+                .collect();
+            all.extend(last.iter().cloned());
+        }
+        all
+    }
+
+    #[test]
+    fn fast_paths_agree_with_the_general_ones() {
+        let mut out = String::new();
+        for s in short_strings() {
+            collapse_whitespace(&s, &mut out);
+            assert_eq!(
+                out,
+                s.split_whitespace().collect::<Vec<_>>().join(" "),
+                "{s:?}"
+            );
+            if s.is_ascii() {
+                assert_eq!(title_ascii(&s), title_unicode(&s), "{s:?}");
+            }
+        }
+    }
     use bson::{doc, Bson, Document};
 
     fn header() -> ByteRecord {

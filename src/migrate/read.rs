@@ -197,7 +197,10 @@ impl LineCounter {
         let k = usize::try_from(pos.saturating_sub(self.base))
             .unwrap_or(usize::MAX)
             .min(self.window.len());
-        let passed = self.window.drain(..k).filter(|&b| b == b'\n').count() as u64;
+        let (front, back) = self.window.as_slices();
+        let in_front = k.min(front.len());
+        let passed = count_newlines(&front[..in_front]) + count_newlines(&back[..k - in_front]);
+        self.window.drain(..k);
         self.newlines_before_base += passed;
         self.base += k as u64;
         // Skip the rest of the previous line break and any blank lines.
@@ -209,6 +212,11 @@ impl LineCounter {
             .count() as u64;
         1 + self.newlines_before_base + leading
     }
+}
+
+/// A plain loop over a slice, which the compiler vectorises.
+fn count_newlines(bytes: &[u8]) -> u64 {
+    bytes.iter().filter(|&&b| b == b'\n').count() as u64
 }
 
 /// Passes bytes through to the CSV parser and keeps a copy for the [`LineCounter`]. The copy

@@ -111,7 +111,8 @@ impl Sorter {
             line: row.line,
             doc: row.doc.into_bytes(),
         };
-        self.used += entry.doc.len() + entry.id.len() + 64;
+        // Heap actually held (capacity, not length), plus the entry itself.
+        self.used += entry.doc.capacity() + entry.id.capacity() + 64;
         self.chunk.push(entry);
         if self.used >= self.budget {
             self.spill()?;
