@@ -71,8 +71,9 @@ pub enum Command {
     /// Is the patient data protected? Vault, plan (and drift from the config), selection, the
     /// latest backup jobs, and a verdict.
     ///
-    /// Healthy when the newest COMPLETED backup job is younger than --max-age and no job since has
-    /// FAILED, ABORTED or EXPIRED, and vault, plan and selection exist as configured.
+    /// Healthy when the newest COMPLETED backup job is younger than --max-age, no recent FAILED,
+    /// ABORTED or EXPIRED job lacks a later COMPLETED one of the same resource, and vault, plan
+    /// and selection exist as configured.
     /// Exit codes: 0 healthy, 1 unhealthy, 2 usage or config error, 3 could not query AWS.
     #[command(name = "backup-status")]
     BackupStatus(BackupStatusArgs),

@@ -219,11 +219,12 @@ impl Config {
         let file = path.display();
         let mut tree: Value = serde_yaml_ng::from_str(text)
             .map_err(|e| Error::usage(format!("{file}: not valid YAML: {e}")))?;
-        let mut unset = Vec::new();
-        substitute(&mut tree, &mut String::new(), env, &mut unset);
+        let mut found = Substituted::default();
+        substitute(&mut tree, &mut String::new(), env, &mut found);
+        let unset = &found.unset;
         if !unset.is_empty() {
             let mut by_var: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
-            for (var, key) in &unset {
+            for (var, key) in unset {
                 by_var.entry(var).or_default().push(key);
             }
             let list: Vec<String> = by_var
@@ -245,7 +246,16 @@ impl Config {
         }
         let config: Config = serde_path_to_error::deserialize(tree).map_err(|e| {
             let key = e.path().to_string();
-            Error::usage(format!("{file}: {key}: {}", e.inner()))
+            if found.from_env.contains(&key) {
+                // The value may be a secret (a password set as ${VAR} by mistake): say what is
+                // wrong with it without showing it.
+                Error::usage(format!(
+                    "{file}: {key}: {} (the value comes from the environment and is not shown)",
+                    hide_values(&e.inner().to_string())
+                ))
+            } else {
+                Error::usage(format!("{file}: {key}: {}", e.inner()))
+            }
         })?;
         let problems = config.problems();
         if !problems.is_empty() {
@@ -534,13 +544,36 @@ fn rule_problems(p: &mut Vec<String>, key: &str, r: &Rule) {
             r.schedule
         ));
     }
+    // AWS Backup's maximum for the windows and the lifecycle: 100 years.
+    const MAX_MINUTES: i64 = 52_560_000;
+    const MAX_DAYS: i64 = 36_500;
     if r.start_window_minutes < 60 {
         p.push(format!(
             "{key}.start_window_minutes: {} is below AWS Backup's minimum of 60",
             r.start_window_minutes
         ));
     }
-    if r.completion_window_minutes < r.start_window_minutes + 60 {
+    for (name, value) in [
+        ("start_window_minutes", r.start_window_minutes),
+        ("completion_window_minutes", r.completion_window_minutes),
+    ] {
+        if value > MAX_MINUTES {
+            p.push(format!(
+                "{key}.{name}: {value} is above AWS Backup's maximum of {MAX_MINUTES} (100 years)"
+            ));
+        }
+    }
+    for (name, value) in [
+        ("delete_after_days", Some(r.delete_after_days)),
+        ("cold_storage_after_days", r.cold_storage_after_days),
+    ] {
+        if let Some(value) = value.filter(|v| *v > MAX_DAYS) {
+            p.push(format!(
+                "{key}.{name}: {value} is above AWS Backup's maximum of {MAX_DAYS} (100 years)"
+            ));
+        }
+    }
+    if r.completion_window_minutes < r.start_window_minutes.saturating_add(60) {
         p.push(format!(
             "{key}.completion_window_minutes: {} must be at least start_window_minutes + 60",
             r.completion_window_minutes
@@ -550,7 +583,7 @@ fn rule_problems(p: &mut Vec<String>, key: &str, r: &Rule) {
         p.push(format!("{key}.delete_after_days: must be at least 1"));
     }
     if let Some(cold) = r.cold_storage_after_days {
-        if cold < 1 || r.delete_after_days < cold + 90 {
+        if cold < 1 || r.delete_after_days < cold.saturating_add(90) {
             p.push(format!(
                 "{key}: cold_storage_after_days {cold} needs delete_after_days at least 90 days \
                  later (AWS keeps cold storage 90 days minimum)"
@@ -635,11 +668,19 @@ fn join(values: &[u32]) -> String {
 
 /// Replace `${VAR}` in every string of the tree; `$${` stays a literal `${`. A string that is
 /// exactly one `${VAR}` takes the variable's value as a YAML scalar, so `cpu: ${CPU}` is a number.
+/// What [`substitute`] found: variables that are not set (with the key that names each), and the
+/// keys whose value now comes from the environment (their values are never shown in errors).
+#[derive(Debug, Default)]
+struct Substituted {
+    unset: Vec<(String, String)>,
+    from_env: Vec<String>,
+}
+
 fn substitute(
     v: &mut Value,
     key: &mut String,
     env: &dyn Fn(&str) -> Option<String>,
-    unset: &mut Vec<(String, String)>,
+    found: &mut Substituted,
 ) {
     match v {
         Value::String(s) => {
@@ -658,8 +699,11 @@ fn substitute(
                         Some(end) => {
                             let name = &tail[..end];
                             match env(name) {
-                                Some(value) => out.push_str(&value),
-                                None => unset.push((name.to_string(), display_key(key))),
+                                Some(value) => {
+                                    out.push_str(&value);
+                                    found.from_env.push(key.clone());
+                                }
+                                None => found.unset.push((name.to_string(), display_key(key))),
                             }
                             rest = &tail[end + 1..];
                         }
@@ -688,7 +732,7 @@ fn substitute(
             for (i, item) in items.iter_mut().enumerate() {
                 let len = key.len();
                 let _ = write!(key, "[{i}]");
-                substitute(item, key, env, unset);
+                substitute(item, key, env, found);
                 key.truncate(len);
             }
         }
@@ -704,13 +748,24 @@ fn substitute(
                         let _ = write!(key, "{other:?}");
                     }
                 }
-                substitute(item, key, env, unset);
+                substitute(item, key, env, found);
                 key.truncate(len);
             }
         }
-        Value::Tagged(t) => substitute(&mut t.value, key, env, unset),
+        Value::Tagged(t) => substitute(&mut t.value, key, env, found),
         _ => {}
     }
+}
+
+/// A deserializer message without the values it quotes: "invalid type: integer `42`, expected a
+/// string" → "invalid type: integer, expected a string".
+fn hide_values(message: &str) -> String {
+    let outside: String = message.split('`').step_by(2).collect();
+    outside
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .replace(" ,", ",")
 }
 
 fn display_key(key: &str) -> String {
@@ -769,18 +824,75 @@ mod tests {
     #[test]
     fn substitution_types_whole_values_and_keeps_escapes() {
         let mut v: Value = serde_yaml_ng::from_str("a: ${N}\nb: x-${N}\nc: $${N}\nd: $5").unwrap();
-        let mut unset = Vec::new();
+        let mut found = Substituted::default();
         substitute(
             &mut v,
             &mut String::new(),
             &|_| Some("512".to_string()),
-            &mut unset,
+            &mut found,
         );
-        assert!(unset.is_empty());
+        assert!(found.unset.is_empty());
+        assert_eq!(found.from_env, ["a", "b"]);
         assert_eq!(v["a"], Value::Number(512.into()));
         assert_eq!(v["b"], Value::String("x-512".into()));
         assert_eq!(v["c"], Value::String("${N}".into()));
         assert_eq!(v["d"], Value::String("$5".into()));
+    }
+
+    #[test]
+    fn a_value_from_the_environment_is_never_quoted_in_an_error() {
+        let text = example().replace(
+            "MONGO_INITDB_ROOT_PASSWORD: \"arn:aws:secretsmanager:eu-west-3:${HCCTL_AWS_ACCOUNT_ID}:secret:hcctl/dev/mongo-root:password::\"",
+            "MONGO_INITDB_ROOT_PASSWORD: ${ROOT_PASSWORD}",
+        );
+        assert!(text.contains("${ROOT_PASSWORD}"));
+        for secret in ["482913570246", "true"] {
+            let err = parse(
+                &text,
+                &[("HCCTL_AWS_ACCOUNT_ID", "1"), ("ROOT_PASSWORD", secret)],
+            )
+            .unwrap_err()
+            .to_string();
+            assert!(!err.contains(secret), "{err}");
+            assert!(
+                err.contains("containers.mongo.secrets.MONGO_INITDB_ROOT_PASSWORD: invalid type: ")
+                    && err.contains(", expected a string (the value comes from the environment and is not shown)"),
+                "{err}"
+            );
+        }
+        assert_eq!(
+            hide_values("invalid type: integer `42`, expected a string"),
+            "invalid type: integer, expected a string"
+        );
+    }
+
+    #[test]
+    fn backup_values_beyond_100_years_are_refused_without_overflow() {
+        let big = i64::MAX.to_string();
+        let text = example()
+            .replace(
+                "start_window_minutes: 60",
+                &format!("start_window_minutes: {big}"),
+            )
+            .replace(
+                "delete_after_days: 365",
+                &format!("delete_after_days: {big}"),
+            )
+            .replace(
+                "cold_storage_after_days: 30",
+                &format!("cold_storage_after_days: {big}"),
+            );
+        let err = parse(&text, &[("HCCTL_AWS_ACCOUNT_ID", "1")])
+            .unwrap_err()
+            .to_string();
+        for expected in [
+            "backup.plan.rules[0].start_window_minutes: 9223372036854775807 is above AWS Backup's maximum of 52560000 (100 years)",
+            "backup.plan.rules[0].completion_window_minutes: 180 must be at least start_window_minutes + 60",
+            "backup.plan.rules[1].delete_after_days: 9223372036854775807 is above AWS Backup's maximum of 36500 (100 years)",
+            "backup.plan.rules[1].cold_storage_after_days: 9223372036854775807 is above AWS Backup's maximum of 36500 (100 years)",
+        ] {
+            assert!(err.contains(expected), "missing {expected:?} in:\n{err}");
+        }
     }
 
     #[test]

@@ -144,10 +144,42 @@ pub async fn exists(aws: &Aws, r: &Reference) -> Result<Option<bool>, AwsError> 
     }
 }
 
+/// Why a secret cannot be looked up from here, if it cannot: ECS accepts a secret of another
+/// region or account by its full ARN, but the lookup runs in the deploy's region and account (the
+/// account of `ecs.execution_role_arn`, which must be the task's own).
+pub fn elsewhere(r: &Reference, region: &str, home_account: Option<&str>) -> Option<String> {
+    if r.what != "secret" {
+        return None;
+    }
+    let fields: Vec<&str> = r.arn.split(':').collect();
+    let (arn_region, arn_account) = (fields.get(3)?, fields.get(4)?);
+    if !arn_region.is_empty() && *arn_region != region {
+        return Some(format!(
+            "not checked: in region {arn_region}; references are looked up in {region}"
+        ));
+    }
+    match home_account {
+        Some(home) if !arn_account.is_empty() && *arn_account != home => Some(format!(
+            "not checked: in account {arn_account}; references are looked up in {home}"
+        )),
+        _ => None,
+    }
+}
+
 /// Plan steps for the references: found ones unchanged, missing ones `missing`.
 pub async fn plan(aws: &Aws, config: &Config) -> Result<Vec<Step>, AwsError> {
+    let home_account = config.ecs.execution_role_arn.split(':').nth(4);
     let mut steps = Vec::new();
     for r in collect(config) {
+        if let Some(note) = elsewhere(&r, &aws.region, home_account) {
+            steps.push(Step::new(
+                Kind::Reference,
+                label(&r),
+                Action::Unchanged,
+                vec![note],
+            ));
+            continue;
+        }
         let step = match exists(aws, &r).await? {
             Some(true) => Step::new(Kind::Reference, label(&r), Action::Unchanged, vec![]),
             Some(false) => Step::new(
@@ -174,6 +206,35 @@ pub async fn plan(aws: &Aws, config: &Config) -> Result<Vec<Step>, AwsError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn secrets_of_another_region_or_account_are_not_looked_up_here() {
+        let secret = |arn: &str| Reference {
+            what: "secret",
+            arn: arn.into(),
+            used_by: "containers.app.secrets.X".into(),
+        };
+        let home = Some("111111111111");
+        let here = secret("arn:aws:secretsmanager:eu-west-3:111111111111:secret:a:password::");
+        assert_eq!(elsewhere(&here, "eu-west-3", home), None);
+        let other_region = secret("arn:aws:secretsmanager:us-east-1:111111111111:secret:a");
+        assert_eq!(
+            elsewhere(&other_region, "eu-west-3", home).as_deref(),
+            Some("not checked: in region us-east-1; references are looked up in eu-west-3")
+        );
+        let other_account = secret("arn:aws:secretsmanager:eu-west-3:222222222222:secret:a");
+        assert_eq!(
+            elsewhere(&other_account, "eu-west-3", home).as_deref(),
+            Some("not checked: in account 222222222222; references are looked up in 111111111111")
+        );
+        assert_eq!(elsewhere(&other_account, "eu-west-3", None), None);
+        let role = Reference {
+            what: "role",
+            arn: "arn:aws:iam::222222222222:role/x".into(),
+            used_by: "ecs.task_role_arn".into(),
+        };
+        assert_eq!(elsewhere(&role, "eu-west-3", home), None);
+    }
 
     #[test]
     fn names_come_out_of_arns() {

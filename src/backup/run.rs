@@ -24,6 +24,12 @@ pub struct RunReport {
 /// The resources to back up: `--resource` ARNs, else the selection's resources.
 pub fn resources(config: &Config, given: &[String]) -> Result<Vec<String>, Error> {
     if !given.is_empty() {
+        if let Some(bad) = given.iter().find(|r| !is_resource_arn(r)) {
+            return Err(Error::usage(format!(
+                "--resource '{bad}' is not a resource ARN (e.g. \
+                 arn:aws:elasticfilesystem:eu-west-3:123456789012:file-system/fs-0123456789abcdef0)"
+            )));
+        }
         return Ok(given.to_vec());
     }
     let from_config: Vec<String> = config
@@ -31,7 +37,7 @@ pub fn resources(config: &Config, given: &[String]) -> Result<Vec<String>, Error
         .selection
         .resources
         .iter()
-        .filter(|r| r.starts_with("arn:"))
+        .filter(|r| is_resource_arn(r))
         .cloned()
         .collect();
     if from_config.is_empty() {
@@ -42,6 +48,12 @@ pub fn resources(config: &Config, given: &[String]) -> Result<Vec<String>, Error
     Ok(from_config)
 }
 
+/// `arn:PARTITION:SERVICE:REGION:ACCOUNT:RESOURCE` with a partition, a service and a resource.
+fn is_resource_arn(s: &str) -> bool {
+    let f: Vec<&str> = s.splitn(6, ':').collect();
+    f.len() == 6 && f[0] == "arn" && !f[1].is_empty() && !f[2].is_empty() && !f[5].is_empty()
+}
+
 pub async fn run(
     aws: &Aws,
     config: &Config,
@@ -50,12 +62,30 @@ pub async fn run(
 ) -> Result<RunReport, AwsError> {
     let vault = &config.backup.vault.name;
     let role = &config.backup.selection.iam_role_arn;
-    let mut ids = Vec::new();
+    let mut ids: Vec<(String, &String)> = Vec::new();
     for arn in resources {
-        ids.push(aws_backup::start_job(&aws.backup, vault, arn, role).await?);
+        match aws_backup::start_job(&aws.backup, vault, arn, role).await {
+            Ok(id) => ids.push((id, arn)),
+            Err(mut e) if !ids.is_empty() => {
+                // The jobs already started run on: name them, so that a rerun is limited to the
+                // resources that still need one instead of backing the others up twice.
+                let started: Vec<String> = ids
+                    .iter()
+                    .map(|(id, arn)| format!("{id} for {arn}"))
+                    .collect();
+                e.message = format!(
+                    "{}; already started before this failure: {} (follow them with `hcctl \
+                     backup-status`; for the rest use --resource ARN)",
+                    e.message,
+                    started.join(", ")
+                );
+                return Err(e);
+            }
+            Err(e) => return Err(e),
+        }
     }
     let mut jobs = Vec::new();
-    for id in &ids {
+    for (id, _) in &ids {
         jobs.push(aws_backup::describe_job(&aws.backup, id).await?);
     }
     if let Some(timeout) = wait {
@@ -109,5 +139,20 @@ impl fmt::Display for RunReport {
             )?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_resource_arns_are_backed_up() {
+        assert!(is_resource_arn(
+            "arn:aws:elasticfilesystem:eu-west-3:1:file-system/fs-1"
+        ));
+        assert!(!is_resource_arn("fs-1"));
+        assert!(!is_resource_arn("arn:aws:elasticfilesystem"));
+        assert!(!is_resource_arn("arn::elasticfilesystem:eu-west-3:1:x"));
     }
 }

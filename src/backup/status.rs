@@ -99,6 +99,25 @@ pub struct SelectionStatus {
     pub drift: Vec<String>,
 }
 
+/// Failed jobs (newest first) created within `max_age` of `now` whose resource has no COMPLETED
+/// job created after them. Judged per resource: one run starts a job per resource at the same
+/// moment, so a failure on one file system is not excused by a success on another that merely
+/// finished later. Older failures are left out so that a resource since removed from the
+/// selection does not keep the verdict unhealthy.
+fn unrecovered_failures(jobs: &[Job], now: i64, max_age: i64) -> Vec<&Job> {
+    jobs.iter()
+        .filter(|f| f.failed() && f.created.unwrap_or(0) >= now.saturating_sub(max_age))
+        .filter(|f| {
+            let failed_at = f.created.unwrap_or(0);
+            !jobs.iter().any(|j| {
+                j.state == "COMPLETED"
+                    && j.resource_arn == f.resource_arn
+                    && j.created.unwrap_or(0) > failed_at
+            })
+        })
+        .collect()
+}
+
 /// The default maximum age: the interval of the most frequent rule, plus [`GRACE_SECS`].
 pub fn default_max_age(config: &Config) -> i64 {
     config
@@ -109,7 +128,7 @@ pub fn default_max_age(config: &Config) -> i64 {
         .filter_map(|r| schedule_interval(&r.schedule))
         .min()
         .unwrap_or(24 * 3600)
-        + GRACE_SECS
+        .saturating_add(GRACE_SECS)
 }
 
 /// How often a schedule expression fires, roughly: `rate(N unit)` exactly; `cron(m h dom mon dow
@@ -127,7 +146,7 @@ pub fn schedule_interval(expr: &str) -> Option<i64> {
             "day" => 86400,
             _ => return None,
         };
-        return Some(n * secs);
+        return n.checked_mul(secs).filter(|s| *s > 0);
     }
     let body = expr.strip_prefix("cron(")?.strip_suffix(')')?;
     let f: Vec<&str> = body.split_whitespace().collect();
@@ -139,7 +158,11 @@ pub fn schedule_interval(expr: &str) -> Option<i64> {
         return Some(3600);
     }
     if let Some((_, step)) = hour.split_once('/') {
-        return step.parse::<i64>().ok().map(|h| h * 3600);
+        return step
+            .parse::<i64>()
+            .ok()
+            .and_then(|h| h.checked_mul(3600))
+            .filter(|s| *s > 0);
     }
     if hour.contains(',') {
         let n = hour.split(',').count() as i64;
@@ -268,7 +291,7 @@ pub fn judge(
             None => reasons.push("no completed backup in the vault".to_string()),
             Some(j) => {
                 let at = j.completed.or(j.created).unwrap_or(0);
-                let age = now - at;
+                let age = now.saturating_sub(at);
                 if age > max_age {
                     reasons.push(format!(
                         "the last completed backup is {} old, more than the maximum age of {}",
@@ -276,15 +299,11 @@ pub fn judge(
                         human_duration(max_age)
                     ));
                 }
-                let since = at;
-                let failures: Vec<&Job> = observed
-                    .jobs
-                    .iter()
-                    .filter(|f| f.failed() && f.created.unwrap_or(0) >= since)
-                    .collect();
+                let failures = unrecovered_failures(&observed.jobs, now, max_age);
                 if let Some(f) = failures.first() {
                     reasons.push(format!(
-                        "{} job(s) failed since the last completed backup; newest: {} {} on {}{}",
+                        "{} job(s) failed with no later completed backup of their resource; \
+                         newest: {} {} on {}{}",
                         failures.len(),
                         f.id,
                         f.state,
@@ -582,6 +601,13 @@ mod tests {
         assert_eq!(schedule_interval("cron(0 5 ? * MON *)"), Some(7 * 86400));
         assert_eq!(schedule_interval("rate(12 hours)"), Some(12 * 3600));
         assert_eq!(schedule_interval("nonsense"), None);
+        // Values no schedule can have are not intervals (and do not overflow).
+        assert_eq!(schedule_interval("rate(9223372036854775807 days)"), None);
+        assert_eq!(schedule_interval("rate(0 hours)"), None);
+        assert_eq!(
+            schedule_interval("cron(0 */9223372036854775807 * * ? *)"),
+            None
+        );
     }
 
     #[test]
@@ -611,16 +637,45 @@ mod tests {
         let s = judge(&o, &c, 1_000_600, 26 * 3600, 10, "r", "e");
         assert!(!s.healthy);
         assert!(
-            s.reasons[0]
-                .starts_with("1 job(s) failed since the last completed backup; newest: j2 FAILED"),
+            s.reasons[0].starts_with(
+                "1 job(s) failed with no later completed backup of their resource; newest: j2 FAILED"
+            ),
             "{:?}",
             s.reasons
         );
         assert!(s.reasons[0].ends_with("(role cannot read the file system)"));
-        // A failure before the last success does not count.
+        // A failure before the last success of the same resource does not count.
         let mut older = healthy_observed(&c);
         older.jobs.push(job("j0", "FAILED", 900_000));
         assert!(judge(&older, &c, 1_000_600, 26 * 3600, 10, "r", "e").healthy);
+    }
+
+    #[test]
+    fn a_failure_is_not_excused_by_another_resource_finishing_later() {
+        // One run starts a job per resource at once: fs-1 completes an hour later, fs-2 fails
+        // after five minutes. The completion time of fs-1 must not hide fs-2's failure.
+        let c = config();
+        let mut o = healthy_observed(&c);
+        let mut slow = job("j1", "COMPLETED", 1_000_000);
+        slow.completed = Some(1_003_600);
+        let mut other = job("j2", "FAILED", 1_000_001);
+        other.resource_arn = "arn:aws:elasticfilesystem:eu-west-3:0:file-system/fs-2".into();
+        other.completed = Some(1_000_300);
+        o.jobs = vec![other, slow];
+        let s = judge(&o, &c, 1_004_000, 26 * 3600, 10, "r", "e");
+        assert!(!s.healthy);
+        assert!(
+            s.reasons[0].contains(
+                "newest: j2 FAILED on arn:aws:elasticfilesystem:eu-west-3:0:file-system/fs-2"
+            ),
+            "{:?}",
+            s.reasons
+        );
+        // A later successful run of fs-2 clears it.
+        let mut retry = job("j3", "COMPLETED", 1_002_000);
+        retry.resource_arn = "arn:aws:elasticfilesystem:eu-west-3:0:file-system/fs-2".into();
+        o.jobs.insert(0, retry);
+        assert!(judge(&o, &c, 1_004_000, 26 * 3600, 10, "r", "e").healthy);
     }
 
     #[test]

@@ -120,8 +120,9 @@ pub fn render(
     let file = path.display();
     let template: Value = serde_json::from_str(text)
         .map_err(|e| Error::usage(format!("{file}: not valid JSON: {e}")))?;
-    let mut unknown = Vec::new();
-    let json = fill(&template, ctx, &mut unknown).unwrap_or(Value::Null);
+    let mut seen = Placeholders::default();
+    let json = fill(&template, ctx, &mut seen).unwrap_or(Value::Null);
+    let mut unknown = seen.unknown;
     if !unknown.is_empty() {
         unknown.sort();
         unknown.dedup();
@@ -132,9 +133,44 @@ pub fn render(
             unknown.join(", ")
         )));
     }
+    // A setting the config gives but the template never uses would be silently ignored, and a
+    // change to it never deployed: refuse it.
+    for key in OPTIONAL_SETTINGS {
+        let set = ctx
+            .get("container")
+            .and_then(|c| c.get(key))
+            .is_some_and(|v| !(v.is_null() || v.as_array().is_some_and(|a| a.is_empty())));
+        let prefix = format!("container.{key}");
+        let used = seen
+            .used
+            .iter()
+            .any(|p| p == &prefix || p.starts_with(&format!("{prefix}.")));
+        if set && !used {
+            return Err(Error::usage(format!(
+                "{file}: containers.{container}.{key} is set in the config but this template \
+                 never uses {{{{ {prefix} }}}}: remove it from the config or use it in the template"
+            )));
+        }
+    }
     let task_def: TaskDef = serde_path_to_error::deserialize(&json).map_err(|e| {
+        let mut empty = seen.empty;
+        empty.sort();
+        empty.dedup();
+        let hint = if empty.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "; left empty by the config: {} (set {} in containers.{container})",
+                empty.join(", "),
+                empty
+                    .iter()
+                    .map(|p| p.trim_start_matches("container."))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        };
         Error::usage(format!(
-            "{file}: {}: {} (after filling the placeholders)",
+            "{file}: {}: {} (after filling the placeholders{hint})",
             e.path(),
             e.inner()
         ))
@@ -156,17 +192,29 @@ pub fn render(
     })
 }
 
+/// Optional container settings of the config, each of which a template must use when it is set.
+const OPTIONAL_SETTINGS: [&str; 5] = ["port", "command", "volume", "environment", "secrets"];
+
+/// What filling a template met: placeholders it names that the context lacks, those it used,
+/// and whole-value placeholders the config left empty (their key was dropped).
+#[derive(Debug, Default)]
+struct Placeholders {
+    unknown: Vec<String>,
+    used: Vec<String>,
+    empty: Vec<String>,
+}
+
 /// Fill placeholders; `None` means "absent" (the key or element is dropped).
-fn fill(v: &Value, ctx: &Value, unknown: &mut Vec<String>) -> Option<Value> {
+fn fill(v: &Value, ctx: &Value, seen: &mut Placeholders) -> Option<Value> {
     match v {
-        Value::String(s) => fill_string(s, ctx, unknown),
+        Value::String(s) => fill_string(s, ctx, seen),
         Value::Array(items) => Some(Value::Array(
-            items.iter().filter_map(|i| fill(i, ctx, unknown)).collect(),
+            items.iter().filter_map(|i| fill(i, ctx, seen)).collect(),
         )),
         Value::Object(map) => {
             let mut out = Map::new();
             for (k, item) in map {
-                if let Some(filled) = fill(item, ctx, unknown) {
+                if let Some(filled) = fill(item, ctx, seen) {
                     out.insert(k.clone(), filled);
                 }
             }
@@ -180,7 +228,7 @@ fn lookup<'a>(ctx: &'a Value, path: &str) -> Option<&'a Value> {
     path.split('.').try_fold(ctx, |v, part| v.get(part))
 }
 
-fn fill_string(s: &str, ctx: &Value, unknown: &mut Vec<String>) -> Option<Value> {
+fn fill_string(s: &str, ctx: &Value, seen: &mut Placeholders) -> Option<Value> {
     let trimmed = s.trim();
     if let Some(inner) = trimmed
         .strip_prefix("{{")
@@ -189,10 +237,17 @@ fn fill_string(s: &str, ctx: &Value, unknown: &mut Vec<String>) -> Option<Value>
         if !inner.contains("{{") && !inner.contains("}}") {
             let path = inner.trim();
             return match lookup(ctx, path) {
-                Some(Value::Null) => None,
-                Some(v) => Some(v.clone()),
+                Some(Value::Null) => {
+                    seen.used.push(path.to_string());
+                    seen.empty.push(path.to_string());
+                    None
+                }
+                Some(v) => {
+                    seen.used.push(path.to_string());
+                    Some(v.clone())
+                }
                 None => {
-                    unknown.push(path.to_string());
+                    seen.unknown.push(path.to_string());
                     None
                 }
             };
@@ -208,9 +263,10 @@ fn fill_string(s: &str, ctx: &Value, unknown: &mut Vec<String>) -> Option<Value>
         let path = rest[start + 2..start + end].trim();
         match lookup(ctx, path) {
             Some(Value::String(v)) => out.push_str(v),
-            Some(Value::Null) | None => unknown.push(path.to_string()),
+            Some(Value::Null) | None => seen.unknown.push(path.to_string()),
             Some(other) => out.push_str(&other.to_string()),
         }
+        seen.used.push(path.to_string());
         rest = &rest[start + end + 2..];
     }
     out.push_str(rest);
@@ -224,16 +280,72 @@ mod tests {
     #[test]
     fn whole_placeholders_keep_their_type_and_absent_values_drop_the_key() {
         let ctx = json!({"a": 5, "list": [{"name": "X", "value": "1"}], "none": null, "s": "v"});
-        let mut unknown = Vec::new();
+        let mut seen = Placeholders::default();
         let out = fill(
             &json!({"n": "{{ a }}", "l": "{{list}}", "gone": "{{ none }}", "mixed": "x-{{ s }}-{{ a }}"}),
             &ctx,
-            &mut unknown,
+            &mut seen,
         );
-        assert!(unknown.is_empty());
+        assert!(seen.unknown.is_empty());
+        assert_eq!(seen.empty, ["none"]);
+        seen.used.sort();
+        assert_eq!(seen.used, ["a", "a", "list", "none", "s"]);
         assert_eq!(
             out,
             Some(json!({"n": 5, "l": [{"name": "X", "value": "1"}], "mixed": "x-v-5"}))
+        );
+    }
+
+    fn shipped() -> (Config, PathBuf) {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("infra/hcctl.yaml");
+        let text = std::fs::read_to_string(&path).unwrap();
+        let config = Config::parse(&text, &path, &|_| Some("000000000000".into())).unwrap();
+        (config, path)
+    }
+
+    #[test]
+    fn the_shipped_config_renders_with_the_shipped_templates() {
+        let (config, path) = shipped();
+        let rendered = render_all(&config, &path, "eu-west-3").unwrap();
+        assert_eq!(rendered.len(), 2);
+    }
+
+    #[test]
+    fn a_setting_the_template_never_uses_is_refused() {
+        let (mut config, path) = shipped();
+        config.containers.app.port = Some(8080);
+        let err = render_all(&config, &path, "eu-west-3")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.ends_with(
+                "app.json: containers.app.port is set in the config but this template never uses \
+                 {{ container.port }}: remove it from the config or use it in the template"
+            ),
+            "{err}"
+        );
+        let (mut config, path) = shipped();
+        config.containers.mongo.command = vec!["mongod".into(), "--quiet".into()];
+        let err = render_all(&config, &path, "eu-west-3")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("containers.mongo.command is set"), "{err}");
+    }
+
+    #[test]
+    fn a_setting_the_template_needs_is_named_when_missing() {
+        let (mut config, path) = shipped();
+        config.containers.mongo.port = None;
+        let err = render_all(&config, &path, "eu-west-3")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains(
+                "mongo.json: containerDefinitions[0].portMappings[0]: missing field `containerPort` \
+                 (after filling the placeholders; left empty by the config: container.port (set \
+                 port in containers.mongo))"
+            ),
+            "{err}"
         );
     }
 

@@ -58,6 +58,17 @@ async fn no_backup_yet_is_unhealthy_and_a_completed_run_makes_it_healthy() {
     assert_eq!(v["plan"]["drift"], serde_json::json!([]));
     assert_eq!(v["max_age_seconds"], 26 * 3600);
 
+    // A --resource that is not an ARN is refused before any job starts.
+    let bad = env.run(&["backup", "run", "--resource", "fs-0123456789abcdef0"]);
+    assert_exit(&bad, 2);
+    assert!(
+        stderr(&bad).contains("--resource 'fs-0123456789abcdef0' is not a resource ARN"),
+        "{}",
+        stderr(&bad)
+    );
+    let (_, v) = status_json(&env, &[]);
+    assert_eq!(v["jobs"], serde_json::json!([]), "no job was started: {v}");
+
     let run = env.run(&["backup", "run", "--wait", "--format", "json"]);
     assert_success(&run);
     let report: Value = serde_json::from_str(&stdout(&run)).unwrap();
