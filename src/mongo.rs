@@ -155,9 +155,10 @@ pub fn validate_name(what: &str, name: &str) -> Result<(), Error> {
 fn split_userinfo(uri: &str) -> Option<(&str, &str, &str)> {
     let scheme_end = uri.find("://")? + 3;
     let after = &uri[scheme_end..];
-    // userinfo ends at the last '@' before the first '/' or '?' of the host part.
-    let host_end = after.find(['/', '?']).unwrap_or(after.len());
-    let at = after[..host_end].rfind('@')?;
+    // userinfo ends at the last '@': a password that was not percent-encoded may contain '/',
+    // '?' or '@' itself and must still be hidden. (An '@' in the query makes more than the
+    // password hidden: over-hidden, never leaked.)
+    let at = after.rfind('@')?;
     Some((&uri[..scheme_end], &after[..at], &after[at + 1..]))
 }
 
@@ -207,6 +208,15 @@ mod tests {
             "mongodb://127.0.0.1:27017"
         );
         assert_eq!(redact_uri("mongodb://user@host/"), "mongodb://user@host/");
+        // Passwords that were not percent-encoded (base64 has '/' and '+').
+        assert_eq!(
+            redact_uri("mongodb://writer:Ab/c+d9=@db:27017/?authSource=admin"),
+            "mongodb://writer:****@db:27017/?authSource=admin"
+        );
+        assert_eq!(
+            redact_uri("mongodb://writer:a?b@c/d@db/healthcare"),
+            "mongodb://writer:****@db/healthcare"
+        );
         assert_eq!(redact_uri("not a uri"), "not a uri");
     }
 
@@ -214,6 +224,10 @@ mod tests {
     fn finds_the_password_to_scrub() {
         assert_eq!(uri_password("mongodb://w:pw@h/").as_deref(), Some("pw"));
         assert_eq!(uri_password("mongodb://w@h/"), None);
+        assert_eq!(
+            uri_password("mongodb://w:Ab/c+d9=@h/?x=1").as_deref(),
+            Some("Ab/c+d9=")
+        );
         assert_eq!(
             scrub_secret("auth pw failed", Some("pw")),
             "auth **** failed"

@@ -5,7 +5,7 @@
 //! makes migrations idempotent. Nothing in this module logs or formats field values, so no
 //! patient data can leak from it.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::fmt;
 
 use bson::{RawBsonRef, RawDocumentBuf};
@@ -167,13 +167,21 @@ impl fmt::Display for Reason {
 pub enum HeaderError {
     #[error("missing column(s): {}; the header must name all of: {}", .0.join(", "), COLUMNS.join(", "))]
     Missing(Vec<&'static str>),
-    #[error("column {0} appears more than once in the header")]
-    Duplicate(String),
+    /// A known column named twice: (its name, first position, second position), 1-based.
+    #[error("column {0} appears more than once in the header (columns {1} and {2})")]
+    Duplicate(&'static str, usize, usize),
+    /// An extra column named twice. Positions only: when the first line is a data row by
+    /// mistake, its "names" are patient values, which never go into a message.
+    #[error("header columns {0} and {1} have the same name; give every column its own (is the first line a header?)")]
+    DuplicateExtra(usize, usize),
     #[error("header column {0} is empty or not valid UTF-8; give every column a name")]
     Unnamed(usize),
-    #[error("extra column '{0}' cannot be a MongoDB field name (starts with '$', contains a NUL byte, or is reserved)")]
-    BadExtra(String),
+    #[error("extra header column {0} cannot be a MongoDB field name (it starts with '$', contains a NUL byte, or is _id or _lineage; the name is not shown in case the first line is a data row)")]
+    BadExtra(usize),
 }
+
+/// The columns a quarantine file puts before the row's own (see `quarantine.rs`).
+pub const QUARANTINE_COLUMNS: [&str; 3] = ["line", "reason", "expected"];
 
 /// Where each column sits in the file, resolved once from the header.
 #[derive(Debug, Clone)]
@@ -189,8 +197,26 @@ impl Columns {
     pub fn from_header(header: &ByteRecord) -> Result<Columns, HeaderError> {
         let mut index = [usize::MAX; 15];
         let mut extras = Vec::new();
-        let mut seen = HashSet::new();
-        for (pos, raw) in header.iter().enumerate() {
+        let mut seen: HashMap<String, usize> = HashMap::new();
+        // A quarantine file fed back after fixing starts with its own three columns (once per
+        // round, if the quarantine of a quarantine is fed back): they say why the row was
+        // rejected and are not part of the admission (nor of its `_id`).
+        let is_quarantine_column = |i: usize| {
+            header.get(i).is_some_and(|f| {
+                let f = if i == 0 {
+                    f.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(f)
+                } else {
+                    f
+                };
+                let q = QUARANTINE_COLUMNS[i % QUARANTINE_COLUMNS.len()];
+                f.trim_ascii().eq_ignore_ascii_case(q.as_bytes())
+            })
+        };
+        let mut skip = 0;
+        while (skip..skip + QUARANTINE_COLUMNS.len()).all(is_quarantine_column) {
+            skip += QUARANTINE_COLUMNS.len();
+        }
+        for (pos, raw) in header.iter().enumerate().skip(skip) {
             let raw = if pos == 0 {
                 raw.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(raw)
             } else {
@@ -202,10 +228,15 @@ impl Columns {
             if name.is_empty() {
                 return Err(HeaderError::Unnamed(pos + 1));
             }
-            if !seen.insert(name.to_lowercase()) {
-                return Err(HeaderError::Duplicate(name.to_string()));
+            let known = COLUMNS.iter().position(|c| c.eq_ignore_ascii_case(name));
+            if let Some(&first) = seen.get(&name.to_lowercase()) {
+                return Err(match known {
+                    Some(i) => HeaderError::Duplicate(COLUMNS[i], first + 1, pos + 1),
+                    None => HeaderError::DuplicateExtra(first + 1, pos + 1),
+                });
             }
-            match COLUMNS.iter().position(|c| c.eq_ignore_ascii_case(name)) {
+            seen.insert(name.to_lowercase(), pos);
+            match known {
                 Some(i) => index[i] = pos,
                 None => {
                     if name.starts_with('$')
@@ -213,7 +244,7 @@ impl Columns {
                         || name == "_id"
                         || name == LINEAGE
                     {
-                        return Err(HeaderError::BadExtra(name.to_string()));
+                        return Err(HeaderError::BadExtra(pos + 1));
                     }
                     extras.push((pos, name.to_string()));
                 }
@@ -910,10 +941,59 @@ mod tests {
         let err = Columns::from_header(&h).unwrap_err().to_string();
         assert!(err.starts_with("missing column(s): Name, Age;"), "{err}");
         let dup = ByteRecord::from([&COLUMNS[..], &["name"]].concat());
-        assert!(matches!(
-            Columns::from_header(&dup),
-            Err(HeaderError::Duplicate(_))
-        ));
+        assert_eq!(
+            Columns::from_header(&dup).unwrap_err().to_string(),
+            "column Name appears more than once in the header (columns 1 and 16)"
+        );
+    }
+
+    #[test]
+    fn a_fixed_quarantine_file_loads_as_the_same_admissions() {
+        let plain = Columns::from_header(&ByteRecord::from(COLUMNS.to_vec())).unwrap();
+        let mut names = QUARANTINE_COLUMNS.to_vec();
+        names.extend(COLUMNS);
+        let from_quarantine = Columns::from_header(&ByteRecord::from(names)).unwrap();
+        assert!(from_quarantine.extras.is_empty());
+        assert_eq!(from_quarantine.width(), 18);
+        let mut fields: Vec<Vec<u8>> = vec![
+            b"7".to_vec(),
+            b"age_invalid".to_vec(),
+            b"an integer 0-120".to_vec(),
+        ];
+        fields.extend(row(&[]).iter().map(|f| f.to_vec()));
+        let fixed = Cleaner::new(from_quarantine, "t.quarantine.csv")
+            .clean(&ByteRecord::from(fields), 2)
+            .unwrap();
+        let original = Cleaner::new(plain, "t.csv").clean(&row(&[]), 7).unwrap();
+        assert_eq!(fixed.id, original.id);
+        assert!(fixed.doc.get("reason").unwrap().is_none());
+        assert!(fixed.doc.get("line").unwrap().is_none());
+        // The quarantine of a fed-back quarantine has the three columns twice.
+        let mut twice = QUARANTINE_COLUMNS.to_vec();
+        twice.extend(QUARANTINE_COLUMNS);
+        twice.extend(COLUMNS);
+        let cols = Columns::from_header(&ByteRecord::from(twice)).unwrap();
+        assert!(cols.extras.is_empty());
+        assert_eq!(cols.width(), 21);
+    }
+
+    #[test]
+    fn header_errors_never_quote_unknown_names() {
+        // A data row taken for the header: its fields are patient values.
+        let data_row = ByteRecord::from(vec!["Jane Roe", "41", "Female", "Jane Roe", "$1520.10"]);
+        let err = Columns::from_header(&data_row).unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "header columns 1 and 4 have the same name; give every column its own (is the first \
+             line a header?)"
+        );
+        let dollar = ByteRecord::from(vec!["Jane Roe", "$1520.10"]);
+        let err = Columns::from_header(&dollar).unwrap_err().to_string();
+        assert!(
+            err.starts_with("extra header column 2 cannot be a MongoDB field name"),
+            "{err}"
+        );
+        assert!(!err.contains("1520") && !err.contains("Jane"), "{err}");
     }
 
     #[test]

@@ -52,6 +52,11 @@ pub async fn migrate(args: &MigrateArgs) -> Result<Report, Error> {
         .quarantine
         .clone()
         .unwrap_or_else(|| Quarantine::default_path(&input.source));
+    let mut outputs = vec![("--quarantine", quarantine_path.as_path())];
+    if let Some(report) = &args.report {
+        outputs.push(("--report", report.as_path()));
+    }
+    read::check_outputs(&args.path, &outputs)?;
     let mut quarantine = Quarantine::create(&quarantine_path, &input.header)?;
     let connection = if args.dry_run {
         None

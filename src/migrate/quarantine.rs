@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use csv::{ByteRecord, Writer};
 
-use super::clean::Reason;
+use super::clean::{Reason, QUARANTINE_COLUMNS};
 use crate::error::Error;
 
 pub struct Quarantine {
@@ -43,9 +43,9 @@ impl Quarantine {
             .flexible(true)
             .from_writer(BufWriter::new(file));
         let mut first = ByteRecord::new();
-        first.push_field(b"line");
-        first.push_field(b"reason");
-        first.push_field(b"expected");
+        for name in QUARANTINE_COLUMNS {
+            first.push_field(name.as_bytes());
+        }
         for f in header {
             first.push_field(f);
         }
@@ -88,7 +88,8 @@ impl Quarantine {
     }
 }
 
-/// Create or truncate a file readable by its owner only (also tightening an existing file).
+/// Create or truncate a file readable by its owner only (also tightening an existing regular
+/// file).
 pub fn open_private(path: &Path) -> io::Result<File> {
     let mut options = OpenOptions::new();
     options.write(true).create(true).truncate(true);
@@ -97,7 +98,10 @@ pub fn open_private(path: &Path) -> io::Result<File> {
         use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
         options.mode(0o600);
         let file = options.open(path)?;
-        file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+        // Tighten an existing file; leave devices (/dev/null, /dev/stdout) as they are.
+        if file.metadata()?.file_type().is_file() {
+            file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+        }
         Ok(file)
     }
     #[cfg(not(unix))]

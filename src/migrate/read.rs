@@ -76,7 +76,13 @@ impl Input {
             }
             tally.rows_read += 1;
             let line = match (record.position(), lines.lock()) {
-                (Some(p), Ok(mut counter)) => counter.line_at(p.byte()),
+                (Some(p), Ok(mut counter)) => {
+                    let line = counter.line_at(p.byte());
+                    // Pass this record too, so that a read error in the next one names the
+                    // line where that one starts.
+                    counter.line_at(reader.position().byte());
+                    line
+                }
                 _ => 0,
             };
             match cleaner.clean(&record, line) {
@@ -108,6 +114,52 @@ impl Input {
 }
 
 /// Open `path` ("-" for stdin), detect gzip by its magic bytes, and read the header.
+/// Refuse an output file (`--quarantine`, `--report`) that is the input itself or another
+/// output: creating it would truncate rows still to be read, or one output would overwrite the
+/// other. Devices such as /dev/null are not files and are left alone.
+pub fn check_outputs(input: &str, outputs: &[(&str, &Path)]) -> Result<(), Error> {
+    let input = (input != "-").then(|| Path::new(input));
+    for (i, (flag, path)) in outputs.iter().enumerate() {
+        if input.is_some_and(|input| same_file(input, path)) {
+            return Err(Error::usage(format!(
+                "{flag} {} is the input file itself: it would be truncated before it is read \
+                 (write it somewhere else)",
+                path.display()
+            )));
+        }
+        if let Some((other, _)) = outputs[..i].iter().find(|(_, p)| same_file(p, path)) {
+            return Err(Error::usage(format!(
+                "{flag} and {other} name the same file {}: give each its own",
+                path.display()
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Whether two paths name one regular file (or one file yet to be created).
+fn same_file(a: &Path, b: &Path) -> bool {
+    let regular_or_absent =
+        |p: &Path| std::fs::metadata(p).map_or(true, |m| m.file_type().is_file());
+    if !(regular_or_absent(a) && regular_or_absent(b)) {
+        return false;
+    }
+    #[cfg(unix)]
+    if let (Ok(ma), Ok(mb)) = (std::fs::metadata(a), std::fs::metadata(b)) {
+        use std::os::unix::fs::MetadataExt;
+        return ma.dev() == mb.dev() && ma.ino() == mb.ino();
+    }
+    // Not created yet: the same directory (links resolved) and the same name.
+    let place = |p: &Path| {
+        let dir = match p.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d,
+            _ => Path::new("."),
+        };
+        Some(std::fs::canonicalize(dir).ok()?.join(p.file_name()?))
+    };
+    place(a).is_some_and(|pa| Some(pa) == place(b))
+}
+
 pub fn open(path: &str) -> Result<Input, Error> {
     let (raw, source, display): (Box<dyn Read + Send>, String, String) = if path == "-" {
         (
@@ -226,11 +278,32 @@ struct CountingReader {
     seen: Arc<Mutex<LineCounter>>,
 }
 
+/// The longest row accepted. A real admission row is about 200 bytes; a row running on for
+/// longer is an opening quote without its closing one, which would otherwise swallow the rest
+/// of the file into one field (memory growing with the input, and time with its square).
+pub const MAX_ROW_BYTES: usize = 1 << 20;
+
+/// The parser reads ahead by at most its buffer (256 KiB): a window longer than a row plus that
+/// means the current row is longer than [`MAX_ROW_BYTES`].
+const MAX_WINDOW_BYTES: usize = MAX_ROW_BYTES + 256 * 1024;
+
 impl Read for CountingReader {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.inner.read(buf)?;
         if let Ok(mut seen) = self.seen.lock() {
             seen.window.extend(&buf[..n]);
+            if seen.window.len() > MAX_WINDOW_BYTES {
+                let base = seen.base;
+                let line = seen.line_at(base);
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!(
+                        "the row starting on line {line} runs on for more than {} MiB (a quote \
+                         opened and never closed?)",
+                        MAX_ROW_BYTES >> 20
+                    ),
+                ));
+            }
         }
         Ok(n)
     }
@@ -272,6 +345,42 @@ mod tests {
             out.push(lines.lock().unwrap().line_at(pos));
         }
         out
+    }
+
+    #[test]
+    fn a_row_longer_than_the_limit_is_a_read_error_naming_its_line() {
+        let mut text = String::from("h1,h2\na,b\nc,\"never closed\n");
+        while text.len() < MAX_WINDOW_BYTES + 1024 {
+            text.push_str("x,y,z\n");
+        }
+        let lines = Arc::new(Mutex::new(LineCounter::default()));
+        let reader = CountingReader {
+            inner: Box::new(io::Cursor::new(text.into_bytes())),
+            seen: Arc::clone(&lines),
+        };
+        let mut r = ReaderBuilder::new()
+            .has_headers(false)
+            .flexible(true)
+            .buffer_capacity(256 * 1024)
+            .from_reader(reader);
+        let mut rec = ByteRecord::new();
+        let mut rows = 0;
+        let err = loop {
+            match r.read_byte_record(&mut rec) {
+                Ok(true) => {
+                    rows += 1;
+                    let end = r.position().byte();
+                    lines.lock().unwrap().line_at(end);
+                }
+                Ok(false) => panic!("the unclosed quote was accepted"),
+                Err(e) => break e.to_string(),
+            }
+        };
+        assert_eq!(rows, 2, "the header and the first row come through");
+        assert!(
+            err.contains("the row starting on line 3 runs on for more than 1 MiB"),
+            "{err}"
+        );
     }
 
     #[test]

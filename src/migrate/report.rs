@@ -58,7 +58,10 @@ pub fn write_json<T: Serialize>(value: &T, path: &Path) -> Result<(), Error> {
         let mut f = super::quarantine::open_private(path)?;
         serde_json::to_writer_pretty(&mut f, value)?;
         f.write_all(b"\n")?;
-        f.sync_all()
+        if f.metadata()?.file_type().is_file() {
+            f.sync_all()?;
+        }
+        Ok(())
     };
     write().map_err(|e| Error::failed(format!("writing report {}: {e}", path.display())))
 }

@@ -188,3 +188,71 @@ fn interrupt_and_terminate_exit_130_and_143_with_one_line() {
         );
     }
 }
+
+#[test]
+fn an_output_that_is_the_input_is_refused_and_the_input_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("rows.csv");
+    let text = format!("{HEADER}\n{}\n", row_with(&[]));
+    std::fs::write(&input, &text).unwrap();
+    let input_arg = input.to_str().unwrap();
+    // The same file through another spelling and through a hard link.
+    let spelled = format!("{}/./rows.csv", dir.path().display());
+    let linked = dir.path().join("link.csv");
+    std::fs::hard_link(&input, &linked).unwrap();
+    for (flag, path) in [
+        ("--quarantine", spelled.as_str()),
+        ("--report", linked.to_str().unwrap()),
+    ] {
+        let out = hcctl(&["migrate", input_arg, "--dry-run", flag, path]);
+        assert_exit(&out, 2);
+        assert!(
+            stderr(&out).contains(&format!("{flag} {path} is the input file itself")),
+            "{}",
+            stderr(&out)
+        );
+        assert_eq!(std::fs::read_to_string(&input).unwrap(), text);
+    }
+    let out = hcctl(&["verify", input_arg, "--report", &spelled]);
+    assert_exit(&out, 2);
+    assert_eq!(std::fs::read_to_string(&input).unwrap(), text);
+
+    let same = dir.path().join("out.json");
+    let same = same.to_str().unwrap();
+    let out = hcctl(&[
+        "migrate",
+        input_arg,
+        "--dry-run",
+        "--quarantine",
+        same,
+        "--report",
+        same,
+    ]);
+    assert_exit(&out, 2);
+    assert!(
+        stderr(&out).contains("--report and --quarantine name the same file"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn devices_as_outputs_are_written_without_touching_their_mode() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("rows.csv");
+    std::fs::write(&input, format!("{HEADER}\n{}\nbad\n", row_with(&[]))).unwrap();
+    let mode = || std::fs::metadata("/dev/null").unwrap().permissions().mode() & 0o777;
+    let before = mode();
+    let out = hcctl(&[
+        "migrate",
+        input.to_str().unwrap(),
+        "--dry-run",
+        "--quarantine",
+        "/dev/null",
+        "--report",
+        "/dev/null",
+    ]);
+    assert_success(&out);
+    assert_eq!(mode(), before, "/dev/null's mode was changed");
+}

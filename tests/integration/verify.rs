@@ -81,3 +81,54 @@ async fn verify_of_an_empty_collection_reports_every_row_missing() {
     assert_eq!(r["missing"], 300);
     assert_eq!(r["found"], 0);
 }
+
+#[tokio::test]
+async fn a_fixed_quarantine_fed_back_stores_the_admission_the_fixed_original_verifies() {
+    let env = TestEnv::new("verifyfixed").await;
+    // Line 3 has an impossible age: rejected into the quarantine.
+    let original = env.write(
+        "adm.csv",
+        format!(
+            "{HEADER}\n{}\n{}\n",
+            row_with(&[(0, "ann lee")]),
+            row_with(&[(0, "bob ray"), (1, "300")])
+        ),
+    );
+    let quarantine = env.dir.path().join("adm.quarantine.csv");
+    let r = env.migrate(
+        &original,
+        "p",
+        &["--quarantine", quarantine.to_str().unwrap()],
+    );
+    assert_eq!((n(&r, "inserted"), n(&r, "rejected")), (1, 1));
+
+    // Fix the quarantined row (age 300 → 30) and feed the quarantine file back.
+    let q = std::fs::read_to_string(&quarantine).unwrap();
+    assert!(q.starts_with("line,reason,expected,Name,"), "{q}");
+    let fixed_q = env.write("fixed.csv", q.replace(",300,", ",30,"));
+    let r = env.migrate(&fixed_q, "p", &[]);
+    assert_eq!((n(&r, "inserted"), n(&r, "rejected")), (1, 0));
+    let docs = env.docs("p").await;
+    assert_eq!(docs.len(), 2);
+    for d in &docs {
+        for column in ["line", "reason", "expected"] {
+            assert!(!d.contains_key(column), "{column} stored: {d:?}");
+        }
+    }
+
+    // The corrected original holds the same two admissions: verify passes although one
+    // document's lineage names fixed.csv, and loading it inserts nothing.
+    let corrected = env.write(
+        "adm-corrected.csv",
+        std::fs::read_to_string(&original)
+            .unwrap()
+            .replace(",300,", ",30,"),
+    );
+    let path = corrected.to_str().unwrap();
+    let out = env.run(&["verify", path, "--db", &env.db, "--collection", "p"]);
+    assert_success(&out);
+    assert!(stdout(&out).contains(": OK"), "{}", stdout(&out));
+    let r = env.migrate(&corrected, "p", &[]);
+    assert_eq!((n(&r, "inserted"), n(&r, "duplicates")), (0, 2));
+    env.drop_db().await;
+}
