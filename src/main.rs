@@ -22,7 +22,7 @@ fn main() -> ExitCode {
         .build()
     {
         Ok(rt) => {
-            rt.spawn(exit_on_signal());
+            exit_on_signal(&rt);
             rt.block_on(run(cli.command))
         }
         Err(e) => Err(Error::failed(format!(
@@ -40,42 +40,54 @@ fn main() -> ExitCode {
 
 /// Ctrl-C or SIGTERM (what ECS sends a task it stops): say what state things are in and exit
 /// 130 / 143 at once. Nothing needs undoing: temporary sort files are already unlinked, every
-/// document written so far is complete, and every command converges when run again. Runs on a
-/// worker thread, so it answers even while the main thread is blocked reading the input.
-async fn exit_on_signal() {
-    let code = wait_for_signal().await;
-    if std::io::stderr().is_terminal() {
-        eprintln!();
-    }
-    eprintln!(
-        "hcctl: interrupted; running the same command again is safe and finishes the job \
-         (migrate, deploy and db-users apply converge to the same end state)"
-    );
-    std::process::exit(code);
+/// document written so far is complete, and every command converges when run again. The
+/// handlers are installed before any work starts, so no signal is missed; the waiting task runs
+/// on a worker thread, so it answers even while the main thread is blocked reading the input.
+fn exit_on_signal(rt: &tokio::runtime::Runtime) {
+    let _context = rt.enter();
+    let signalled = signal_waiter();
+    rt.spawn(async move {
+        let code = signalled.await;
+        if std::io::stderr().is_terminal() {
+            eprintln!();
+        }
+        eprintln!(
+            "hcctl: interrupted; running the same command again is safe and finishes the job \
+             (migrate, deploy and db-users apply converge to the same end state)"
+        );
+        std::process::exit(code);
+    });
 }
 
+type Waiter = std::pin::Pin<Box<dyn std::future::Future<Output = i32> + Send>>;
+
+/// Installs the handlers now; the future ends with the exit code when a signal comes.
 #[cfg(unix)]
-async fn wait_for_signal() -> i32 {
+fn signal_waiter() -> Waiter {
     use tokio::signal::unix::{signal, SignalKind};
-    let (Ok(mut int), Ok(mut term)) = (
+    match (
         signal(SignalKind::interrupt()),
         signal(SignalKind::terminate()),
-    ) else {
+    ) {
+        (Ok(mut int), Ok(mut term)) => Box::pin(async move {
+            tokio::select! {
+                _ = int.recv() => 130,
+                _ = term.recv() => 143,
+            }
+        }),
         // No handler could be installed: keep the default behaviour (the signal ends the process).
-        return std::future::pending().await;
-    };
-    tokio::select! {
-        _ = int.recv() => 130,
-        _ = term.recv() => 143,
+        _ => Box::pin(std::future::pending()),
     }
 }
 
 #[cfg(not(unix))]
-async fn wait_for_signal() -> i32 {
-    match tokio::signal::ctrl_c().await {
-        Ok(()) => 130,
-        Err(_) => std::future::pending().await,
-    }
+fn signal_waiter() -> Waiter {
+    Box::pin(async {
+        match tokio::signal::ctrl_c().await {
+            Ok(()) => 130,
+            Err(_) => std::future::pending().await,
+        }
+    })
 }
 
 async fn run(command: Command) -> Result<(), Error> {

@@ -162,7 +162,8 @@ fn interrupt_and_terminate_exit_130_and_143_with_one_line() {
         let mut stdin = child.stdin.take().unwrap();
         writeln!(stdin, "{HEADER}\n{}", row_with(&[])).unwrap();
         stdin.flush().unwrap();
-        // The quarantine file exists once the header is read: hcctl now waits for more input.
+        // The quarantine file exists once the header is read: hcctl now waits for more input
+        // (its signal handlers were installed before it started working).
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
         while !quarantine.exists() {
             assert!(
@@ -171,7 +172,6 @@ fn interrupt_and_terminate_exit_130_and_143_with_one_line() {
             );
             std::thread::sleep(std::time::Duration::from_millis(10));
         }
-        std::thread::sleep(std::time::Duration::from_millis(100));
         let kill = Command::new("kill")
             .args([signal, &child.id().to_string()])
             .status()

@@ -11,6 +11,61 @@ use serde_json::Value;
 use crate::awsenv::{config_text, AwsEnv};
 use crate::util::{assert_exit, assert_success, stderr, stdout};
 
+/// The split configuration: the log group, the database secret, the execution role and the KMS
+/// key exist where the standard variables send their services (LocalStack) and not on the
+/// emulator that serves ECS.
+async fn assert_only_on_localstack(env: &AwsEnv, logs_url: &str, ecs_url: &str) {
+    let emulator = hcctl::aws::Aws::connect(&hcctl::aws::Target {
+        region: Some("eu-west-3".into()),
+        endpoint_url: Some(ecs_url.to_string()),
+    })
+    .await;
+    let group = env.log_group("mongo");
+    assert!(logs::observe(&env.aws.logs, &group)
+        .await
+        .unwrap()
+        .is_some());
+    assert!(
+        logs::observe(&emulator.logs, &group)
+            .await
+            .unwrap()
+            .is_none(),
+        "log group found on {ecs_url}, expected only on {logs_url}"
+    );
+    let secret = format!("{}/root", env.project);
+    let described = |aws: &hcctl::aws::Aws| aws.secrets.describe_secret().secret_id(&secret).send();
+    assert!(
+        described(&env.aws).await.is_ok(),
+        "secret {secret} on LocalStack"
+    );
+    let err = described(&emulator)
+        .await
+        .expect_err("the secret is not on the emulator");
+    assert!(
+        err.as_service_error()
+            .is_some_and(|e| e.is_resource_not_found_exception()),
+        "{err:?}"
+    );
+    let role = format!("{}-exec", env.project);
+    let got = |aws: &hcctl::aws::Aws| aws.iam.get_role().role_name(&role).send();
+    assert!(got(&env.aws).await.is_ok(), "role {role} on LocalStack");
+    let err = got(&emulator)
+        .await
+        .expect_err("the role is not on the emulator");
+    assert!(
+        err.as_service_error()
+            .is_some_and(|e| e.is_no_such_entity_exception()),
+        "{err:?}"
+    );
+    let key = |aws: &hcctl::aws::Aws| aws.kms.describe_key().key_id(&env.kms_key).send();
+    assert!(key(&env.aws).await.is_ok(), "KMS key on LocalStack");
+    assert!(
+        key(&emulator).await.is_err(),
+        "KMS key {} found on {ecs_url}, expected only on {logs_url}",
+        env.kms_key
+    );
+}
+
 /// The managed resources' actions (references — secrets, roles — apart).
 fn actions(plan: &Value) -> BTreeMap<String, String> {
     plan["steps"]
@@ -102,25 +157,22 @@ async fn deploy_creates_what_the_config_says_and_a_second_deploy_changes_nothing
         );
     }
 
-    // In the split configuration (LocalStack for Logs, the emulator for ECS and Backup), the log
-    // groups live on LocalStack only: described from the ECS endpoint, they are absent.
-    if let (Ok(logs_url), Ok(ecs_url)) = (
+    // In the split configuration (LocalStack for Logs, Secrets Manager, KMS and IAM; the emulator
+    // for ECS and Backup), what lives on LocalStack is absent from the emulator. scripts/test sets
+    // HCCTL_TEST_EXPECT_SPLIT there, so that a routing that fell back to one endpoint fails.
+    let split = (
         std::env::var("AWS_ENDPOINT_URL_CLOUDWATCH_LOGS"),
         std::env::var("AWS_ENDPOINT_URL_ECS"),
-    ) {
+    );
+    if std::env::var("HCCTL_TEST_EXPECT_SPLIT").as_deref() == Ok("1") {
+        assert!(
+            matches!(&split, (Ok(logs), Ok(ecs)) if logs != ecs),
+            "HCCTL_TEST_EXPECT_SPLIT=1 but the per-service endpoints are not split: {split:?}"
+        );
+    }
+    if let (Ok(logs_url), Ok(ecs_url)) = split {
         if logs_url != ecs_url {
-            let other = hcctl::aws::Aws::connect(&hcctl::aws::Target {
-                region: Some("eu-west-3".into()),
-                endpoint_url: Some(ecs_url.clone()),
-            })
-            .await;
-            let elsewhere = logs::observe(&other.logs, &env.log_group("mongo"))
-                .await
-                .unwrap();
-            assert!(
-                elsewhere.is_none(),
-                "log group found on {ecs_url}, expected only on {logs_url}"
-            );
+            assert_only_on_localstack(&env, &logs_url, &ecs_url).await;
         }
     }
 

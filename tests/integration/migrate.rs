@@ -611,7 +611,7 @@ async fn logs_never_show_patient_values_or_passwords() {
         format!(
             "{HEADER}\n{}\n{}\n",
             row_with(&[(0, "Zebulon Quartermaine")]),
-            row_with(&[(0, "Xavier Leakcheck"), (1, "999")])
+            row_with(&[(0, "Xavier Leakcheck"), (1, "-48213")])
         ),
     );
     let out = env.run(&["-vvv", "migrate", path.to_str().unwrap(), "--db", &env.db]);
@@ -621,7 +621,7 @@ async fn logs_never_show_patient_values_or_passwords() {
         all.contains("age_invalid"),
         "the reject is logged with its reason"
     );
-    for secret in ["zebulon", "quartermaine", "xavier", "leakcheck", "999"] {
+    for secret in ["zebulon", "quartermaine", "xavier", "leakcheck", "-48213"] {
         assert!(!all.contains(secret), "{secret} leaked into the output");
     }
     if let Some(pw) = env
@@ -645,11 +645,40 @@ async fn external_sort_spills_into_temp_dir_and_leaves_nothing_behind() {
     // 60,000 rows clean to about 33 MB of documents: more than one 16 MiB sort run.
     let data = env.generate("gen.csv", 60_000, 11);
     let runs = tempfile::tempdir().unwrap();
-    let report = env.migrate(
-        &data,
-        "patients",
-        &["--temp-dir", runs.path().to_str().unwrap()],
+    let report_path = env.dir.path().join("tempdir.json");
+    // TMPDIR points nowhere: were --temp-dir ignored, the sort could not create its runs.
+    let out = env
+        .command(&[
+            "migrate",
+            data.to_str().unwrap(),
+            "--db",
+            &env.db,
+            "--collection",
+            "patients",
+            "--report",
+            report_path.to_str().unwrap(),
+            "--temp-dir",
+            runs.path().to_str().unwrap(),
+        ])
+        .env("TMPDIR", "/nonexistent/hcctl-tmp")
+        .env_remove("HCCTL_TEMP_DIR")
+        .env("HCCTL_LOG", "info")
+        .output()
+        .unwrap();
+    assert_success(&out);
+    let log = stderr(&out);
+    let sorted_runs: u64 = log
+        .lines()
+        .find(|l| l.contains(" sorted ") && l.contains("gen.csv runs="))
+        .and_then(|l| l.split("runs=").nth(1))
+        .and_then(|r| r.split_whitespace().next())
+        .and_then(|r| r.parse().ok())
+        .unwrap_or_else(|| panic!("no 'sorted … runs=N' line in:\n{log}"));
+    assert!(
+        sorted_runs >= 2,
+        "{sorted_runs} sort run(s): nothing spilled"
     );
+    let report = read_json(&report_path);
     assert_eq!(n(&report, "rows_read"), 60_000);
     assert_eq!(
         n(&report, "inserted") + n(&report, "duplicates"),

@@ -273,18 +273,27 @@ async fn unknown_users_take_as_long_to_verify_as_known_ones() {
         let users = &users;
         async move {
             let started = Instant::now();
-            for _ in 0..3 {
-                assert!(!users.verify(name, "not the password!").await.unwrap());
-            }
-            started.elapsed()
+            assert!(!users.verify(name, "not the password!").await.unwrap());
+            started.elapsed().as_secs_f64()
         }
     };
-    let known = time("known").await;
-    let unknown = time("nobody").await;
-    let ratio = unknown.as_secs_f64() / known.as_secs_f64();
+    // Warm up both paths (the unknown path hashes its dummy once), then alternate, so that a
+    // burst of load on a shared machine hits both sides alike; compare the medians.
+    time("known").await;
+    time("nobody").await;
+    let (mut known, mut unknown) = (Vec::new(), Vec::new());
+    for _ in 0..5 {
+        known.push(time("known").await);
+        unknown.push(time("nobody").await);
+    }
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let ratio = median(&mut unknown) / median(&mut known);
     assert!(
         (0.5..2.0).contains(&ratio),
-        "known {known:?}, unknown {unknown:?}"
+        "known {known:?}, unknown {unknown:?}: the time tells whether a user exists"
     );
     env.drop_db().await;
 }
@@ -485,39 +494,48 @@ fn free_port() -> u16 {
 }
 
 fn start_tls_ferretdb(dir: tempfile::TempDir, cert: &Path, key: &Path) -> TlsServer {
-    let (plain, port) = (free_port(), free_port());
     std::fs::create_dir_all(dir.path().join("data")).unwrap();
-    let child = Command::new(tool("HCCTL_FERRETDB_BIN"))
-        .arg("--handler=sqlite")
-        .arg(format!(
-            "--sqlite-url=file:{}/",
-            dir.path().join("data").display()
-        ))
-        .arg(format!("--listen-addr=127.0.0.1:{plain}"))
-        .arg(format!("--listen-tls=127.0.0.1:{port}"))
-        .arg(format!("--listen-tls-cert-file={}", cert.display()))
-        .arg(format!("--listen-tls-key-file={}", key.display()))
-        .arg(format!("--state-dir={}", dir.path().display()))
-        .args(["--telemetry=disable", "--debug-addr=-", "--log-level=error"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start FerretDB with TLS");
-    let server = TlsServer {
-        child,
-        port,
-        _dir: dir,
-    };
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            Instant::now() < deadline,
-            "the TLS listener did not come up"
-        );
-        std::thread::sleep(Duration::from_millis(100));
+    // The free ports are free when asked, not necessarily when FerretDB binds them: a server
+    // that exits at once (a port taken meanwhile) is started again on other ports.
+    for _attempt in 0..3 {
+        let (plain, port) = (free_port(), free_port());
+        let mut child = Command::new(tool("HCCTL_FERRETDB_BIN"))
+            .arg("--handler=sqlite")
+            .arg(format!(
+                "--sqlite-url=file:{}/",
+                dir.path().join("data").display()
+            ))
+            .arg(format!("--listen-addr=127.0.0.1:{plain}"))
+            .arg(format!("--listen-tls=127.0.0.1:{port}"))
+            .arg(format!("--listen-tls-cert-file={}", cert.display()))
+            .arg(format!("--listen-tls-key-file={}", key.display()))
+            .arg(format!("--state-dir={}", dir.path().display()))
+            .args(["--telemetry=disable", "--debug-addr=-", "--log-level=error"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start FerretDB with TLS");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return TlsServer {
+                    child,
+                    port,
+                    _dir: dir,
+                };
+            }
+            if child.try_wait().unwrap().is_some() {
+                break; // exited: try other ports
+            }
+            if Instant::now() >= deadline {
+                let _ = child.kill();
+                panic!("the TLS listener on 127.0.0.1:{port} did not come up in 20 s");
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
     }
-    server
+    panic!("FerretDB with TLS exited at start three times");
 }
 
 fn make_ca(name: &str) -> (rcgen::Certificate, rcgen::KeyPair) {
