@@ -16,7 +16,9 @@
 //
 // Idempotent: an existing account gets its password and roles set again, so running it twice is
 // not an error. It refuses to run — before creating anything — when a password is missing,
-// empty, a well-known default, or shorter than 12 characters. Passwords are never printed.
+// empty, a well-known default, holds control or invisible characters, or is shorter than 12
+// characters (not counting repeated or surrounding spaces). Passwords are never printed, even
+// when the server refuses one.
 // On a server that cannot store roles (FerretDB 1.x) the accounts are created without roles and
 // the script says so loudly: that server enforces no roles anyway.
 
@@ -30,14 +32,26 @@
     { user: env.MONGO_READER_USER || 'reader', variable: 'MONGO_READER_PASSWORD', roles: ['read'] },
   ];
 
+  // The same rule as hcctl (src/security/passwords.rs): characters, not UTF-16 units; surrounding
+  // whitespace left out and inner runs counted once; no control or invisible characters.
+  const effectiveLength = (pw) => {
+    const words = pw.split(/\s+/).filter((w) => w.length > 0);
+    return words.reduce((n, w) => n + [...w].length, 0) + Math.max(words.length - 1, 0);
+  };
+  const invisible = /[\u0000-\u001f\u007f-\u009f\u00ad\u200b-\u200f\u2060-\u2064\ufeff]/;
+
   // Check everything before changing anything.
   const problems = [];
   for (const a of accounts) {
     const pw = env[a.variable];
     if (!pw) {
       problems.push(`${a.variable} is not set or empty (password of account ${a.user})`);
-    } else if (refused.includes(pw.toLowerCase()) || pw.length < 12) {
-      problems.push(`${a.variable} is a default or shorter than 12 characters (account ${a.user}); generate one, e.g. openssl rand -hex 24`);
+    } else if (refused.includes(pw.toLowerCase())) {
+      problems.push(`${a.variable} is a well-known default (account ${a.user}); generate one, e.g. openssl rand -hex 24`);
+    } else if (invisible.test(pw)) {
+      problems.push(`${a.variable} contains control or invisible characters (account ${a.user}); generate one, e.g. openssl rand -hex 24`);
+    } else if (effectiveLength(pw) < 12) {
+      problems.push(`${a.variable} is shorter than 12 characters, not counting repeated or surrounding spaces (account ${a.user}); generate one, e.g. openssl rand -hex 24`);
     }
   }
   if (problems.length > 0) {
@@ -55,12 +69,19 @@
     const roles = rolesSupported ? a.roles.map((role) => ({ role, db: dbName })) : [];
     const shown = rolesSupported ? `roles: ${a.roles.join(', ')}` : 'no roles: unsupported by this server';
     const pwd = env[a.variable];
-    if (target.getUser(a.user)) {
-      target.updateUser(a.user, { pwd, roles });
-      print(`init-mongo.js: account ${a.user}@${dbName} updated (${shown})`);
-    } else {
-      target.createUser({ user: a.user, pwd, roles });
-      print(`init-mongo.js: account ${a.user}@${dbName} created (${shown})`);
+    const exists = Boolean(target.getUser(a.user));
+    try {
+      if (exists) {
+        target.updateUser(a.user, { pwd, roles });
+      } else {
+        target.createUser({ user: a.user, pwd, roles });
+      }
+    } catch (e) {
+      // The server's message may quote the password (e.g. "cannot SASLprep password '…'"):
+      // name the account and the error code only. Rerunning is safe (accounts are upserted).
+      throw new Error(`init-mongo.js: ${exists ? 'updating' : 'creating'} account ${a.user}@${dbName} ` +
+        `failed: ${e.codeName || e.code || 'server error'} (fix ${a.variable} and run the script again)`);
     }
+    print(`init-mongo.js: account ${a.user}@${dbName} ${exists ? 'updated' : 'created'} (${shown})`);
   }
 })();

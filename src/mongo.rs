@@ -27,8 +27,8 @@ pub async fn connect_collection(args: &ConnectionArgs) -> Result<Connection, Err
 /// Connect and prove the server answers (and accepts our credentials) within `connect_timeout`.
 pub async fn connect(args: &ServerArgs) -> Result<Connection, Error> {
     let display_uri = redact_uri(&args.uri);
-    let secret = uri_password(&args.uri);
-    let scrub = |e: &dyn std::fmt::Display| scrub_secret(&e.to_string(), secret.as_deref());
+    let secrets = uri_secrets(&args.uri);
+    let scrub = |e: &dyn std::fmt::Display| scrub_secrets(&e.to_string(), &secrets);
 
     validate_name("database", &args.db)?;
 
@@ -162,31 +162,73 @@ fn split_userinfo(uri: &str) -> Option<(&str, &str, &str)> {
     Some((&uri[..scheme_end], &after[..at], &after[at + 1..]))
 }
 
-/// The password in a URI, percent-decoded, if any (used to scrub messages).
+/// The password in a URI as written, if any.
 fn uri_password(uri: &str) -> Option<String> {
     let (_, userinfo, _) = split_userinfo(uri)?;
     let (_, pw) = userinfo.split_once(':')?;
     (!pw.is_empty()).then(|| pw.to_string())
 }
 
-/// `mongodb://writer:s3cret@host/db` → `mongodb://writer:****@host/db`.
+/// URI options whose values are credentials: a client key's password, and the mechanism
+/// properties (which can carry an AWS session token).
+const SECRET_OPTIONS: [&str; 3] = [
+    "tlscertificatekeyfilepassword",
+    "sslclientcertificatekeypassword",
+    "authmechanismproperties",
+];
+
+/// The query part of a URI, `key=value` pairs.
+fn query_pairs(uri: &str) -> impl Iterator<Item = (&str, &str)> {
+    let query = uri.rsplit_once('?').map_or("", |(_, q)| q);
+    query
+        .split('&')
+        .filter_map(|pair| pair.split_once('='))
+        .filter(|(_, v)| !v.is_empty())
+}
+
+/// Every credential a URI holds (the password, secret option values): scrubbed from messages.
+fn uri_secrets(uri: &str) -> Vec<String> {
+    let mut secrets: Vec<String> = uri_password(uri).into_iter().collect();
+    secrets.extend(
+        query_pairs(uri)
+            .filter(|(k, _)| SECRET_OPTIONS.contains(&k.to_ascii_lowercase().as_str()))
+            .map(|(_, v)| v.to_string()),
+    );
+    secrets
+}
+
+/// `mongodb://writer:s3cret@host/db?tlsCertificateKeyFilePassword=k` →
+/// `mongodb://writer:****@host/db?tlsCertificateKeyFilePassword=****`.
 pub fn redact_uri(uri: &str) -> String {
-    match split_userinfo(uri) {
+    let shown = match split_userinfo(uri) {
         Some((scheme, userinfo, rest)) => {
             let user = userinfo.split_once(':').map_or(userinfo, |(u, _)| u);
             let masked = if userinfo.contains(':') { ":****" } else { "" };
             format!("{scheme}{user}{masked}@{rest}")
         }
         None => uri.to_string(),
-    }
+    };
+    let Some((base, query)) = shown.rsplit_once('?') else {
+        return shown;
+    };
+    let query: Vec<String> = query
+        .split('&')
+        .map(|pair| match pair.split_once('=') {
+            Some((k, _)) if SECRET_OPTIONS.contains(&k.to_ascii_lowercase().as_str()) => {
+                format!("{k}=****")
+            }
+            _ => pair.to_string(),
+        })
+        .collect();
+    format!("{base}?{}", query.join("&"))
 }
 
-/// Remove a secret from a message (the driver may echo parts of the URI in its errors).
-fn scrub_secret(msg: &str, secret: Option<&str>) -> String {
-    match secret {
-        Some(s) if !s.is_empty() => msg.replace(s, "****"),
-        _ => msg.to_string(),
-    }
+/// Remove secrets from a message (the driver may echo parts of the URI in its errors).
+fn scrub_secrets(msg: &str, secrets: &[String]) -> String {
+    secrets
+        .iter()
+        .filter(|s| !s.is_empty())
+        .fold(msg.to_string(), |m, s| m.replace(s.as_str(), "****"))
 }
 
 #[cfg(test)]
@@ -229,8 +271,26 @@ mod tests {
             Some("Ab/c+d9=")
         );
         assert_eq!(
-            scrub_secret("auth pw failed", Some("pw")),
+            scrub_secrets("auth pw failed", &["pw".to_string()]),
             "auth **** failed"
+        );
+    }
+
+    #[test]
+    fn credentials_in_uri_options_are_hidden_too() {
+        let uri = "mongodb://w:pw@h/?tls=true&tlsCertificateKeyFilePassword=KeyPw1&\
+                   authMechanismProperties=AWS_SESSION_TOKEN:Tok2&appName=x";
+        let shown = redact_uri(uri);
+        assert_eq!(
+            shown,
+            "mongodb://w:****@h/?tls=true&tlsCertificateKeyFilePassword=****&\
+             authMechanismProperties=****&appName=x"
+        );
+        let secrets = uri_secrets(uri);
+        assert_eq!(secrets, ["pw", "KeyPw1", "AWS_SESSION_TOKEN:Tok2"]);
+        assert_eq!(
+            scrub_secrets("bad option KeyPw1 and AWS_SESSION_TOKEN:Tok2", &secrets),
+            "bad option **** and ****"
         );
     }
 }

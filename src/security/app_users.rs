@@ -124,10 +124,7 @@ impl Users {
             .as_ref()
             .and_then(|u| u.get_str("password_hash").ok())
             .map(str::to_string);
-        let verdict = passwords::verify(
-            password,
-            stored.as_deref().unwrap_or(passwords::dummy_hash()),
-        );
+        let verdict = passwords::verify_user(password, stored.as_deref());
         match (user, verdict) {
             (Some(_), Verdict::Match) => Ok(true),
             (Some(_), Verdict::MatchNeedsRehash) => {

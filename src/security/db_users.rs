@@ -69,13 +69,17 @@ pub fn check_account_password(name: &str, pw: &str, from: &str) -> Result<(), Er
             "account {name}: the password in {from} is empty"
         )));
     }
-    if REFUSED.contains(&pw.to_ascii_lowercase().as_str()) || pw.chars().count() < 12 {
+    if REFUSED.contains(&pw.to_ascii_lowercase().as_str()) {
         return Err(Error::usage(format!(
-            "account {name}: the password in {from} is a default or shorter than 12 characters; \
-             generate one (e.g. openssl rand -hex 24)"
+            "account {name}: the password in {from} is a well-known default; generate one \
+             (e.g. openssl rand -hex 24)"
         )));
     }
-    Ok(())
+    crate::security::passwords::check_policy(pw).map_err(|e| {
+        Error::usage(format!(
+            "account {name}: the password in {from}: {e}; generate one (e.g. openssl rand -hex 24)"
+        ))
+    })
 }
 
 /// A database user as the server reports it (never with credentials).

@@ -3,7 +3,7 @@
 //! system accepted and flagged for upgrade, and a dummy hash so that verifying an unknown user
 //! costs the same time as verifying a known one.
 
-use std::io::{BufRead, IsTerminal};
+use std::io::{BufRead, IsTerminal, Read};
 use std::sync::OnceLock;
 
 use argon2::password_hash::rand_core::OsRng;
@@ -26,12 +26,38 @@ fn argon2() -> Result<Argon2<'static>, Error> {
     Ok(Argon2::new(Algorithm::Argon2id, Version::V0x13, params))
 }
 
-/// The password rules, checked before any hashing. Counted in characters, not bytes.
+/// Characters that show nothing: controls (NUL, tab, …) and invisible format characters (zero-
+/// width spaces and joiners, word joiners, the byte-order mark, the soft hyphen).
+fn invisible(c: char) -> bool {
+    c.is_control()
+        || matches!(c, '\u{00AD}' | '\u{200B}'..='\u{200F}' | '\u{2060}'..='\u{2064}' | '\u{FEFF}')
+}
+
+/// The length a password is judged by: characters (not bytes), surrounding whitespace left out
+/// and each run of inner whitespace counted once, so that twelve spaces, or "          ab", are
+/// not twelve characters.
+pub fn effective_length(password: &str) -> usize {
+    password
+        .split_whitespace()
+        .map(|word| word.chars().count())
+        .sum::<usize>()
+        + password.split_whitespace().count().saturating_sub(1)
+}
+
+/// The password rules, checked before any hashing; the same for end users and for the
+/// database accounts (and init-mongo.js).
 pub fn check_policy(password: &str) -> Result<(), Error> {
+    if password.chars().any(invisible) {
+        return Err(Error::usage(
+            "the password contains control or invisible characters (NUL, tab, zero-width \
+             space, …): use visible characters and spaces",
+        ));
+    }
     let n = password.chars().count();
-    if n < MIN_LENGTH {
+    if effective_length(password) < MIN_LENGTH {
         return Err(Error::usage(format!(
-            "the password is too short: at least {MIN_LENGTH} characters are required"
+            "the password is too short: at least {MIN_LENGTH} characters are required \
+             (surrounding and repeated spaces do not count)"
         )));
     }
     if n > MAX_LENGTH {
@@ -90,14 +116,45 @@ pub fn verify(password: &str, stored: &str) -> Verdict {
     {
         return Verdict::NoMatch;
     }
-    let current = parsed.algorithm.as_str() == "argon2id"
-        && Params::try_from(&parsed).is_ok_and(|p| {
-            p.m_cost() >= MEMORY_KIB && p.t_cost() >= ITERATIONS && p.p_cost() >= LANES
-        });
-    if current {
+    if is_current(&parsed) {
         Verdict::Match
     } else {
         Verdict::MatchNeedsRehash
+    }
+}
+
+/// A hash as strong as the ones made today: argon2id version 0x13, at least today's parameters,
+/// a full 32-byte tag and a salt of at least 16 bytes. Anything else is replaced at the next
+/// successful login.
+fn is_current(parsed: &PasswordHash<'_>) -> bool {
+    parsed.algorithm.as_str() == "argon2id"
+        && parsed.version == Some(0x13)
+        && parsed.hash.is_some_and(|h| h.len() == 32)
+        && parsed.salt.is_some_and(|salt| salt.as_str().len() >= 22)
+        && Params::try_from(parsed).is_ok_and(|p| {
+            p.m_cost() >= MEMORY_KIB && p.t_cost() >= ITERATIONS && p.p_cost() >= LANES
+        })
+}
+
+/// [`verify`] against a user's stored hash, or against the dummy for an unknown user, taking at
+/// least the time of one argon2id verification with today's parameters either way: an unknown
+/// user, a wrong password and a legacy (bcrypt or weak) hash are never faster than a known user
+/// with a current hash, so timing does not tell who exists.
+pub fn verify_user(password: &str, stored: Option<&str>) -> Verdict {
+    let dummy = dummy_hash();
+    match stored {
+        None => {
+            let _ = verify(password, dummy);
+            Verdict::NoMatch
+        }
+        Some(stored) => {
+            let verdict = verify(password, stored);
+            let current = PasswordHash::new(stored).is_ok_and(|p| is_current(&p));
+            if !current {
+                let _ = verify(password, dummy);
+            }
+            verdict
+        }
     }
 }
 
@@ -129,10 +186,22 @@ pub enum Source {
 pub fn read(source: Source, prompt: &str, confirm: bool) -> Result<String, Error> {
     match source {
         Source::Stdin => {
+            // At most what a password of MAX_LENGTH characters can take, plus a line end: a huge
+            // input is refused without being held in memory.
+            let limit = (MAX_LENGTH * 4 + 2) as u64;
             let mut line = String::new();
-            std::io::stdin().lock().read_line(&mut line).map_err(|e| {
-                Error::usage(format!("reading the password from standard input: {e}"))
-            })?;
+            std::io::stdin()
+                .lock()
+                .take(limit + 1)
+                .read_line(&mut line)
+                .map_err(|e| {
+                    Error::usage(format!("reading the password from standard input: {e}"))
+                })?;
+            if line.len() as u64 > limit {
+                return Err(Error::usage(format!(
+                    "the password is too long: at most {MAX_LENGTH} characters"
+                )));
+            }
             let pw = line.trim_end_matches(['\n', '\r']).to_string();
             if pw.is_empty() {
                 return Err(Error::usage("no password on standard input"));
@@ -181,6 +250,58 @@ mod tests {
         assert!(hash("twelve chars").is_ok());
         // Characters, not bytes.
         assert!(check_policy("ééééééééééé").is_err());
+        // Blank, padded or invisible passwords.
+        for blank in [
+            " ".repeat(12),
+            "\t".repeat(12),
+            "\0".repeat(12),
+            format!("a{}", "\u{200B}".repeat(11)),
+            format!("{}ab", " ".repeat(10)),
+            "ab     cd          ef".to_string(),
+        ] {
+            assert!(check_policy(&blank).is_err(), "{blank:?} accepted");
+        }
+        assert_eq!(effective_length("  correct   horse battery "), 21);
+        assert!(check_policy("correct horse").is_ok());
+    }
+
+    #[test]
+    fn only_todays_argon2id_counts_as_current() {
+        let make = |version: Version, len: usize| {
+            let params = Params::new(MEMORY_KIB, ITERATIONS, LANES, Some(len)).unwrap();
+            Argon2::new(Algorithm::Argon2id, version, params)
+                .hash_password(b"some long password", &SaltString::generate(&mut OsRng))
+                .unwrap()
+                .to_string()
+        };
+        assert_eq!(
+            verify("some long password", &make(Version::V0x13, 32)),
+            Verdict::Match
+        );
+        for weaker in [make(Version::V0x10, 32), make(Version::V0x13, 10)] {
+            assert_eq!(
+                verify("some long password", &weaker),
+                Verdict::MatchNeedsRehash,
+                "{weaker}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_legacy_hash_is_never_checked_faster_than_an_unknown_user() {
+        let legacy = bcrypt::hash("legacy password 1", 4).unwrap();
+        dummy_hash();
+        let time = |stored: Option<&str>| {
+            let started = std::time::Instant::now();
+            let _ = verify_user("wrong password!!", stored);
+            started.elapsed()
+        };
+        let unknown = time(None);
+        let bcrypt = time(Some(&legacy));
+        assert!(
+            bcrypt >= unknown.mul_f64(0.8),
+            "bcrypt {bcrypt:?} vs unknown {unknown:?}"
+        );
     }
 
     #[test]

@@ -116,7 +116,24 @@ async fn init_mongo_js_creates_the_three_accounts_idempotently_and_refuses_weak_
         err.contains("MONGO_WRITER_PASSWORD is not set or empty"),
         "{err}"
     );
-    assert!(err.contains("MONGO_READER_PASSWORD is a default"), "{err}");
+    assert!(
+        err.contains("MONGO_READER_PASSWORD is a well-known default"),
+        "{err}"
+    );
+    assert!(user_names(&env).await.is_empty());
+    // The length is counted as hcctl counts it: characters, not UTF-16 units, without padding.
+    let emoji = "\u{1F600}".repeat(6);
+    let out = mongosh_init(&env, ["          ab", &emoji, "reader\u{200B}password-123"]);
+    assert!(!out.status.success(), "must refuse: {}", stdout(&out));
+    let err = format!("{}{}", stdout(&out), stderr(&out));
+    for expected in [
+        "MONGO_ADMIN_PASSWORD is shorter than 12 characters",
+        "MONGO_WRITER_PASSWORD is shorter than 12 characters",
+        "MONGO_READER_PASSWORD contains control or invisible characters",
+    ] {
+        assert!(err.contains(expected), "{expected}: {err}");
+    }
+    assert!(!err.contains(&emoji), "a password was printed: {err}");
     assert!(user_names(&env).await.is_empty());
 
     let pws = [
