@@ -156,7 +156,8 @@ pub struct UsersListArgs {
 pub enum DbUsersCommand {
     /// Create the missing accounts, update roles and passwords that differ (idempotent).
     /// Connect with an account allowed to manage users (userAdmin); passwords come from the
-    /// environment variables or files the config names.
+    /// environment variables or files the config names. The accounts are made in the config's
+    /// `database.name`; --db is not used by this command.
     Apply(DbUsersApplyArgs),
     /// List the database's accounts and roles (never passwords or hashes).
     List(DbUsersListArgs),
@@ -250,8 +251,26 @@ pub struct AwsArgs {
     /// Send every AWS request to this endpoint (an emulator such as LocalStack). Without it the
     /// standard AWS_ENDPOINT_URL and AWS_ENDPOINT_URL_<SERVICE> variables apply, per service.
     /// Credentials come from the standard AWS chain (environment, profile, SSO, instance role).
-    #[arg(long, value_name = "URL")]
+    #[arg(long, value_name = "URL", value_parser = parse_endpoint)]
     pub endpoint_url: Option<String>,
+}
+
+/// An endpoint URL: http:// or https:// and a host (a malformed one is a usage error, exit 2,
+/// not a network failure).
+pub fn parse_endpoint(s: &str) -> Result<String, String> {
+    let rest = s
+        .strip_prefix("http://")
+        .or_else(|| s.strip_prefix("https://"))
+        .ok_or_else(|| {
+            format!("'{s}' is not an endpoint URL: write http://HOST:PORT or https://HOST")
+        })?;
+    let host = rest.split(['/', '?']).next().unwrap_or("");
+    if host.is_empty() || host.contains(char::is_whitespace) {
+        return Err(format!(
+            "'{s}' has no host: write e.g. http://127.0.0.1:4566"
+        ));
+    }
+    Ok(s.to_string())
 }
 
 #[derive(Debug, Args)]
@@ -350,7 +369,8 @@ pub struct ConnectionArgs {
 pub enum Format {
     /// A readable summary.
     Text,
-    /// One JSON object (the same as --report writes).
+    /// One JSON object on stdout (for migrate and verify, the same as --report writes; on a
+    /// failure, an object with `error` and `exit_code`).
     Json,
 }
 
@@ -483,6 +503,15 @@ mod tests {
     #[test]
     fn cli_definition_is_consistent() {
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn endpoints_need_a_scheme_and_a_host() {
+        assert!(parse_endpoint("http://127.0.0.1:4566").is_ok());
+        assert!(parse_endpoint("https://ecs.eu-west-3.amazonaws.com").is_ok());
+        assert!(parse_endpoint("notaurl").is_err());
+        assert!(parse_endpoint("127.0.0.1:4566").is_err());
+        assert!(parse_endpoint("http://").is_err());
     }
 
     #[test]

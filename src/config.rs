@@ -251,18 +251,21 @@ impl Config {
                 // wrong with it without showing it.
                 Error::usage(format!(
                     "{file}: {key}: {} (the value comes from the environment and is not shown)",
-                    hide_values(&e.inner().to_string())
+                    found.hide(&hide_values(&e.inner().to_string()))
                 ))
             } else {
-                Error::usage(format!("{file}: {key}: {}", e.inner()))
+                Error::usage(format!(
+                    "{file}: {key}: {}",
+                    found.hide(&e.inner().to_string())
+                ))
             }
         })?;
         let problems = config.problems();
         if !problems.is_empty() {
-            return Err(Error::usage(format!(
+            return Err(Error::usage(found.hide(&format!(
                 "{file}: {}",
                 problems.join(&format!("\n{file}: "))
-            )));
+            ))));
         }
         Ok(config)
     }
@@ -674,6 +677,25 @@ fn join(values: &[u32]) -> String {
 struct Substituted {
     unset: Vec<(String, String)>,
     from_env: Vec<String>,
+    /// (variable, value) of every substitution made.
+    values: Vec<(String, String)>,
+}
+
+impl Substituted {
+    /// A message with every substituted value of 4 characters or more written back as the
+    /// `${VAR}` it came from: messages name the reference, never the value.
+    fn hide(&self, message: &str) -> String {
+        let mut values: Vec<&(String, String)> = self
+            .values
+            .iter()
+            .filter(|(_, v)| v.chars().count() >= 4)
+            .collect();
+        // Longest first, so that a value containing another is replaced whole.
+        values.sort_by_key(|(_, v)| std::cmp::Reverse(v.len()));
+        values.iter().fold(message.to_string(), |m, (var, value)| {
+            m.replace(value.as_str(), &format!("${{{var}}}"))
+        })
+    }
 }
 
 fn substitute(
@@ -702,6 +724,7 @@ fn substitute(
                                 Some(value) => {
                                     out.push_str(&value);
                                     found.from_env.push(key.clone());
+                                    found.values.push((name.to_string(), value));
                                 }
                                 None => found.unset.push((name.to_string(), display_key(key))),
                             }
@@ -760,7 +783,11 @@ fn substitute(
 /// A deserializer message without the values it quotes: "invalid type: integer `42`, expected a
 /// string" → "invalid type: integer, expected a string".
 fn hide_values(message: &str) -> String {
-    let outside: String = message.split('`').step_by(2).collect();
+    let outside: String = message
+        .split('`')
+        .step_by(2)
+        .flat_map(|part| part.split('"').step_by(2))
+        .collect();
     outside
         .split_whitespace()
         .collect::<Vec<_>>()
@@ -864,6 +891,46 @@ mod tests {
             hide_values("invalid type: integer `42`, expected a string"),
             "invalid type: integer, expected a string"
         );
+        assert_eq!(
+            hide_values("invalid type: string \"S3cret\", expected u32"),
+            "invalid type: string, expected u32"
+        );
+        // Values in rule messages are written back as their ${VAR}.
+        let text = example()
+            .replace(
+                "execution_role_arn: arn:aws:iam::${HCCTL_AWS_ACCOUNT_ID}:role/hcctl-dev-ecs-execution",
+                "execution_role_arn: ${ROLE}",
+            )
+            .replace("cpu: 1024", "cpu: ${CPU}");
+        assert!(text.contains("${ROLE}") && text.contains("${CPU}"));
+        let err = parse(
+            &text,
+            &[
+                ("HCCTL_AWS_ACCOUNT_ID", "1"),
+                ("ROLE", "S3cretPassw0rd"),
+                ("CPU", "1024"),
+            ],
+        )
+        .map(|_| ())
+        .unwrap_err()
+        .to_string();
+        assert!(!err.contains("S3cretPassw0rd"), "{err}");
+        assert!(
+            err.contains("ecs.execution_role_arn: '${ROLE}' is not an ARN"),
+            "{err}"
+        );
+        let err = parse(
+            &text,
+            &[
+                ("HCCTL_AWS_ACCOUNT_ID", "1"),
+                ("ROLE", "x"),
+                ("CPU", "S3cretPassw0rd"),
+            ],
+        )
+        .map(|_| ())
+        .unwrap_err()
+        .to_string();
+        assert!(!err.contains("S3cretPassw0rd"), "{err}");
     }
 
     #[test]

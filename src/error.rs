@@ -34,13 +34,18 @@ impl Error {
 
     /// The documented exit code for this error.
     pub fn exit_code(&self) -> ExitCode {
-        ExitCode::from(match self {
+        ExitCode::from(self.code())
+    }
+
+    /// The documented exit code (README, "Exit codes").
+    pub fn code(&self) -> u8 {
+        match self {
             Error::Usage(_) => 2,
             Error::Failed(_) => 1,
             Error::Differences(_) => 4,
             Error::Unhealthy(_) => 1,
             Error::AwsUnavailable(_) => 3,
-        })
+        }
     }
 }
 

@@ -23,7 +23,25 @@ fn main() -> ExitCode {
     {
         Ok(rt) => {
             exit_on_signal(&rt);
-            rt.block_on(run(cli.command))
+            let json = json_errors(&cli.command);
+            let result = rt.block_on(run(cli.command));
+            if let (Err(e), Some(kind)) = (&result, json) {
+                emit_json_error(e, kind);
+            }
+            // Exit without tearing the runtime down: the MongoDB driver's background tasks can
+            // panic when they are dropped in the wrong order ("SendError" in its connection
+            // pool), printing a backtrace after a successful run. Everything hcctl writes is
+            // already flushed (quarantine, report, documents acknowledged by the server).
+            let code = match result {
+                Ok(()) => 0,
+                Err(e) => {
+                    eprintln!("hcctl: error: {e}");
+                    e.code()
+                }
+            };
+            let _ = std::io::stdout().flush();
+            let _ = std::io::stderr().flush();
+            std::process::exit(i32::from(code));
         }
         Err(e) => Err(Error::failed(format!(
             "cannot start the async runtime: {e}"
@@ -360,6 +378,7 @@ fn return_json<T: serde::Serialize>(value: &T) -> io::Result<()> {
 }
 
 fn emit_json<T: serde::Serialize>(value: &T) -> Result<(), Error> {
+    JSON_WRITTEN.store(true, std::sync::atomic::Ordering::SeqCst);
     match return_json(value) {
         Err(e) if e.kind() != io::ErrorKind::BrokenPipe => {
             Err(Error::failed(format!("writing to stdout: {e}")))
@@ -368,9 +387,62 @@ fn emit_json<T: serde::Serialize>(value: &T) -> Result<(), Error> {
     }
 }
 
+/// Set once a command has written its JSON result: an error after that (verify's differences,
+/// an unhealthy backup status) must not add a second object to stdout.
+static JSON_WRITTEN: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// How a failed command answers with `--format json`.
+#[derive(Debug, Clone, Copy)]
+enum JsonError {
+    /// backup-status: the verdict's shape (`healthy`, `reasons`), so monitoring reads one shape.
+    Status,
+    Plain,
+}
+
+fn json_errors(command: &Command) -> Option<JsonError> {
+    let format = match command {
+        Command::Migrate(a) => a.format,
+        Command::Verify(a) => a.format,
+        Command::Deploy(a) => a.format,
+        Command::Destroy(a) => a.format,
+        Command::BackupStatus(a) => {
+            return (a.format == Format::Json).then_some(JsonError::Status);
+        }
+        Command::Backup(BackupCommand::Run(a)) => a.format,
+        Command::Users(UsersCommand::List(a)) => a.format,
+        Command::DbUsers(DbUsersCommand::Apply(a)) => a.format,
+        Command::DbUsers(DbUsersCommand::List(a)) => a.format,
+        _ => return None,
+    };
+    (format == Format::Json).then_some(JsonError::Plain)
+}
+
+/// With `--format json`, a failure before any result is still one JSON object on stdout
+/// (`error`, `exit_code`; for backup-status also `healthy: false` and `reasons`), besides the
+/// line on stderr.
+fn emit_json_error(e: &Error, kind: JsonError) {
+    if JSON_WRITTEN.load(std::sync::atomic::Ordering::SeqCst) {
+        return;
+    }
+    let message = e.to_string();
+    let value = match kind {
+        JsonError::Status => serde_json::json!({
+            "healthy": false,
+            "reasons": [message],
+            "error": message,
+            "exit_code": e.code(),
+        }),
+        JsonError::Plain => serde_json::json!({ "error": message, "exit_code": e.code() }),
+    };
+    let _ = emit_json(&value);
+}
+
 /// Print a result on stdout as text or JSON. A closed pipe (`| head`) is not an error.
 fn emit<T: serde::Serialize + std::fmt::Display>(value: &T, format: Format) -> Result<(), Error> {
     let mut out = io::stdout().lock();
+    if format == Format::Json {
+        JSON_WRITTEN.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
     let written = match format {
         Format::Text => write!(out, "{value}"),
         Format::Json => serde_json::to_writer_pretty(&mut out, value)

@@ -56,11 +56,11 @@ pub async fn connect(args: &ServerArgs) -> Result<Connection, Error> {
             )));
         }
         Ok(Err(e)) => {
-            return Err(Error::failed(format!(
-                "cannot use MongoDB at {display_uri}: {} (check that the server runs and the URI's \
-                 credentials are right; `scripts/stack up` starts a local one)",
-                scrub(&e)
-            )))
+            return Err(Error::failed(scrub(&connect_failure(
+                &e,
+                &display_uri,
+                args.connect_timeout,
+            ))))
         }
         Err(_) => {
             return Err(Error::failed(format!(
@@ -76,6 +76,54 @@ pub async fn connect(args: &ServerArgs) -> Result<Connection, Error> {
         db,
         display_uri,
     })
+}
+
+/// Why the first contact failed, in one line without the driver's topology dump: no server
+/// answered (and the socket error of the first one), the credentials were refused, or the
+/// server's error by code.
+fn connect_failure(e: &mongodb::error::Error, uri: &str, timeout: Duration) -> String {
+    use mongodb::error::ErrorKind;
+    match e.kind.as_ref() {
+        ErrorKind::ServerSelection { message, .. } => {
+            let cause = message
+                .split_once("I/O error: ")
+                .map(|(_, rest)| {
+                    let end = rest.find([',', '}']).unwrap_or(rest.len());
+                    let cause = rest[..end].trim();
+                    cause
+                        .split(" (os error")
+                        .next()
+                        .unwrap_or(cause)
+                        .to_lowercase()
+                })
+                .unwrap_or_else(|| "no answer".to_string());
+            format!(
+                "cannot connect to MongoDB at {uri}: {cause} (no server answered within {}; is \
+                 it running, and are the URI's host and port right? `scripts/stack up` starts a \
+                 local one)",
+                humantime_short(timeout)
+            )
+        }
+        ErrorKind::Authentication { message, .. } => format!(
+            "authentication failed at {uri} ({message}): check the user and password in the URI \
+             (HCCTL_MONGODB_URI) and the authSource"
+        ),
+        _ => format!("cannot use MongoDB at {uri}: {}", describe(e)),
+    }
+}
+
+/// "5s", "500ms", "1m 30s": a timeout as the user would write it.
+fn humantime_short(d: Duration) -> String {
+    let ms = d.as_millis();
+    if ms < 1000 {
+        format!("{ms}ms")
+    } else if ms.is_multiple_of(1000) && ms < 60_000 {
+        format!("{}s", ms / 1000)
+    } else if ms < 60_000 {
+        format!("{:.1}s", d.as_secs_f64())
+    } else {
+        format!("{}m {}s", ms / 60_000, ms % 60_000 / 1000)
+    }
 }
 
 /// `--tls-ca-file` / `--tls-cert-key-file` turn TLS on (merged with TLS settings of the URI).

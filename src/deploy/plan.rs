@@ -258,13 +258,24 @@ impl Plan {
                 s.result.as_deref().unwrap_or("")
             ));
         }
+        let strict_stop = o
+            .error
+            .as_deref()
+            .is_some_and(|e| e.starts_with("--strict"));
         let head = if self.dry_run {
             "dry run, nothing changed; the plan"
+        } else if strict_stop {
+            "stopped before any change (create the missing references, then run again)"
         } else if o.error.is_some() {
             "stopped on an error (run again to converge); so far"
         } else {
             "done"
         };
+        let missing = self
+            .steps
+            .iter()
+            .filter(|s| s.action == Action::Missing)
+            .count();
         let calls = format!(
             "{} API calls ({} read-only, {} mutating) in {:.2} s",
             o.api_calls.read + o.api_calls.mutating,
@@ -272,11 +283,14 @@ impl Plan {
             o.api_calls.mutating,
             o.elapsed_seconds
         );
-        let kept = if o.kept > 0 {
+        let mut kept = if o.kept > 0 {
             format!(", {} kept", o.kept)
         } else {
             String::new()
         };
+        if missing > 0 {
+            kept.push_str(&format!(", {missing} referenced resource(s) MISSING"));
+        }
         let counts = if self.dry_run {
             format!(
                 "would create {}, update {}, replace {}, delete {}; {} unchanged",

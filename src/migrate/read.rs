@@ -120,6 +120,18 @@ impl Input {
 pub fn check_outputs(input: &str, outputs: &[(&str, &Path)]) -> Result<(), Error> {
     let input = (input != "-").then(|| Path::new(input));
     for (i, (flag, path)) in outputs.iter().enumerate() {
+        // Found now rather than after the load, when the report is written.
+        let dir = match path.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d,
+            _ => Path::new("."),
+        };
+        if !dir.is_dir() {
+            return Err(Error::usage(format!(
+                "{flag} {}: the directory {} does not exist (create it or choose another path)",
+                path.display(),
+                dir.display()
+            )));
+        }
         if input.is_some_and(|input| same_file(input, path)) {
             return Err(Error::usage(format!(
                 "{flag} {} is the input file itself: it would be truncated before it is read \

@@ -221,8 +221,22 @@ async fn an_unreachable_endpoint_exits_3_within_seconds() {
         "{}",
         stderr(&out)
     );
+    // For monitoring, JSON in the verdict's shape on every exit code.
+    let (code, v) = status_json(&env, &["--endpoint-url", "http://127.0.0.1:9"]);
+    assert_eq!(code, Some(3));
+    assert_eq!(v["healthy"], false);
+    assert_eq!(v["exit_code"], 3);
+    assert!(
+        reasons(&v)[0].contains("no answer from the AWS endpoint"),
+        "{v}"
+    );
+    // A malformed endpoint is a usage error.
+    let out = env.run(&["backup-status", "--endpoint-url", "notaurl"]);
+    assert_exit(&out, 2);
     // A config error is exit 2, before any call.
     env.write_config("project: x\n");
     let out = env.run(&["backup-status", "--endpoint-url", "http://127.0.0.1:9"]);
     assert_exit(&out, 2);
+    let (code, v) = status_json(&env, &["--endpoint-url", "http://127.0.0.1:9"]);
+    assert_eq!((code, &v["exit_code"]), (Some(2), &serde_json::json!(2)));
 }

@@ -53,6 +53,18 @@ fn usage_errors_exit_2() {
     ]);
     assert_exit(&missing, 2);
     assert!(stderr(&missing).contains("cannot open /nonexistent/file.csv: no such file"));
+    // With --format json, the failure is a JSON object on stdout as well.
+    let json = hcctl(&["migrate", "/nonexistent/file.csv", "--format", "json"]);
+    assert_exit(&json, 2);
+    let v: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(v["exit_code"], 2);
+    assert!(
+        v["error"]
+            .as_str()
+            .unwrap()
+            .contains("cannot open /nonexistent/file.csv"),
+        "{v}"
+    );
     let empty = tempfile::NamedTempFile::new().unwrap();
     let out = hcctl(&["migrate", empty.path().to_str().unwrap(), "--dry-run"]);
     assert_exit(&out, 2);
@@ -216,6 +228,25 @@ fn an_output_that_is_the_input_is_refused_and_the_input_kept() {
     let out = hcctl(&["verify", input_arg, "--report", &spelled]);
     assert_exit(&out, 2);
     assert_eq!(std::fs::read_to_string(&input).unwrap(), text);
+
+    // An output in a directory that does not exist is found before the run, not after it.
+    for flag in ["--report", "--quarantine"] {
+        let out = hcctl(&[
+            "migrate",
+            input_arg,
+            "--dry-run",
+            flag,
+            "/nonexistent/out.json",
+        ]);
+        assert_exit(&out, 2);
+        assert!(
+            stderr(&out).contains(&format!(
+                "{flag} /nonexistent/out.json: the directory /nonexistent does not exist"
+            )),
+            "{}",
+            stderr(&out)
+        );
+    }
 
     let same = dir.path().join("out.json");
     let same = same.to_str().unwrap();
