@@ -43,8 +43,24 @@ use report::Report;
 use sorted::Merge;
 use write::Writer;
 
-/// Run `hcctl migrate`. Usage and input problems are found before anything is written.
+/// Run `hcctl migrate`. Usage and input problems are found before anything is written. A run
+/// that fails removes the quarantine file it started: an incomplete list of rejected rows (with
+/// their patient data) is not left behind; the rerun writes the whole one.
 pub async fn migrate(args: &MigrateArgs) -> Result<Report, Error> {
+    let mut created = None;
+    let result = run(args, &mut created).await;
+    if let (Err(_), Some(path)) = (&result, created) {
+        if std::fs::metadata(&path).is_ok_and(|m| m.file_type().is_file()) {
+            let _ = std::fs::remove_file(&path);
+        }
+    }
+    result
+}
+
+async fn run(
+    args: &MigrateArgs,
+    created: &mut Option<std::path::PathBuf>,
+) -> Result<Report, Error> {
     let started = Instant::now();
     sorted::check_temp_dir(args.sort.temp_dir.as_deref())?;
     let input = read::open(&args.path)?;
@@ -58,6 +74,7 @@ pub async fn migrate(args: &MigrateArgs) -> Result<Report, Error> {
     }
     read::check_outputs(&args.path, &outputs)?;
     let mut quarantine = Quarantine::create(&quarantine_path, &input.header)?;
+    *created = Some(quarantine_path.clone());
     let connection = if args.dry_run {
         None
     } else {

@@ -495,6 +495,10 @@ async fn a_cut_off_gzip_file_is_an_input_error_and_writes_nothing() {
     assert!(err.contains("nothing was written"), "{err}");
     assert_eq!(err.trim().lines().count(), 1, "one clear line: {err}");
     env.assert_nothing_written().await;
+    assert!(
+        !env.dir.path().join("cut.quarantine.csv").exists(),
+        "a failed run leaves no partial quarantine behind"
+    );
     env.drop_db().await;
 }
 
@@ -529,6 +533,7 @@ async fn unreachable_server_fails_fast_with_exit_1() {
     assert!(!err.contains("Topology"), "no driver dump: {err}");
     assert!(!err.contains("hunter2-secret"), "password leaked: {err}");
     assert_eq!(err.trim().lines().count(), 1, "one clear line: {err}");
+    assert!(!env.dir.path().join("one.quarantine.csv").exists());
 }
 
 /// Migrate one valid row with a variant of the test server's URI, made from its scheme,
