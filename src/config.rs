@@ -246,7 +246,7 @@ impl Config {
         }
         let config: Config = serde_path_to_error::deserialize(tree).map_err(|e| {
             let key = e.path().to_string();
-            if found.from_env.contains(&key) {
+            if found.substituted_at(&key) {
                 // The value may be a secret (a password set as ${VAR} by mistake): say what is
                 // wrong with it without showing it.
                 Error::usage(format!(
@@ -676,24 +676,29 @@ fn join(values: &[u32]) -> String {
 #[derive(Debug, Default)]
 struct Substituted {
     unset: Vec<(String, String)>,
-    from_env: Vec<String>,
-    /// (variable, value) of every substitution made.
-    values: Vec<(String, String)>,
+    /// Every substitution made: (key, variable, value).
+    made: Vec<(String, String, String)>,
 }
 
 impl Substituted {
+    /// Whether the value at `key` comes (in whole or in part) from the environment.
+    fn substituted_at(&self, key: &str) -> bool {
+        self.made.iter().any(|(k, _, _)| k == key)
+    }
+
     /// A message with every substituted value of 4 characters or more written back as the
     /// `${VAR}` it came from: messages name the reference, never the value.
     fn hide(&self, message: &str) -> String {
-        let mut values: Vec<&(String, String)> = self
-            .values
+        let mut made: Vec<(&str, &str)> = self
+            .made
             .iter()
-            .filter(|(_, v)| v.chars().count() >= 4)
+            .filter(|(_, _, v)| v.chars().count() >= 4)
+            .map(|(_, var, v)| (var.as_str(), v.as_str()))
             .collect();
         // Longest first, so that a value containing another is replaced whole.
-        values.sort_by_key(|(_, v)| std::cmp::Reverse(v.len()));
-        values.iter().fold(message.to_string(), |m, (var, value)| {
-            m.replace(value.as_str(), &format!("${{{var}}}"))
+        made.sort_by_key(|(_, v)| std::cmp::Reverse(v.len()));
+        made.iter().fold(message.to_string(), |m, (var, value)| {
+            m.replace(value, &format!("${{{var}}}"))
         })
     }
 }
@@ -723,8 +728,7 @@ fn substitute(
                             match env(name) {
                                 Some(value) => {
                                     out.push_str(&value);
-                                    found.from_env.push(key.clone());
-                                    found.values.push((name.to_string(), value));
+                                    found.made.push((key.clone(), name.to_string(), value));
                                 }
                                 None => found.unset.push((name.to_string(), display_key(key))),
                             }
@@ -859,7 +863,9 @@ mod tests {
             &mut found,
         );
         assert!(found.unset.is_empty());
-        assert_eq!(found.from_env, ["a", "b"]);
+        assert!(
+            found.substituted_at("a") && found.substituted_at("b") && !found.substituted_at("c")
+        );
         assert_eq!(v["a"], Value::Number(512.into()));
         assert_eq!(v["b"], Value::String("x-512".into()));
         assert_eq!(v["c"], Value::String("${N}".into()));

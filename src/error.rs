@@ -4,7 +4,6 @@
 //! decides the exit code and whether anything may have been written.
 
 use std::fmt;
-use std::process::ExitCode;
 
 /// An error that ends a command.
 #[derive(Debug)]
@@ -30,11 +29,6 @@ impl Error {
 
     pub fn failed(msg: impl fmt::Display) -> Self {
         Error::Failed(anyhow::anyhow!("{msg}"))
-    }
-
-    /// The documented exit code for this error.
-    pub fn exit_code(&self) -> ExitCode {
-        ExitCode::from(self.code())
     }
 
     /// The documented exit code (README, "Exit codes").

@@ -2,7 +2,6 @@
 //! outcome to a documented exit code. The work lives in the library (`src/lib.rs`).
 
 use std::io::{self, IsTerminal, Write};
-use std::process::ExitCode;
 
 use clap::Parser;
 
@@ -14,46 +13,39 @@ use hcctl::migrate::{self, report};
 use hcctl::output;
 use hcctl::security;
 
-fn main() -> ExitCode {
+fn main() {
     let cli = Cli::parse();
     output::init_logging(cli.verbose);
-    let result = match tokio::runtime::Builder::new_multi_thread()
+    let json = json_errors(&cli.command);
+    // The runtime lives until the process exits: it is never torn down, because the MongoDB
+    // driver's background tasks can panic when they are dropped in the wrong order ("SendError"
+    // in its connection pool), printing a backtrace after a successful run. Everything hcctl
+    // writes is already flushed by then (quarantine, report, documents the server acknowledged).
+    let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
-        .build()
-    {
+        .build();
+    let result = match &runtime {
         Ok(rt) => {
-            exit_on_signal(&rt);
-            let json = json_errors(&cli.command);
-            let result = rt.block_on(run(cli.command));
-            if let (Err(e), Some(kind)) = (&result, json) {
-                emit_json_error(e, kind);
-            }
-            // Exit without tearing the runtime down: the MongoDB driver's background tasks can
-            // panic when they are dropped in the wrong order ("SendError" in its connection
-            // pool), printing a backtrace after a successful run. Everything hcctl writes is
-            // already flushed (quarantine, report, documents acknowledged by the server).
-            let code = match result {
-                Ok(()) => 0,
-                Err(e) => {
-                    eprintln!("hcctl: error: {e}");
-                    e.code()
-                }
-            };
-            let _ = std::io::stdout().flush();
-            let _ = std::io::stderr().flush();
-            std::process::exit(i32::from(code));
+            exit_on_signal(rt);
+            rt.block_on(run(cli.command))
         }
         Err(e) => Err(Error::failed(format!(
             "cannot start the async runtime: {e}"
         ))),
     };
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
+    let code = match &result {
+        Ok(()) => 0,
         Err(e) => {
+            if let Some(kind) = json {
+                emit_json_error(e, kind);
+            }
             eprintln!("hcctl: error: {e}");
-            e.exit_code()
+            e.code()
         }
-    }
+    };
+    let _ = io::stdout().flush();
+    let _ = io::stderr().flush();
+    std::process::exit(i32::from(code));
 }
 
 /// Ctrl-C or SIGTERM (what ECS sends a task it stops): say what state things are in and exit

@@ -225,6 +225,10 @@ const SECRET_OPTIONS: [&str; 3] = [
     "authmechanismproperties",
 ];
 
+fn is_secret_option(key: &str) -> bool {
+    SECRET_OPTIONS.contains(&key.to_ascii_lowercase().as_str())
+}
+
 /// The query part of a URI, `key=value` pairs.
 fn query_pairs(uri: &str) -> impl Iterator<Item = (&str, &str)> {
     let query = uri.rsplit_once('?').map_or("", |(_, q)| q);
@@ -239,7 +243,7 @@ fn uri_secrets(uri: &str) -> Vec<String> {
     let mut secrets: Vec<String> = uri_password(uri).into_iter().collect();
     secrets.extend(
         query_pairs(uri)
-            .filter(|(k, _)| SECRET_OPTIONS.contains(&k.to_ascii_lowercase().as_str()))
+            .filter(|(k, _)| is_secret_option(k))
             .map(|(_, v)| v.to_string()),
     );
     secrets
@@ -262,9 +266,7 @@ pub fn redact_uri(uri: &str) -> String {
     let query: Vec<String> = query
         .split('&')
         .map(|pair| match pair.split_once('=') {
-            Some((k, _)) if SECRET_OPTIONS.contains(&k.to_ascii_lowercase().as_str()) => {
-                format!("{k}=****")
-            }
+            Some((k, _)) if is_secret_option(k) => format!("{k}=****"),
             _ => pair.to_string(),
         })
         .collect();

@@ -121,10 +121,7 @@ pub async fn deploy(
         .collect();
     if strict && !missing.is_empty() {
         let names: Vec<&str> = missing.iter().map(|s| s.name.as_str()).collect();
-        let error = format!(
-            "--strict: referenced resource(s) missing, nothing was changed: {}",
-            names.join(", ")
-        );
+        let error = format!("{}: {}", plan::STRICT_STOP, names.join(", "));
         conclude(&mut plan, &aws, started, false, Some(error));
         return Ok(plan);
     }

@@ -145,6 +145,10 @@ pub struct Outcome {
     pub error: Option<String>,
 }
 
+/// How a deploy stopped by `--strict` begins its error: the plan's summary tells it apart from a
+/// failed apply (nothing to rerun until the references exist).
+pub const STRICT_STOP: &str = "--strict: referenced resource(s) missing, nothing was changed";
+
 impl Plan {
     pub fn count(&self, action: Action) -> usize {
         self.steps.iter().filter(|s| s.action == action).count()
@@ -261,7 +265,7 @@ impl Plan {
         let strict_stop = o
             .error
             .as_deref()
-            .is_some_and(|e| e.starts_with("--strict"));
+            .is_some_and(|e| e.starts_with(STRICT_STOP));
         let head = if self.dry_run {
             "dry run, nothing changed; the plan"
         } else if strict_stop {
@@ -271,11 +275,7 @@ impl Plan {
         } else {
             "done"
         };
-        let missing = self
-            .steps
-            .iter()
-            .filter(|s| s.action == Action::Missing)
-            .count();
+
         let calls = format!(
             "{} API calls ({} read-only, {} mutating) in {:.2} s",
             o.api_calls.read + o.api_calls.mutating,
@@ -288,8 +288,8 @@ impl Plan {
         } else {
             String::new()
         };
-        if missing > 0 {
-            kept.push_str(&format!(", {missing} referenced resource(s) MISSING"));
+        if o.missing > 0 {
+            kept.push_str(&format!(", {} referenced resource(s) MISSING", o.missing));
         }
         let counts = if self.dry_run {
             format!(

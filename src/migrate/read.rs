@@ -113,7 +113,6 @@ impl Input {
     }
 }
 
-/// Open `path` ("-" for stdin), detect gzip by its magic bytes, and read the header.
 /// Refuse an output file (`--quarantine`, `--report`) that is the input itself or another
 /// output: creating it would truncate rows still to be read, or one output would overwrite the
 /// other. Devices such as /dev/null are not files and are left alone.
@@ -121,10 +120,7 @@ pub fn check_outputs(input: &str, outputs: &[(&str, &Path)]) -> Result<(), Error
     let input = (input != "-").then(|| Path::new(input));
     for (i, (flag, path)) in outputs.iter().enumerate() {
         // Found now rather than after the load, when the report is written.
-        let dir = match path.parent() {
-            Some(d) if !d.as_os_str().is_empty() => d,
-            _ => Path::new("."),
-        };
+        let dir = directory_of(path);
         if !dir.is_dir() {
             return Err(Error::usage(format!(
                 "{flag} {}: the directory {} does not exist (create it or choose another path)",
@@ -163,15 +159,24 @@ fn same_file(a: &Path, b: &Path) -> bool {
     }
     // Not created yet: the same directory (links resolved) and the same name.
     let place = |p: &Path| {
-        let dir = match p.parent() {
-            Some(d) if !d.as_os_str().is_empty() => d,
-            _ => Path::new("."),
-        };
-        Some(std::fs::canonicalize(dir).ok()?.join(p.file_name()?))
+        Some(
+            std::fs::canonicalize(directory_of(p))
+                .ok()?
+                .join(p.file_name()?),
+        )
     };
     place(a).is_some_and(|pa| Some(pa) == place(b))
 }
 
+/// The directory a file is (to be) created in: "x.csv" → ".".
+fn directory_of(path: &Path) -> &Path {
+    match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    }
+}
+
+/// Open `path` ("-" for stdin), detect gzip by its magic bytes, and read the header.
 pub fn open(path: &str) -> Result<Input, Error> {
     let (raw, source, display): (Box<dyn Read + Send>, String, String) = if path == "-" {
         (
@@ -217,11 +222,7 @@ pub fn open(path: &str) -> Result<Input, Error> {
         seen: Arc::clone(&lines),
     });
 
-    let mut reader = ReaderBuilder::new()
-        .has_headers(false)
-        .flexible(true)
-        .buffer_capacity(256 * 1024)
-        .from_reader(stream);
+    let mut reader = csv_reader(stream);
     let mut header = ByteRecord::new();
     let got = reader
         .read_byte_record(&mut header)
@@ -241,6 +242,19 @@ pub fn open(path: &str) -> Result<Input, Error> {
         header,
         columns,
     })
+}
+
+/// How far the parser reads ahead of the record it returns.
+const PARSER_BUFFER: usize = 256 * 1024;
+
+/// The parser: no header handling (the header is matched by [`Columns`]), ragged rows allowed
+/// (they are rejected with their field count), [`PARSER_BUFFER`] of read-ahead.
+fn csv_reader<R: Read>(input: R) -> Reader<R> {
+    ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .buffer_capacity(PARSER_BUFFER)
+        .from_reader(input)
 }
 
 /// Physical line numbers. The csv crate's own `Position::line()` miscounts with CRLF line ends
@@ -295,9 +309,9 @@ struct CountingReader {
 /// of the file into one field (memory growing with the input, and time with its square).
 pub const MAX_ROW_BYTES: usize = 1 << 20;
 
-/// The parser reads ahead by at most its buffer (256 KiB): a window longer than a row plus that
-/// means the current row is longer than [`MAX_ROW_BYTES`].
-const MAX_WINDOW_BYTES: usize = MAX_ROW_BYTES + 256 * 1024;
+/// The parser reads ahead by at most its buffer: a window longer than a row plus that means the
+/// current row is longer than [`MAX_ROW_BYTES`].
+const MAX_WINDOW_BYTES: usize = MAX_ROW_BYTES + PARSER_BUFFER;
 
 impl Read for CountingReader {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
@@ -340,16 +354,18 @@ pub fn io_reason(e: &io::Error) -> String {
 mod tests {
     use super::*;
 
-    fn lines_of(input: &str) -> Vec<u64> {
+    /// A CSV reader over `input` set up as [`open`] sets it up, and its line counter.
+    fn counted(input: &[u8]) -> (Reader<CountingReader>, Arc<Mutex<LineCounter>>) {
         let lines = Arc::new(Mutex::new(LineCounter::default()));
         let reader = CountingReader {
-            inner: Box::new(io::Cursor::new(input.as_bytes().to_vec())),
+            inner: Box::new(io::Cursor::new(input.to_vec())),
             seen: Arc::clone(&lines),
         };
-        let mut r = ReaderBuilder::new()
-            .has_headers(false)
-            .flexible(true)
-            .from_reader(reader);
+        (csv_reader(reader), lines)
+    }
+
+    fn lines_of(input: &str) -> Vec<u64> {
+        let (mut r, lines) = counted(input.as_bytes());
         let mut rec = ByteRecord::new();
         let mut out = Vec::new();
         while r.read_byte_record(&mut rec).unwrap() {
@@ -365,16 +381,7 @@ mod tests {
         while text.len() < MAX_WINDOW_BYTES + 1024 {
             text.push_str("x,y,z\n");
         }
-        let lines = Arc::new(Mutex::new(LineCounter::default()));
-        let reader = CountingReader {
-            inner: Box::new(io::Cursor::new(text.into_bytes())),
-            seen: Arc::clone(&lines),
-        };
-        let mut r = ReaderBuilder::new()
-            .has_headers(false)
-            .flexible(true)
-            .buffer_capacity(256 * 1024)
-            .from_reader(reader);
+        let (mut r, lines) = counted(text.as_bytes());
         let mut rec = ByteRecord::new();
         let mut rows = 0;
         let err = loop {

@@ -663,21 +663,13 @@ async fn external_sort_spills_into_temp_dir_and_leaves_nothing_behind() {
     // 60,000 rows clean to about 33 MB of documents: more than one 16 MiB sort run.
     let data = env.generate("gen.csv", 60_000, 11);
     let runs = tempfile::tempdir().unwrap();
-    let report_path = env.dir.path().join("tempdir.json");
     // TMPDIR points nowhere: were --temp-dir ignored, the sort could not create its runs.
-    let out = env
-        .command(&[
-            "migrate",
-            data.to_str().unwrap(),
-            "--db",
-            &env.db,
-            "--collection",
-            "patients",
-            "--report",
-            report_path.to_str().unwrap(),
-            "--temp-dir",
-            runs.path().to_str().unwrap(),
-        ])
+    let (mut cmd, report_path) = env.migrate_command(
+        &data,
+        "patients",
+        &["--temp-dir", runs.path().to_str().unwrap()],
+    );
+    let out = cmd
         .env("TMPDIR", "/nonexistent/hcctl-tmp")
         .env_remove("HCCTL_TEMP_DIR")
         .env("HCCTL_LOG", "info")

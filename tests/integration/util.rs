@@ -92,9 +92,9 @@ impl TestEnv {
         cmd
     }
 
-    /// `hcctl migrate PATH --db <test db> --collection COLL --report …` plus `extra`; asserts
-    /// success and returns the parsed report.
-    pub fn migrate(&self, path: &Path, coll: &str, extra: &[&str]) -> Value {
+    /// `hcctl migrate PATH --db <test db> --collection COLL --report …` plus `extra`, not run
+    /// yet (to add environment variables), and where its report will be.
+    pub fn migrate_command(&self, path: &Path, coll: &str, extra: &[&str]) -> (Command, PathBuf) {
         let report = self.dir.path().join(format!("{coll}-report.json"));
         let mut args = vec![
             "migrate",
@@ -107,7 +107,15 @@ impl TestEnv {
             report.to_str().expect("utf-8 path"),
         ];
         args.extend_from_slice(extra);
-        let out = self.run(&args);
+        (self.command(&args), report)
+    }
+
+    /// [`TestEnv::migrate_command`], run; asserts success and returns the parsed report.
+    pub fn migrate(&self, path: &Path, coll: &str, extra: &[&str]) -> Value {
+        let (mut cmd, report) = self.migrate_command(path, coll, extra);
+        let out = cmd
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run {HCCTL}: {e}"));
         assert_success(&out);
         read_json(&report)
     }
