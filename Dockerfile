@@ -88,6 +88,13 @@ RUN apt-get update \
 
 COPY --from=builder /src/target/release/hcctl /usr/local/bin/hcctl
 
+# /work as a volume: ECS on Fargate creates a task's bind-mount volume (task-definitions/app.json
+# mounts `work` at /work) root-owned 0755 unless the image declares a VOLUME at that path, in
+# which case the volume starts as a copy of the image's directory, owned by 10001 (ECS developer
+# guide, "Use bind mounts"). Without it the read-only-root app task could not write its
+# quarantine or its sort runs. Declared after the directory exists, so its ownership is copied.
+VOLUME ["/work"]
+
 USER 10001:10001
 WORKDIR /work
 

@@ -168,7 +168,7 @@ pub struct BackupPlan {
 #[serde(deny_unknown_fields)]
 pub struct Rule {
     pub name: String,
-    /// `cron(...)` or `rate(...)`, as AWS Backup takes it.
+    /// `cron(...)` with six fields, as AWS Backup takes it (AWS Backup has no `rate(...)`).
     pub schedule: String,
     #[serde(default = "default_start_window")]
     pub start_window_minutes: i64,
@@ -346,6 +346,11 @@ impl Config {
                     "{key}.name: '{}' is not a log group name (1-512 of letters, digits, . _ - / #)",
                     g.name
                 ));
+            } else if g.name.starts_with("aws/") {
+                p.push(format!(
+                    "{key}.name: '{}': names starting with aws/ are reserved for AWS services",
+                    g.name
+                ));
             }
             if !RETENTION_DAYS.contains(&g.retention_days) {
                 p.push(format!(
@@ -461,14 +466,7 @@ impl Config {
                 }
             }
         }
-        for (k, v) in &self.tags {
-            if k.is_empty() || k.len() > 128 || k.starts_with("aws:") || v.len() > 256 {
-                p.push(format!(
-                    "tags.{k}: tag keys are 1-128 characters and may not start with aws:, \
-                     values at most 256 characters"
-                ));
-            }
-        }
+        tag_problems(&mut p, &self.tags);
         p
     }
 
@@ -494,8 +492,15 @@ fn container_problems(p: &mut Vec<String>, key: &str, c: &Container) {
     if c.port == Some(0) {
         p.push(format!("{key}.port: 0 is not a port"));
     }
-    for name in c.environment.keys() {
-        if looks_secret(name) {
+    for (name, value) in &c.environment {
+        if carries_credentials(value) {
+            // The value itself is never shown: it holds a password.
+            p.push(format!(
+                "{key}.environment.{name}: the value is a URL with a user and password in it \
+                 (scheme://user:password@host); store it in Secrets Manager and name it in \
+                 {key}.secrets"
+            ));
+        } else if looks_secret(name) {
             p.push(format!(
                 "{key}.environment.{name}: looks like a credential; move it to {key}.secrets \
                  as the ARN of a Secrets Manager secret or SSM parameter"
@@ -531,6 +536,56 @@ fn container_problems(p: &mut Vec<String>, key: &str, c: &Container) {
     }
 }
 
+/// The rules every service hcctl tags agrees on (ECS, CloudWatch Logs, AWS Backup): at most 50
+/// tags; keys of 1-128 and values of 0-256 characters, both of letters, digits, spaces and
+/// `_ . : / = + - @`; the prefix `aws:` (in any letter case) reserved for AWS in keys and values.
+fn tag_problems(p: &mut Vec<String>, tags: &BTreeMap<String, String>) {
+    const MAX_TAGS: usize = 50;
+    if tags.len() > MAX_TAGS {
+        p.push(format!(
+            "tags: {} tags; AWS allows at most {MAX_TAGS} per resource",
+            tags.len()
+        ));
+    }
+    let reserved = |s: &str| {
+        s.get(..4)
+            .is_some_and(|prefix| prefix.eq_ignore_ascii_case("aws:"))
+    };
+    for (k, v) in tags {
+        let key_len = k.chars().count();
+        if key_len == 0 || key_len > 128 || !tag_text_ok(k) {
+            p.push(format!(
+                "tags.{k}: a tag key is 1-128 characters of letters, digits, spaces and _ . : / = + - @"
+            ));
+        }
+        if v.chars().count() > 256 || !tag_text_ok(v) {
+            p.push(format!(
+                "tags.{k}: '{v}' is not a tag value (at most 256 characters of letters, digits, \
+                 spaces and _ . : / = + - @; write e.g. 'R and D - oncology' for 'R&D (oncology)')"
+            ));
+        }
+        if reserved(k) || reserved(v) {
+            p.push(format!(
+                "tags.{k}: the prefix aws: (in any letter case) is reserved for AWS in tag keys and values"
+            ));
+        }
+    }
+}
+
+/// `[\p{L}\p{Z}\p{N}_.:/=+\-@]*`, the tag pattern of the AWS models (`\p{Z}`: space separators).
+fn tag_text_ok(s: &str) -> bool {
+    s.chars().all(|c| {
+        c.is_alphabetic()
+            || c.is_numeric()
+            || "_.:/=+-@".contains(c)
+            || matches!(
+                c,
+                ' ' | '\u{a0}' | '\u{1680}' | '\u{2000}'
+                    ..='\u{200a}' | '\u{2028}' | '\u{2029}' | '\u{202f}' | '\u{205f}' | '\u{3000}'
+            )
+    })
+}
+
 fn rule_problems(p: &mut Vec<String>, key: &str, r: &Rule) {
     name_check(
         p,
@@ -541,9 +596,20 @@ fn rule_problems(p: &mut Vec<String>, key: &str, r: &Rule) {
         "letters, digits, - and _",
     );
     let s = r.schedule.trim();
-    if !((s.starts_with("cron(") || s.starts_with("rate(")) && s.ends_with(')')) {
+    let fields = s
+        .strip_prefix("cron(")
+        .and_then(|b| b.strip_suffix(')'))
+        .map(|b| b.split_whitespace().count());
+    if s.starts_with("rate(") {
         p.push(format!(
-            "{key}.schedule: '{}' is not a schedule expression (cron(0 3 * * ? *) or rate(12 hours))",
+            "{key}.schedule: '{}': AWS Backup takes only cron expressions (its model's \
+             ScheduleExpression is a CronExpression); write e.g. cron(0 */12 * * ? *) for every 12 hours",
+            r.schedule
+        ));
+    } else if fields != Some(6) {
+        p.push(format!(
+            "{key}.schedule: '{}' is not a cron expression of six fields \
+             (minutes hours day-of-month month day-of-week year, e.g. cron(0 3 * * ? *))",
             r.schedule
         ));
     }
@@ -624,24 +690,49 @@ fn arn_service(arn: &str) -> Option<&str> {
     Some(service)
 }
 
-/// Environment variable names that should have been secrets.
+/// Environment variable names that should have been secrets: a credential phrase anywhere in
+/// the name, or a word of it (split at `_`, `-` and `.`) that names one (`DB_PASS`,
+/// `MONGO_URL`, `SENTRY_DSN`).
 pub fn looks_secret(name: &str) -> bool {
     let n = name.to_ascii_uppercase();
-    [
+    const PHRASES: [&str; 9] = [
         "PASSWORD",
         "PASSWD",
+        "PASSPHRASE",
         "SECRET",
         "TOKEN",
         "PRIVATE_KEY",
         "ACCESS_KEY",
         "API_KEY",
         "CREDENTIAL",
-    ]
-    .iter()
-    .any(|w| n.contains(w))
-        || n == "KEY"
-        || n.ends_with("_KEY")
-        || n.contains("URI") && n.contains("MONGO")
+    ];
+    // Whole words only: PASS in DB_PASS, not in PASSENGER_COUNT or BYPASS_CACHE.
+    const WORDS: [&str; 10] = [
+        "KEY", "PASS", "PWD", "PW", "AUTH", "DSN", "CERT", "COOKIE", "SESSION", "JWT",
+    ];
+    let words: Vec<&str> = n.split(['_', '-', '.']).collect();
+    let has = |w: &str| words.contains(&w);
+    PHRASES.iter().any(|p| n.contains(p))
+        || WORDS.iter().any(|w| has(w))
+        // A database connection string carries its credentials.
+        || (has("URI") || has("URL"))
+            && (n.contains("MONGO") || has("DB") || has("DATABASE"))
+}
+
+/// Whether an environment value carries credentials in clear: a URL with a password in its
+/// user information (`scheme://user:password@host`), whatever the variable is called.
+pub fn carries_credentials(value: &str) -> bool {
+    let Some((_, rest)) = value.split_once("://") else {
+        return false;
+    };
+    // The authority ends at the first '/', '?' or '#' after the last '@' that precedes them;
+    // a password may itself contain '/', so look for '@' up to the end of the authority-ish part.
+    let authority_end = rest.find(['?', '#']).unwrap_or(rest.len());
+    let authority = &rest[..authority_end];
+    match authority.rfind('@') {
+        Some(at) => authority[..at].contains(':'),
+        None => false,
+    }
 }
 
 fn fargate_size_ok(cpu: u32, memory: u32) -> bool {
@@ -821,6 +912,11 @@ mod tests {
             .expect("infra/hcctl.yaml")
     }
 
+    /// The `tags:` block of the shipped config, to replace in tests.
+    fn example_tags() -> String {
+        "tags:\n  Project: hcctl\n  Environment: dev\n  DataClassification: PHI\n  Owner: data-engineering\n".to_string()
+    }
+
     fn parse(text: &str, vars: &[(&str, &str)]) -> Result<Config, Error> {
         let vars: Vec<(String, String)> = vars
             .iter()
@@ -992,6 +1088,91 @@ mod tests {
     }
 
     #[test]
+    fn rate_schedules_are_refused_for_aws_backup() {
+        // Issue 22, finding 3: AWS Backup's ScheduleExpression takes cron only.
+        let text = example().replace("cron(0 3 * * ? *)", "rate(12 hours)");
+        let err = parse(&text, &[("HCCTL_AWS_ACCOUNT_ID", "1")])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("backup.plan.rules[0].schedule: 'rate(12 hours)': AWS Backup takes only cron expressions"),
+            "{err}"
+        );
+        let text = example().replace("cron(0 3 * * ? *)", "cron(0 3 * * ?)");
+        let err = parse(&text, &[("HCCTL_AWS_ACCOUNT_ID", "1")])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("is not a cron expression of six fields"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn tags_and_log_group_names_aws_would_refuse_are_found_first() {
+        // Issue 22, finding 5: characters, count, reserved prefixes, reserved log group names.
+        let with_tags = |tags: &str| {
+            let text = example();
+            assert!(
+                text.contains(&example_tags()),
+                "the shipped tags block changed"
+            );
+            text.replace(&example_tags(), &format!("{tags}\n"))
+        };
+        let cases = [
+            (
+                "tags: {CostCenter: \"R&D (oncology)\"}",
+                "tags.CostCenter: 'R&D (oncology)' is not a tag value",
+            ),
+            (
+                "tags: {AWS:Owner: x}",
+                "tags.AWS:Owner: the prefix aws: (in any letter case) is reserved",
+            ),
+            (
+                "tags: {Owner: \"Aws:x\"}",
+                "tags.Owner: the prefix aws: (in any letter case) is reserved",
+            ),
+            (
+                "tags: {\"a#b\": x}",
+                "tags.a#b: a tag key is 1-128 characters",
+            ),
+        ];
+        for (tags, expected) in cases {
+            let err = parse(&with_tags(tags), &[("HCCTL_AWS_ACCOUNT_ID", "1")])
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.contains(expected),
+                "{tags}: missing {expected:?} in:\n{err}"
+            );
+        }
+        let many: Vec<String> = (0..51).map(|i| format!("k{i}: v")).collect();
+        let err = parse(
+            &with_tags(&format!("tags: {{{}}}", many.join(", "))),
+            &[("HCCTL_AWS_ACCOUNT_ID", "1")],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("tags: 51 tags; AWS allows at most 50"),
+            "{err}"
+        );
+        // Letters of any script, digits, spaces and the allowed signs pass.
+        let fine = with_tags("tags: {Équipe: \"Oncologie 2/3 = +@_.:-\", 部門: 腫瘍科}");
+        parse(&fine, &[("HCCTL_AWS_ACCOUNT_ID", "1")]).unwrap();
+        let text = example().replace("name: /ecs/hcctl-dev/app", "name: aws/hcctl-dev/app");
+        let err = parse(&text, &[("HCCTL_AWS_ACCOUNT_ID", "1")])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains(
+                "log_groups.app.name: 'aws/hcctl-dev/app': names starting with aws/ are reserved"
+            ),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn credentials_in_environment_are_refused() {
         for name in [
             "DB_PASSWORD",
@@ -1005,5 +1186,57 @@ mod tests {
         for name in ["HCCTL_LOG", "MONGO_INITDB_DATABASE", "KEYBOARD_LAYOUT"] {
             assert!(!looks_secret(name), "{name}");
         }
+    }
+
+    #[test]
+    fn credentials_in_plaintext_task_environment_are_refused() {
+        // Issue 24, finding 16: names with PASS, PWD, AUTH, DSN… and values carrying
+        // `user:password@` passed the check and rendered as plaintext.
+        for name in [
+            "DB_PASS",
+            "MONGO_PWD",
+            "SMTP_AUTH",
+            "SENTRY_DSN",
+            "MONGO_URL",
+            "DATABASE_URL",
+            "TLS_CERT",
+            "SESSION",
+        ] {
+            assert!(looks_secret(name), "{name}");
+        }
+        for name in ["PASSENGER_COUNT", "BYPASS_CACHE", "PUBLIC_URL", "AUTHOR"] {
+            assert!(!looks_secret(name), "{name}");
+        }
+        for value in [
+            "mongodb://writer:S3cret@db:27017",
+            "postgres://u:p@h/db?sslmode=require",
+            "mongodb://w:pa/ss@h:27017/x",
+            "https://user:token@example.org/path",
+        ] {
+            assert!(carries_credentials(value), "{value}");
+        }
+        for value in [
+            "mongodb://db:27017",
+            "https://user@example.org",
+            "plain",
+            "a:b@c",
+        ] {
+            assert!(!carries_credentials(value), "{value}");
+        }
+        let text = example().replace(
+            "MONGO_INITDB_DATABASE: healthcare",
+            "MONGO_INITDB_DATABASE: healthcare\n      TARGET: \"mongodb://writer:S3cret@db:27017\"",
+        );
+        assert!(text.contains("S3cret"));
+        let err = parse(&text, &[("HCCTL_AWS_ACCOUNT_ID", "1")])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains(
+                "containers.mongo.environment.TARGET: the value is a URL with a user and password"
+            ),
+            "{err}"
+        );
+        assert!(!err.contains("S3cret"), "{err}");
     }
 }

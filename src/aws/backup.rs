@@ -4,7 +4,8 @@
 use std::collections::BTreeMap;
 
 use aws_sdk_backup::types::{
-    BackupPlanInput, BackupRuleInput, BackupSelection, Condition, ConditionType, Lifecycle,
+    BackupPlanInput, BackupRuleInput, BackupSelection, Condition, ConditionParameter,
+    ConditionType, Conditions, Lifecycle,
 };
 use aws_sdk_backup::Client;
 use serde::Serialize;
@@ -155,7 +156,7 @@ pub async fn apply_vault(
                 .create_backup_vault()
                 .backup_vault_name(name)
                 .set_encryption_key_arn(desired.kms_key_arn.clone())
-                .set_backup_vault_tags(Some(tags.clone().into_iter().collect()))
+                .set_backup_vault_tags(super::create_tags(tags))
                 .send()
                 .await
                 .map_err(|e| AwsError::new(format!("creating backup vault {name}"), &e))?;
@@ -416,14 +417,27 @@ pub async fn delete_plan(client: &Client, id: &str, name: &str) -> Result<(), Aw
         .map_err(|e| AwsError::new(format!("deleting backup plan {name}"), &e))
 }
 
+/// The tag key of a selection condition: `aws:ResourceTag/KEY`.
+const RESOURCE_TAG: &str = "aws:ResourceTag/";
+
 /// A selection as AWS Backup describes it.
+///
+/// AWS Backup ORs `Resources` with `ListOfTags` (every resource of the account and region
+/// carrying one of those tags is selected too), and ANDs `Conditions` with `Resources`. So the
+/// config's `tag_conditions` become `Conditions` (narrowing) when `resources` are named, and
+/// `ListOfTags` (the whole selection) only when they are not: a PHI plan never picks up
+/// whatever else in the account happens to be tagged `Backup=daily`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Selection {
     pub id: String,
     pub name: String,
     pub iam_role_arn: String,
     pub resources: Vec<String>,
-    pub tag_conditions: BTreeMap<String, String>,
+    /// `ListOfTags`: resources with any of these tags are selected (OR).
+    pub list_of_tags: BTreeMap<String, String>,
+    /// `Conditions.StringEquals` on `aws:ResourceTag/KEY`: only resources of `resources` that
+    /// carry all of these tags (AND).
+    pub conditions: BTreeMap<String, String>,
 }
 
 impl Selection {
@@ -433,18 +447,45 @@ impl Selection {
         serde_json::json!({
             "iam_role_arn": self.iam_role_arn,
             "resources": resources,
-            "tag_conditions": self.tag_conditions,
+            "list_of_tags": self.list_of_tags,
+            "conditions": self.conditions,
         })
     }
 
     pub fn from_config(s: &config::Selection) -> Selection {
+        let (list_of_tags, conditions) = if s.resources.is_empty() {
+            (s.tag_conditions.clone(), BTreeMap::new())
+        } else {
+            (BTreeMap::new(), s.tag_conditions.clone())
+        };
         Selection {
             id: String::new(),
             name: s.name.clone(),
             iam_role_arn: s.iam_role_arn.clone(),
             resources: s.resources.clone(),
-            tag_conditions: s.tag_conditions.clone(),
+            list_of_tags,
+            conditions,
         }
+    }
+
+    /// Plan and status lines: what the selection protects.
+    pub fn describe(&self) -> Vec<String> {
+        let mut what: Vec<String> = self
+            .resources
+            .iter()
+            .map(|r| format!("resource {r}"))
+            .collect();
+        what.extend(
+            self.conditions
+                .iter()
+                .map(|(k, v)| format!("only if tagged {k}={v}")),
+        );
+        what.extend(
+            self.list_of_tags
+                .iter()
+                .map(|(k, v)| format!("any resource tagged {k}={v}")),
+        );
+        what
     }
 }
 
@@ -489,7 +530,7 @@ pub async fn observe_selection(
         name: name.to_string(),
         iam_role_arn: sel.iam_role_arn().to_string(),
         resources: sel.resources().to_vec(),
-        tag_conditions: sel
+        list_of_tags: sel
             .list_of_tags()
             .iter()
             .map(|c| {
@@ -497,6 +538,21 @@ pub async fn observe_selection(
                     c.condition_key().to_string(),
                     c.condition_value().to_string(),
                 )
+            })
+            .collect(),
+        conditions: sel
+            .conditions()
+            .map(|c| c.string_equals())
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|c| {
+                let key = c.condition_key()?;
+                // A condition on something else than a tag is kept whole, so it shows as drift.
+                let key = key.strip_prefix(RESOURCE_TAG).unwrap_or(key);
+                Some((
+                    key.to_string(),
+                    c.condition_value().unwrap_or_default().to_string(),
+                ))
             })
             .collect(),
     }))
@@ -513,17 +569,12 @@ pub fn selection_changes(actual: &Selection, desired: &config::Selection) -> Vec
 pub fn plan_selection(desired: &config::Selection, observed: Option<&Selection>) -> Step {
     let want = Selection::from_config(desired);
     let Some(s) = observed else {
-        let mut what: Vec<String> = want
-            .resources
-            .iter()
-            .map(|r| format!("resource {r}"))
-            .collect();
-        what.extend(
-            want.tag_conditions
-                .iter()
-                .map(|(k, v)| format!("tag {k}={v}")),
+        return Step::new(
+            Kind::BackupSelection,
+            &desired.name,
+            Action::Create,
+            want.describe(),
         );
-        return Step::new(Kind::BackupSelection, &desired.name, Action::Create, what);
     };
     let changes = selection_changes(s, desired);
     let action = if changes.is_empty() {
@@ -546,11 +597,29 @@ pub async fn apply_selection(
     if let Some(s) = observed {
         delete_selection(client, plan_id, &s.id, name).await?;
     }
+    let want = Selection::from_config(desired);
     let mut sel = BackupSelection::builder()
         .selection_name(name)
         .iam_role_arn(&desired.iam_role_arn)
-        .set_resources(Some(desired.resources.clone()));
-    for (k, v) in &desired.tag_conditions {
+        .set_resources((!want.resources.is_empty()).then(|| want.resources.clone()));
+    if !want.conditions.is_empty() {
+        let equals = want
+            .conditions
+            .iter()
+            .map(|(k, v)| {
+                ConditionParameter::builder()
+                    .condition_key(format!("{RESOURCE_TAG}{k}"))
+                    .condition_value(v)
+                    .build()
+            })
+            .collect();
+        sel = sel.conditions(
+            Conditions::builder()
+                .set_string_equals(Some(equals))
+                .build(),
+        );
+    }
+    for (k, v) in &want.list_of_tags {
         sel = sel.list_of_tags(
             Condition::builder()
                 .condition_type(ConditionType::Stringequals)
@@ -680,4 +749,60 @@ pub async fn describe_job(client: &Client, id: &str) -> Result<Job, AwsError> {
         .await
         .map_err(|e| AwsError::new(format!("describing backup job {id}"), &e))?;
     Ok(job_from!(j, id))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config_selection(resources: &[&str], tags: &[(&str, &str)]) -> config::Selection {
+        config::Selection {
+            name: "s".into(),
+            iam_role_arn: "arn:aws:iam::1:role/r".into(),
+            resources: resources.iter().map(|r| r.to_string()).collect(),
+            tag_conditions: tags
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn tags_narrow_named_resources_and_select_alone_only_without_them() {
+        // Issue 22, finding 2: AWS Backup ORs ListOfTags with Resources.
+        let narrowed = Selection::from_config(&config_selection(
+            &["arn:aws:elasticfilesystem:eu-west-3:1:file-system/fs-1"],
+            &[("Backup", "daily")],
+        ));
+        assert_eq!(
+            narrowed.conditions.get("Backup").map(String::as_str),
+            Some("daily")
+        );
+        assert!(narrowed.list_of_tags.is_empty());
+        assert_eq!(
+            narrowed.describe(),
+            [
+                "resource arn:aws:elasticfilesystem:eu-west-3:1:file-system/fs-1",
+                "only if tagged Backup=daily"
+            ]
+        );
+        let by_tag = Selection::from_config(&config_selection(&[], &[("Backup", "daily")]));
+        assert_eq!(
+            by_tag.list_of_tags.get("Backup").map(String::as_str),
+            Some("daily")
+        );
+        assert!(by_tag.conditions.is_empty());
+        // A selection made the old way (resources OR tags) differs: deploy replaces it.
+        let mut old = narrowed.clone();
+        old.list_of_tags = std::mem::take(&mut old.conditions);
+        let desired = config_selection(
+            &["arn:aws:elasticfilesystem:eu-west-3:1:file-system/fs-1"],
+            &[("Backup", "daily")],
+        );
+        assert_eq!(plan_selection(&desired, Some(&old)).action, Action::Replace);
+        assert_eq!(
+            plan_selection(&desired, Some(&narrowed)).action,
+            Action::Unchanged
+        );
+    }
 }

@@ -471,7 +471,7 @@ pub async fn create_cluster(
     let out = client
         .create_cluster()
         .cluster_name(name)
-        .set_tags(Some(aws_tags(tags)))
+        .set_tags((!tags.is_empty()).then(|| aws_tags(tags)))
         .send()
         .await
         .map_err(|e| AwsError::new(format!("creating ECS cluster {name}"), &e))?;

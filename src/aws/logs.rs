@@ -116,7 +116,7 @@ pub async fn apply(
             .create_log_group()
             .log_group_name(name)
             .set_kms_key_id(desired.kms_key_arn.clone())
-            .set_tags(Some(tags.clone().into_iter().collect()))
+            .set_tags(super::create_tags(tags))
             .send()
             .await
             .map_err(|e| AwsError::new(format!("creating log group {name}"), &e))?;

@@ -197,7 +197,7 @@ impl Calls {
 
 /// Read-only operations by their name; everything else changes something.
 pub fn is_read_only(operation: &str) -> bool {
-    ["Describe", "List", "Get"]
+    ["Describe", "List", "Get", "Simulate"]
         .iter()
         .any(|p| operation.starts_with(p))
 }
@@ -327,6 +327,14 @@ impl From<AwsError> for crate::error::Error {
     fn from(e: AwsError) -> Self {
         crate::error::Error::Failed(anyhow::Error::new(e))
     }
+}
+
+/// The tags of a create call: none at all when the config has none. AWS refuses an empty tag map
+/// (CloudWatch Logs' `tags` has a minimum of one entry), where the emulators take it.
+pub fn create_tags<T: FromIterator<(String, String)>>(
+    tags: &BTreeMap<String, String>,
+) -> Option<T> {
+    (!tags.is_empty()).then(|| tags.clone().into_iter().collect())
 }
 
 /// Tags to set (new or changed) and keys to remove, to go from `actual` to `desired`.

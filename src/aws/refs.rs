@@ -4,6 +4,14 @@
 //! anything. A task definition that names a missing secret registers fine and fails only when a
 //! task starts; the plan says so first. Missing references are warnings, or errors with
 //! `--strict`.
+//!
+//! Existence is not enough (issue 22): a role must trust the service that assumes it
+//! (`ecs-tasks.amazonaws.com` for the task roles, `backup.amazonaws.com` for the backup role), the
+//! execution role must be allowed to read the configured secrets and parameters and to decrypt
+//! with their customer-managed keys (asked of the IAM policy simulator, which weighs the role's
+//! identity policies — not resource policies, SCPs or permission boundaries), and a log group's
+//! KMS key policy must let `logs.<region>.amazonaws.com` use the key. What cannot be read from
+//! here is said in the plan as "not checked", never passed silently.
 
 use super::{Aws, AwsError, AwsErrorKind};
 use crate::config::Config;
@@ -17,6 +25,15 @@ pub struct Reference {
     pub arn: String,
     /// The config key that names it.
     pub used_by: String,
+}
+
+/// The service principal that must be able to assume the role named at a config key.
+fn trusted_service(used_by: &str) -> Option<&'static str> {
+    match used_by {
+        "ecs.execution_role_arn" | "ecs.task_role_arn" => Some("ecs-tasks.amazonaws.com"),
+        "backup.selection.iam_role_arn" => Some("backup.amazonaws.com"),
+        _ => None,
+    }
 }
 
 /// Every reference in the config, each once.
@@ -77,9 +94,21 @@ pub fn collect(config: &Config) -> Vec<Reference> {
     refs
 }
 
-/// `arn:…:secret:NAME[:json-key:stage:version]` → NAME (looked up by name in this account).
+/// `arn:…:secret:NAME[:json-key:stage:version]` → NAME, for display (with the random suffix
+/// Secrets Manager appends to a full ARN, when the config has one).
 pub fn secret_name(arn: &str) -> &str {
     arn.split(':').nth(6).unwrap_or(arn)
+}
+
+/// `arn:…:secret:NAME[:json-key:stage:version]` → `arn:…:secret:NAME`, the `SecretId` to look it
+/// up by. The name of a full ARN ends in a random 6-character suffix: looked up as a name, it is
+/// not found (or refused as AccessDenied by a policy on the ARN); looked up as the ARN it is.
+pub fn secret_id(arn: &str) -> String {
+    let fields: Vec<&str> = arn.split(':').collect();
+    match fields.get(..7) {
+        Some(head) => head.join(":"),
+        None => arn.to_string(),
+    }
 }
 
 /// `arn:aws:iam::ACCOUNT:role/path/NAME` → NAME.
@@ -104,17 +133,37 @@ fn missing_code(e: &AwsError) -> bool {
         )
 }
 
-/// Found (`Some(true)`), missing (`Some(false)`), or not checked (`None`: SSM parameters).
-pub async fn exists(aws: &Aws, r: &Reference) -> Result<Option<bool>, AwsError> {
+/// What a lookup found.
+#[derive(Debug, Default)]
+struct Found {
+    /// Why it cannot serve its use (empty: usable as far as can be seen).
+    problems: Vec<String>,
+    /// What could not be checked, and why.
+    notes: Vec<String>,
+    /// A secret's full ARN and its customer-managed KMS key, for the execution role's check.
+    secret_arn: Option<String>,
+    secret_key: Option<String>,
+}
+
+/// Found (`Some`), missing (`None`); SSM parameters are not looked up (`Ok(Some)` with a note).
+async fn look_up(aws: &Aws, r: &Reference, region: &str) -> Result<Option<Found>, AwsError> {
+    let mut found = Found::default();
     let result = match r.what {
         "secret" => {
             let name = secret_name(&r.arn);
             aws.secrets
                 .describe_secret()
-                .secret_id(name)
+                .secret_id(secret_id(&r.arn))
                 .send()
                 .await
-                .map(|_| ())
+                .map(|out| {
+                    found.secret_arn = out.arn().map(str::to_string);
+                    // Secrets Manager's own key (aws/secretsmanager) needs no grant.
+                    found.secret_key = out
+                        .kms_key_id()
+                        .filter(|k| !k.ends_with("alias/aws/secretsmanager"))
+                        .map(str::to_string);
+                })
                 .map_err(|e| AwsError::new(format!("looking up secret {name}"), &e))
         }
         "role" => {
@@ -124,24 +173,193 @@ pub async fn exists(aws: &Aws, r: &Reference) -> Result<Option<bool>, AwsError> 
                 .role_name(name)
                 .send()
                 .await
-                .map(|_| ())
+                .map(|out| {
+                    let (Some(service), Some(role)) = (trusted_service(&r.used_by), out.role())
+                    else {
+                        return;
+                    };
+                    match role.assume_role_policy_document().map(policy_json) {
+                        Some(Some(doc)) if trusts(&doc, service) => {}
+                        Some(Some(_)) => found.problems.push(format!(
+                            "its trust policy does not let {service} assume it ({}): add \
+                             {{\"Effect\": \"Allow\", \"Principal\": {{\"Service\": \"{service}\"}}, \
+                             \"Action\": \"sts:AssumeRole\"}}",
+                            r.used_by
+                        )),
+                        _ => found
+                            .notes
+                            .push("trust policy not checked: not readable".to_string()),
+                    }
+                })
                 .map_err(|e| AwsError::new(format!("looking up IAM role {name}"), &e))
         }
-        "KMS key" => aws
-            .kms
-            .describe_key()
-            .key_id(&r.arn)
-            .send()
-            .await
-            .map(|_| ())
-            .map_err(|e| AwsError::new(format!("looking up KMS key {}", r.arn), &e)),
-        _ => return Ok(None),
+        "KMS key" => {
+            let described = aws
+                .kms
+                .describe_key()
+                .key_id(&r.arn)
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|e| AwsError::new(format!("looking up KMS key {}", r.arn), &e));
+            if described.is_ok() && r.used_by.starts_with("log_groups.") {
+                let service = format!("logs.{region}.amazonaws.com");
+                match aws
+                    .kms
+                    .get_key_policy()
+                    .key_id(&r.arn)
+                    .policy_name("default")
+                    .send()
+                    .await
+                {
+                    Ok(out) => match out.policy().map(policy_json) {
+                        Some(Some(doc)) if allows_service(&doc, &service, LOGS_KMS_ACTIONS) => {}
+                        Some(Some(_)) => found.problems.push(format!(
+                            "its key policy does not allow {service} to {} ({}): CloudWatch \
+                             Logs could not encrypt the group with it",
+                            LOGS_KMS_ACTIONS.join(", "),
+                            r.used_by
+                        )),
+                        _ => found
+                            .notes
+                            .push("key policy not checked: not readable".into()),
+                    },
+                    Err(e) => found.notes.push(format!(
+                        "key policy not checked: {}",
+                        AwsError::new("reading the key policy", &e)
+                    )),
+                }
+            }
+            described
+        }
+        _ => {
+            found.notes.push("not checked".to_string());
+            return Ok(Some(found));
+        }
     };
     match result {
-        Ok(()) => Ok(Some(true)),
-        Err(e) if missing_code(&e) => Ok(Some(false)),
+        Ok(()) => Ok(Some(found)),
+        Err(e) if missing_code(&e) => Ok(None),
         Err(e) => Err(e),
     }
+}
+
+/// What CloudWatch Logs needs of a key to encrypt a log group with it.
+const LOGS_KMS_ACTIONS: &[&str] = &["kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey"];
+
+/// A policy document as IAM and KMS return it: JSON, or (IAM's trust policies) URL-encoded JSON.
+fn policy_json(text: &str) -> Option<serde_json::Value> {
+    serde_json::from_str(text).ok().or_else(|| {
+        let decoded = percent_encoding::percent_decode_str(text)
+            .decode_utf8()
+            .ok()?;
+        serde_json::from_str(&decoded).ok()
+    })
+}
+
+/// A field that is a string or a list of strings.
+fn strings(v: &serde_json::Value) -> Vec<&str> {
+    match v {
+        serde_json::Value::String(s) => vec![s.as_str()],
+        serde_json::Value::Array(a) => a.iter().filter_map(|x| x.as_str()).collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// The Allow statements of a policy whose principal includes the service `service`.
+fn allow_statements_for<'a>(
+    doc: &'a serde_json::Value,
+    service: &'a str,
+) -> impl Iterator<Item = &'a serde_json::Value> + 'a {
+    let statements = match &doc["Statement"] {
+        serde_json::Value::Array(a) => a.iter().collect::<Vec<_>>(),
+        one @ serde_json::Value::Object(_) => vec![one],
+        _ => Vec::new(),
+    };
+    statements.into_iter().filter(move |st| {
+        st["Effect"] == "Allow" && strings(&st["Principal"]["Service"]).contains(&service)
+    })
+}
+
+/// `pattern` (an IAM action with `*` wildcards, case-insensitive) matches `action`.
+fn action_matches(pattern: &str, action: &str) -> bool {
+    fn glob(p: &[u8], a: &[u8]) -> bool {
+        match p.split_first() {
+            None => a.is_empty(),
+            Some((b'*', rest)) => (0..=a.len()).any(|i| glob(rest, &a[i..])),
+            Some((c, rest)) => {
+                a.first().is_some_and(|x| x.eq_ignore_ascii_case(c)) && glob(rest, &a[1..])
+            }
+        }
+    }
+    glob(pattern.as_bytes(), action.as_bytes())
+}
+
+/// Whether a trust policy lets `service` assume the role.
+fn trusts(doc: &serde_json::Value, service: &str) -> bool {
+    allows_service(doc, service, &["sts:AssumeRole"])
+}
+
+/// Whether some Allow statement for `service` grants every one of `actions`.
+fn allows_service(doc: &serde_json::Value, service: &str, actions: &[&str]) -> bool {
+    actions.iter().all(|action| {
+        allow_statements_for(doc, service).any(|st| {
+            strings(&st["Action"])
+                .iter()
+                .any(|p| action_matches(p, action))
+        })
+    })
+}
+
+/// The execution role's permissions on what the tasks read at start, asked of the IAM policy
+/// simulator: problems (denied), or a note when the simulator cannot be asked from here.
+async fn execution_role_access(
+    aws: &Aws,
+    role_arn: &str,
+    needs: &[(&'static str, String)],
+) -> (Vec<String>, Vec<String>) {
+    let (mut problems, mut notes) = (Vec::new(), Vec::new());
+    for (action, resource) in needs {
+        let out = aws
+            .iam
+            .simulate_principal_policy()
+            .policy_source_arn(role_arn)
+            .action_names(*action)
+            .resource_arns(resource)
+            .send()
+            .await;
+        match out {
+            Ok(out) => {
+                for r in out.evaluation_results() {
+                    let decision = r.eval_decision().as_str();
+                    // AWS names the statement behind an explicit deny; an answer that names
+                    // none cannot be explained, so it is not taken (LocalStack's simulator
+                    // denies everything this way).
+                    if decision == "explicitDeny" && r.matched_statements().is_empty() {
+                        notes.push(format!(
+                            "permissions not checked: the IAM policy simulator answered \
+                             {action} on {resource} with explicitDeny without naming a statement"
+                        ));
+                        continue;
+                    }
+                    if decision != "allowed" {
+                        problems.push(format!(
+                            "may not {action} on {resource} ({decision} by the IAM policy \
+                             simulator): the tasks could not start"
+                        ));
+                    }
+                }
+            }
+            Err(e) => {
+                notes.push(format!(
+                    "permissions not checked: {}",
+                    AwsError::new("asking the IAM policy simulator", &e)
+                ));
+                break;
+            }
+        }
+    }
+    (problems, notes)
 }
 
 /// Why a secret cannot be looked up from here, if it cannot: ECS accepts a secret of another
@@ -166,10 +384,14 @@ pub fn elsewhere(r: &Reference, region: &str, home_account: Option<&str>) -> Opt
     }
 }
 
-/// Plan steps for the references: found ones unchanged, missing ones `missing`.
+/// Plan steps for the references: found and usable ones unchanged, missing ones `missing`,
+/// unusable ones `unusable`.
 pub async fn plan(aws: &Aws, config: &Config) -> Result<Vec<Step>, AwsError> {
     let home_account = config.ecs.execution_role_arn.split(':').nth(4);
     let mut steps = Vec::new();
+    // What the execution role must read when a task starts, and where its step is.
+    let mut needs: Vec<(&'static str, String)> = Vec::new();
+    let mut execution_role: Option<(usize, String)> = None;
     for r in collect(config) {
         if let Some(note) = elsewhere(&r, &aws.region, home_account) {
             steps.push(Step::new(
@@ -180,9 +402,30 @@ pub async fn plan(aws: &Aws, config: &Config) -> Result<Vec<Step>, AwsError> {
             ));
             continue;
         }
-        let step = match exists(aws, &r).await? {
-            Some(true) => Step::new(Kind::Reference, label(&r), Action::Unchanged, vec![]),
-            Some(false) => Step::new(
+        let step = match look_up(aws, &r, &aws.region).await? {
+            Some(found) => {
+                if r.what == "SSM parameter" {
+                    needs.push(("ssm:GetParameters", r.arn.clone()));
+                }
+                if let Some(arn) = &found.secret_arn {
+                    needs.push(("secretsmanager:GetSecretValue", arn.clone()));
+                }
+                if let Some(key) = &found.secret_key {
+                    needs.push(("kms:Decrypt", key.clone()));
+                }
+                if r.used_by == "ecs.execution_role_arn" && found.problems.is_empty() {
+                    execution_role = Some((steps.len(), r.arn.clone()));
+                }
+                let action = if found.problems.is_empty() {
+                    Action::Unchanged
+                } else {
+                    Action::Unusable
+                };
+                let mut lines = found.problems;
+                lines.extend(found.notes);
+                Step::new(Kind::Reference, label(&r), action, lines)
+            }
+            None => Step::new(
                 Kind::Reference,
                 label(&r),
                 Action::Missing,
@@ -191,14 +434,17 @@ pub async fn plan(aws: &Aws, config: &Config) -> Result<Vec<Step>, AwsError> {
                     r.used_by
                 )],
             ),
-            None => Step::new(
-                Kind::Reference,
-                label(&r),
-                Action::Unchanged,
-                vec!["not checked".to_string()],
-            ),
         };
         steps.push(step);
+    }
+    if let Some((at, arn)) = execution_role {
+        let (problems, notes) = execution_role_access(aws, &arn, &needs).await;
+        let step = &mut steps[at];
+        if !problems.is_empty() {
+            step.action = Action::Unusable;
+        }
+        step.changes.extend(problems);
+        step.changes.extend(notes);
     }
     Ok(steps)
 }
@@ -237,6 +483,64 @@ mod tests {
     }
 
     #[test]
+    fn trust_and_key_policies_are_read_as_aws_evaluates_them() {
+        // Issue 22, finding 8: roles and keys were checked for existence only.
+        let ecs = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":["ecs-tasks.amazonaws.com"]},"Action":"sts:AssumeRole"}]}"#;
+        let doc = policy_json(ecs).unwrap();
+        assert!(trusts(&doc, "ecs-tasks.amazonaws.com"));
+        assert!(!trusts(&doc, "backup.amazonaws.com"));
+        // IAM returns trust policies URL-encoded.
+        let encoded =
+            percent_encoding::utf8_percent_encode(ecs, percent_encoding::NON_ALPHANUMERIC)
+                .to_string();
+        assert!(trusts(
+            &policy_json(&encoded).unwrap(),
+            "ecs-tasks.amazonaws.com"
+        ));
+        // A Deny, another action or a single statement object.
+        let deny = r#"{"Statement":{"Effect":"Deny","Principal":{"Service":"ecs-tasks.amazonaws.com"},"Action":"sts:AssumeRole"}}"#;
+        assert!(!trusts(
+            &policy_json(deny).unwrap(),
+            "ecs-tasks.amazonaws.com"
+        ));
+        let tag_only = r#"{"Statement":{"Effect":"Allow","Principal":{"Service":"ecs-tasks.amazonaws.com"},"Action":"sts:TagSession"}}"#;
+        assert!(!trusts(
+            &policy_json(tag_only).unwrap(),
+            "ecs-tasks.amazonaws.com"
+        ));
+        let star = r#"{"Statement":{"Effect":"Allow","Principal":{"Service":"backup.amazonaws.com"},"Action":"sts:*"}}"#;
+        assert!(trusts(&policy_json(star).unwrap(), "backup.amazonaws.com"));
+
+        let default_key = r#"{"Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::1:root"},"Action":"kms:*","Resource":"*"}]}"#;
+        let logs = "logs.eu-west-3.amazonaws.com";
+        assert!(!allows_service(
+            &policy_json(default_key).unwrap(),
+            logs,
+            LOGS_KMS_ACTIONS
+        ));
+        let for_logs = r#"{"Statement":[{"Effect":"Allow","Principal":{"Service":"logs.eu-west-3.amazonaws.com"},"Action":["kms:Encrypt*","kms:Decrypt*","kms:ReEncrypt*","kms:GenerateDataKey*","kms:Describe*"],"Resource":"*"}]}"#;
+        assert!(allows_service(
+            &policy_json(for_logs).unwrap(),
+            logs,
+            LOGS_KMS_ACTIONS
+        ));
+        assert!(!allows_service(
+            &policy_json(for_logs).unwrap(),
+            "logs.us-east-1.amazonaws.com",
+            LOGS_KMS_ACTIONS
+        ));
+
+        assert!(action_matches("kms:*", "kms:Decrypt"));
+        assert!(action_matches(
+            "KMS:generatedatakey*",
+            "kms:GenerateDataKey"
+        ));
+        assert!(action_matches("*", "sts:AssumeRole"));
+        assert!(!action_matches("kms:Encrypt*", "kms:Decrypt"));
+        assert!(!action_matches("kms:Decrypt", "kms:DecryptX"));
+    }
+
+    #[test]
     fn names_come_out_of_arns() {
         assert_eq!(
             secret_name("arn:aws:secretsmanager:eu-west-3:1:secret:hcctl/dev/root:username::"),
@@ -245,6 +549,15 @@ mod tests {
         assert_eq!(
             secret_name("arn:aws:secretsmanager:eu-west-3:1:secret:x"),
             "x"
+        );
+        // Issue 22, finding 6: a full ARN is looked up by the ARN, without the JSON-key fields.
+        assert_eq!(
+            secret_id("arn:aws:secretsmanager:eu-west-3:1:secret:hcctl/dev/root-AbC123:password::"),
+            "arn:aws:secretsmanager:eu-west-3:1:secret:hcctl/dev/root-AbC123"
+        );
+        assert_eq!(
+            secret_id("arn:aws:secretsmanager:eu-west-3:1:secret:x"),
+            "arn:aws:secretsmanager:eu-west-3:1:secret:x"
         );
         assert_eq!(
             role_name("arn:aws:iam::1:role/service-role/AWSBackupDefaultServiceRole"),

@@ -96,6 +96,12 @@ pub struct SelectionStatus {
     pub iam_role_arn: Option<String>,
     pub resources: Vec<String>,
     pub tag_conditions: std::collections::BTreeMap<String, String>,
+    /// True when the tags narrow `resources` (AWS Backup `Conditions`: AND); false when they
+    /// select every tagged resource of the account and region (`ListOfTags`: OR).
+    pub tags_narrow_resources: bool,
+    /// What it protects, in words (as the text report prints it).
+    #[serde(skip)]
+    pub protects: Vec<String>,
     pub drift: Vec<String>,
 }
 
@@ -258,7 +264,14 @@ pub fn judge(
                 exists: true,
                 iam_role_arn: Some(s.iam_role_arn.clone()),
                 resources: s.resources.clone(),
-                tag_conditions: s.tag_conditions.clone(),
+                tag_conditions: s
+                    .list_of_tags
+                    .iter()
+                    .chain(&s.conditions)
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect(),
+                tags_narrow_resources: !s.conditions.is_empty(),
+                protects: s.describe(),
                 drift,
             }
         }
@@ -275,6 +288,8 @@ pub fn judge(
                 iam_role_arn: None,
                 resources: Vec::new(),
                 tag_conditions: Default::default(),
+                tags_narrow_resources: false,
+                protects: Vec::new(),
                 drift: Vec::new(),
             }
         }
@@ -459,8 +474,7 @@ impl Status {
         }
         let s = &self.selection;
         if s.exists {
-            let mut what: Vec<String> = s.resources.clone();
-            what.extend(s.tag_conditions.iter().map(|(k, v)| format!("tag {k}={v}")));
+            let what = &s.protects;
             o.push_str(&format!(
                 "selection  {:<28} {}: {}\n",
                 s.name,

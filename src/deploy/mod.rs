@@ -117,7 +117,7 @@ pub async fn deploy(
     show(&plan);
     let missing: Vec<&Step> = references
         .iter()
-        .filter(|s| s.action == Action::Missing)
+        .filter(|s| matches!(s.action, Action::Missing | Action::Unusable))
         .collect();
     if strict && !missing.is_empty() {
         let names: Vec<&str> = missing.iter().map(|s| s.name.as_str()).collect();

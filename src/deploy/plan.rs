@@ -53,6 +53,10 @@ pub enum Action {
     Absent,
     /// A referenced resource (secret, role, KMS key) does not exist.
     Missing,
+    /// A referenced resource exists but cannot serve its use: a role that does not trust the
+    /// service that assumes it, or may not read the secrets; a key policy that does not let
+    /// CloudWatch Logs use the key.
+    Unusable,
 }
 
 impl Action {
@@ -64,7 +68,7 @@ impl Action {
             Action::Unchanged | Action::Absent => "=",
             Action::Delete => "-",
             Action::Keep => "!",
-            Action::Missing => "?",
+            Action::Missing | Action::Unusable => "?",
         }
     }
 
@@ -78,6 +82,7 @@ impl Action {
             Action::Keep => "keep",
             Action::Absent => "absent",
             Action::Missing => "missing",
+            Action::Unusable => "unusable",
         }
     }
 
@@ -139,6 +144,9 @@ pub struct Outcome {
     pub kept: usize,
     /// Referenced resources that do not exist (warnings; errors with `--strict`).
     pub missing: usize,
+    /// Referenced resources that exist but cannot serve their use (the same: warnings, or
+    /// errors with `--strict`).
+    pub unusable: usize,
     pub api_calls: CallCount,
     pub elapsed_seconds: f64,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -147,7 +155,8 @@ pub struct Outcome {
 
 /// How a deploy stopped by `--strict` begins its error: the plan's summary tells it apart from a
 /// failed apply (nothing to rerun until the references exist).
-pub const STRICT_STOP: &str = "--strict: referenced resource(s) missing, nothing was changed";
+pub const STRICT_STOP: &str =
+    "--strict: referenced resource(s) missing or unusable, nothing was changed";
 
 impl Plan {
     pub fn count(&self, action: Action) -> usize {
@@ -191,6 +200,7 @@ impl Plan {
             unchanged: self.count(Action::Unchanged) + self.count(Action::Absent),
             kept: self.count(Action::Keep),
             missing: self.count(Action::Missing),
+            unusable: self.count(Action::Unusable),
             api_calls,
             elapsed_seconds: (elapsed * 1000.0).round() / 1000.0,
             error,
@@ -269,7 +279,7 @@ impl Plan {
         let head = if self.dry_run {
             "dry run, nothing changed; the plan"
         } else if strict_stop {
-            "stopped before any change (create the missing references, then run again)"
+            "stopped before any change (create or fix the references marked ?, then run again)"
         } else if o.error.is_some() {
             "stopped on an error (run again to converge); so far"
         } else {
@@ -290,6 +300,9 @@ impl Plan {
         };
         if o.missing > 0 {
             kept.push_str(&format!(", {} referenced resource(s) MISSING", o.missing));
+        }
+        if o.unusable > 0 {
+            kept.push_str(&format!(", {} referenced resource(s) UNUSABLE", o.unusable));
         }
         let counts = if self.dry_run {
             format!(

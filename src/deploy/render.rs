@@ -311,6 +311,24 @@ mod tests {
     }
 
     #[test]
+    fn container_logs_are_never_dropped_silently() {
+        // Issue 22, finding 7: without `mode`, ECS now defaults awslogs to non-blocking with a
+        // 10 MiB buffer, and lines of an auditable migration could be lost under throttling.
+        let (config, path) = shipped();
+        let rendered = render_all(&config, &path, "eu-west-3").unwrap();
+        let options = |container: &str| {
+            let r = rendered
+                .iter()
+                .find(|r| r.container == container)
+                .unwrap_or_else(|| panic!("no {container} task definition"));
+            r.json["containerDefinitions"][0]["logConfiguration"]["options"].clone()
+        };
+        assert_eq!(options("app")["mode"], "blocking");
+        assert_eq!(options("mongo")["mode"], "non-blocking");
+        assert_eq!(options("mongo")["max-buffer-size"], "25m");
+    }
+
+    #[test]
     fn a_setting_the_template_never_uses_is_refused() {
         let (mut config, path) = shipped();
         config.containers.app.port = Some(8080);

@@ -53,6 +53,7 @@ impl AwsEnv {
             .kms
             .create_key()
             .description(format!("hcctl test {project}: app log group"))
+            .policy(LOG_GROUP_KEY_POLICY)
             .send()
             .await
             .unwrap_or_else(|e| panic!("creating the test KMS key: {e:?}"))
@@ -115,6 +116,16 @@ impl AwsEnv {
 /// What the test config refers to but hcctl does not manage: the database secret and the IAM
 /// roles, created where the standard variables send Secrets Manager and IAM (the emulator, or
 /// LocalStack in the split configuration).
+/// A key policy that lets CloudWatch Logs in eu-west-3 use the key, as AWS documents it.
+pub const LOG_GROUP_KEY_POLICY: &str = r#"{"Version":"2012-10-17","Statement":[{"Sid":"Root","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::000000000000:root"},"Action":"kms:*","Resource":"*"},{"Sid":"Logs","Effect":"Allow","Principal":{"Service":"logs.eu-west-3.amazonaws.com"},"Action":["kms:Encrypt*","kms:Decrypt*","kms:ReEncrypt*","kms:GenerateDataKey*","kms:Describe*"],"Resource":"*"}]}"#;
+
+/// A trust policy letting `service` assume a role.
+pub fn trust_policy(service: &str) -> String {
+    format!(
+        r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Principal":{{"Service":"{service}"}},"Action":"sts:AssumeRole"}}]}}"#
+    )
+}
+
 pub async fn create_references(aws: &Aws, project: &str) {
     aws.secrets
         .create_secret()
@@ -123,18 +134,22 @@ pub async fn create_references(aws: &Aws, project: &str) {
         .send()
         .await
         .unwrap_or_else(|e| panic!("creating the test secret: {e:?}"));
-    let trust = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ecs-tasks.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#;
-    for (name, path) in [
-        (format!("{project}-exec"), "/"),
-        (format!("{project}-task"), "/"),
-        ("AWSBackupDefaultServiceRole".to_string(), "/service-role/"),
+    for (name, path, service) in [
+        (format!("{project}-exec"), "/", "ecs-tasks.amazonaws.com"),
+        (format!("{project}-task"), "/", "ecs-tasks.amazonaws.com"),
+        (
+            "AWSBackupDefaultServiceRole".to_string(),
+            "/service-role/",
+            "backup.amazonaws.com",
+        ),
     ] {
+        let trust = trust_policy(service);
         let created = aws
             .iam
             .create_role()
             .role_name(&name)
             .path(path)
-            .assume_role_policy_document(trust)
+            .assume_role_policy_document(&trust)
             .send()
             .await;
         if let Err(e) = created {
@@ -142,8 +157,28 @@ pub async fn create_references(aws: &Aws, project: &str) {
                 .as_service_error()
                 .is_some_and(|s| s.is_entity_already_exists_exception());
             assert!(exists, "creating test role {name}: {e:?}");
+            // Shared by the tests (a fixed name): made right whoever made it first.
+            aws.iam
+                .update_assume_role_policy()
+                .role_name(&name)
+                .policy_document(&trust)
+                .send()
+                .await
+                .unwrap_or_else(|e| panic!("updating the trust of {name}: {e:?}"));
         }
     }
+    // What the execution role reads when a task starts: the secret and the SSM parameter.
+    let access = format!(
+        r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Action":"secretsmanager:GetSecretValue","Resource":"arn:aws:secretsmanager:eu-west-3:000000000000:secret:{project}/root-*"}},{{"Effect":"Allow","Action":"ssm:GetParameters","Resource":"arn:aws:ssm:eu-west-3:000000000000:parameter/{project}/*"}}]}}"#
+    );
+    aws.iam
+        .put_role_policy()
+        .role_name(format!("{project}-exec"))
+        .policy_name("read-task-secrets")
+        .policy_document(access)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("granting the test execution role: {e:?}"));
 }
 
 /// The repository's task definition templates.

@@ -6,9 +6,10 @@ use std::time::{Duration, Instant};
 
 use aws_sdk_ecs::types::TaskDefinitionField;
 use hcctl::aws::{backup, ecs, logs};
+use hcctl::deploy::plan;
 use serde_json::Value;
 
-use crate::awsenv::{config_text, AwsEnv};
+use crate::awsenv::{config_text, trust_policy, AwsEnv};
 use crate::util::{assert_exit, assert_success, stderr, stdout};
 
 /// The split configuration: the log group, the database secret, the execution role and the KMS
@@ -292,9 +293,16 @@ async fn deploy_creates_what_the_config_says_and_a_second_deploy_changes_nothing
         sel.resources,
         ["arn:aws:elasticfilesystem:eu-west-3:000000000000:file-system/fs-0123456789abcdef0"]
     );
+    // Issue 22, finding 2: with resources named, the tag narrows them (Conditions, AND); as
+    // ListOfTags it would add every resource of the account tagged Backup=daily (OR).
     assert_eq!(
-        sel.tag_conditions.get("Backup").map(String::as_str),
+        sel.conditions.get("Backup").map(String::as_str),
         Some("daily")
+    );
+    assert!(
+        sel.list_of_tags.is_empty(),
+        "ListOfTags would widen the PHI selection: {:?}",
+        sel.list_of_tags
     );
     assert!(sel.iam_role_arn.ends_with("AWSBackupDefaultServiceRole"));
 
@@ -409,7 +417,7 @@ async fn changed_retention_and_rules_are_updated_in_place() {
         .unwrap()
         .unwrap();
     assert_eq!(
-        s.tag_conditions.get("Backup").map(String::as_str),
+        s.conditions.get("Backup").map(String::as_str),
         Some("hourly")
     );
     // And converged again.
@@ -433,7 +441,8 @@ async fn missing_references_are_warnings_and_stop_a_strict_deploy() {
         "{text_out}"
     );
     assert!(
-        stderr(&out).contains("--strict: referenced resource(s) missing, nothing was changed"),
+        stderr(&out)
+            .contains("--strict: referenced resource(s) missing or unusable, nothing was changed"),
         "{}",
         stderr(&out)
     );
@@ -442,6 +451,164 @@ async fn missing_references_are_warnings_and_stop_a_strict_deploy() {
     let plan = env.deploy(&[]);
     assert_eq!(plan["outcome"]["missing"], 1, "{plan}");
     assert_eq!(plan["outcome"]["created"], 8);
+}
+
+/// Issue 22, finding 6: a secret named by its full ARN (with the random suffix Secrets Manager
+/// appends) was looked up by "name-suffix" and reported missing, stopping `--strict`.
+#[tokio::test]
+async fn a_secret_named_by_its_full_arn_is_found() {
+    let env = AwsEnv::new().await;
+    let full_arn = env
+        .aws
+        .secrets
+        .describe_secret()
+        .secret_id(format!("{}/root", env.project))
+        .send()
+        .await
+        .expect("the test secret")
+        .arn()
+        .expect("its ARN")
+        .to_string();
+    assert!(
+        !full_arn.ends_with(&format!("{}/root", env.project)),
+        "the ARN should carry a random suffix: {full_arn}"
+    );
+    let text = config_text(&env.project, "mongo:7.0.14", 30).replace(
+        &format!(
+            "arn:aws:secretsmanager:eu-west-3:000000000000:secret:{}/root:",
+            env.project
+        ),
+        &format!("{full_arn}:"),
+    );
+    assert!(text.contains(&format!("{full_arn}:password::")));
+    env.write_config(&text);
+    let plan = env.deploy(&["--strict", "--dry-run"]);
+    assert_eq!(plan["outcome"]["missing"], 0, "{plan}");
+    let secret_steps: Vec<&Value> = plan["steps"]
+        .as_array()
+        .expect("steps")
+        .iter()
+        .filter(|s| {
+            s["kind"] == "reference" && s["name"].as_str().is_some_and(|n| n.starts_with("secret "))
+        })
+        .collect();
+    assert_eq!(secret_steps.len(), 1, "{plan}");
+    assert_eq!(secret_steps[0]["action"], "unchanged", "{plan}");
+}
+
+/// Issue 22, finding 4: with no tags configured, hcctl sent `tags: {}` to CreateLogGroup,
+/// which the Logs model refuses (minimum one entry). The model check in front of the emulator
+/// (scripts/modelcheck) answers such a request with an error, so this deploy fails there.
+#[tokio::test]
+async fn a_config_without_tags_deploys_without_empty_tag_maps() {
+    let env = AwsEnv::new().await;
+    let text = config_text(&env.project, "mongo:7.0.14", 30);
+    let block = format!(
+        "tags:\n  Project: {}\n  DataClassification: PHI\n",
+        env.project
+    );
+    assert!(text.ends_with(&block), "the test config's tags changed");
+    let text = text.replace(&block, "");
+    assert!(!text.contains("\ntags:"), "{text}");
+    env.write_config(&text);
+    let plan = env.deploy(&[]);
+    assert_eq!(plan["outcome"]["created"], 8, "{plan}");
+    let group = logs::observe(&env.aws.logs, &env.log_group("mongo"))
+        .await
+        .unwrap()
+        .expect("the mongo log group");
+    assert!(group.tags.is_empty(), "{:?}", group.tags);
+    let again = env.deploy(&[]);
+    assert_eq!(mutating(&again), 0, "{again}");
+}
+
+/// Issue 22, finding 8: a role that does not trust the service assuming it, an execution role
+/// that may not read the task secrets, a log group key CloudWatch Logs may not use — each was
+/// "found" before; each is `unusable` now, and `--strict` stops before any change.
+#[tokio::test]
+async fn references_that_exist_but_cannot_serve_are_unusable() {
+    let env = AwsEnv::new().await;
+    // On a fresh environment every reference is usable, and checked (no "not checked" note
+    // where the service is the emulator's own, which answers the policy simulator).
+    let plan = env.deploy(&["--strict", "--dry-run"]);
+    assert_eq!(plan["outcome"]["unusable"], 0, "{plan}");
+    let references: Vec<&Value> = plan["steps"]
+        .as_array()
+        .expect("steps")
+        .iter()
+        .filter(|s| s["kind"] == "reference")
+        .collect();
+    assert!(
+        references.iter().all(|s| s["action"] == "unchanged"),
+        "{plan}"
+    );
+
+    let project = &env.project;
+    env.aws
+        .iam
+        .update_assume_role_policy()
+        .role_name(format!("{project}-task"))
+        .policy_document(trust_policy("backup.amazonaws.com"))
+        .send()
+        .await
+        .expect("changing the task role's trust");
+    env.aws
+        .iam
+        .delete_role_policy()
+        .role_name(format!("{project}-exec"))
+        .policy_name("read-task-secrets")
+        .send()
+        .await
+        .expect("taking the execution role's grant away");
+    let default_key = env
+        .aws
+        .kms
+        .create_key()
+        .description("hcctl test: a key with the default policy")
+        .send()
+        .await
+        .expect("key")
+        .key_metadata()
+        .and_then(|m| m.arn())
+        .expect("key ARN")
+        .to_string();
+    let text =
+        config_text(project, "mongo:7.0.14", 30).replace("${HCCTL_TEST_KMS_KEY}", &default_key);
+    env.write_config(&text);
+    let out = env.run(&["deploy", "--strict", "--dry-run"]);
+    assert_exit(&out, 1);
+    let text_out = stdout(&out);
+    let mut expected = vec![
+        format!("? reference role {project}-task"),
+        "its trust policy does not let ecs-tasks.amazonaws.com assume it (ecs.task_role_arn)"
+            .to_string(),
+        format!("? reference KMS key {default_key}"),
+        "its key policy does not allow logs.eu-west-3.amazonaws.com".to_string(),
+    ];
+    if std::env::var_os("HCCTL_TEST_EXPECT_SPLIT").is_some() {
+        // IAM on LocalStack: its policy simulator answers explicitDeny to everything, naming no
+        // statement; hcctl says it could not check rather than calling the role unusable.
+        expected.extend([
+            format!("= reference role {project}-exec"),
+            "permissions not checked: the IAM policy simulator answered secretsmanager:GetSecretValue".to_string(),
+            "2 referenced resource(s) UNUSABLE".to_string(),
+        ]);
+    } else {
+        expected.extend([
+            format!("? reference role {project}-exec"),
+            "may not secretsmanager:GetSecretValue on arn:aws:secretsmanager:eu-west-3:000000000000:secret:".to_string(),
+            "may not ssm:GetParameters on".to_string(),
+            "3 referenced resource(s) UNUSABLE".to_string(),
+        ]);
+    }
+    for expected in expected {
+        assert!(
+            text_out.contains(&expected),
+            "missing {expected:?} in:\n{text_out}"
+        );
+    }
+    assert!(stderr(&out).contains(plan::STRICT_STOP), "{}", stderr(&out));
+    assert_nothing_exists(&env).await;
 }
 
 #[tokio::test]

@@ -271,6 +271,52 @@ fn dockerfile_runs_hcctl_as_a_non_root_user() {
     );
 }
 
+/// Issue 22, finding 1: the app task (read-only root, uid 10001) mounts the task volume `work` at
+/// /work; on Fargate that bind volume is root-owned 0755 unless the image declares `VOLUME` there.
+#[test]
+fn the_app_task_scratch_volume_is_writable_by_its_user() {
+    let td: serde_json::Value =
+        serde_json::from_str(&repo_file("task-definitions/app.json")).expect("app.json");
+    let container = &td["containerDefinitions"][0];
+    let user = container["user"].as_str().expect("app.json: user");
+    let mount = container["mountPoints"]
+        .as_array()
+        .and_then(|m| m.iter().find(|m| m["sourceVolume"] == "work"))
+        .expect("app.json mounts the work volume");
+    let path = mount["containerPath"].as_str().expect("containerPath");
+    assert_eq!(container["readonlyRootFilesystem"], true);
+
+    let stage = final_stage();
+    let declared: Vec<String> = stage
+        .iter()
+        .filter_map(|i| {
+            let (k, args) = split_instruction(i);
+            (k == "VOLUME").then(|| args.to_owned())
+        })
+        .flat_map(|args| {
+            serde_json::from_str::<Vec<String>>(&args)
+                .unwrap_or_else(|_| args.split_whitespace().map(str::to_owned).collect())
+        })
+        .collect();
+    assert!(
+        declared.iter().any(|v| v == path),
+        "the runtime stage must declare VOLUME {path} (declared: {declared:?}): ECS creates the \
+         bind volume root-owned otherwise and uid {user} cannot write to it"
+    );
+    // The directory is created owned by that user before the VOLUME instruction.
+    let volume_at = stage
+        .iter()
+        .position(|i| split_instruction(i).0 == "VOLUME")
+        .expect("VOLUME");
+    let created = stage[..volume_at]
+        .iter()
+        .any(|i| i.contains(&format!("install -d -o {user} -g {user}")) && i.contains(path));
+    assert!(
+        created,
+        "{path} must be created owned by {user} before VOLUME {path}"
+    );
+}
+
 /// The variables a compose file interpolates: `${NAME}`, `${NAME:-default}`, `${NAME:?message}`
 /// and the like (`$$` is a literal dollar sign).
 fn compose_variables(text: &str) -> BTreeSet<String> {
