@@ -169,11 +169,16 @@ class Handler(http.server.BaseHTTPRequestHandler):
             ctype = "application/xml"
             body = (f"<Error><Code>ModelValidationException</Code><Message>{escape(message)}</Message>"
                     f"<RequestId>{request_id}</RequestId></Error>")
+        elif protocol == "smithy-rpc-v2-cbor":
+            ctype = "application/cbor"
+            body = validator.cbor_encode_text_map({"__type": "ModelValidationException", "message": message})
         else:  # json, rest-json, and anything not understood: the JSON shape all SDKs read
             ctype = "application/x-amz-json-1.1" if protocol == "json" else "application/json"
             body = json.dumps({"__type": "ModelValidationException", "message": message})
-        data = body.encode("utf-8")
+        data = body if isinstance(body, bytes) else body.encode("utf-8")
         self.send_response(400)
+        if protocol == "smithy-rpc-v2-cbor":
+            self.send_header("smithy-protocol", "rpc-v2-cbor")
         self.send_header("Content-Type", ctype)
         self.send_header("Content-Length", str(len(data)))
         self.send_header("x-amzn-ErrorType", "ModelValidationException")

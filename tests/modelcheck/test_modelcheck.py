@@ -156,6 +156,13 @@ def test_query_violations_missing_pattern_size_and_unknown():
     ]
 
 
+def test_java_pattern_classes_are_ascii_and_unicode_properties_are_not():
+    # Java's \w is [a-zA-Z0-9_]: IAM refuses a role name with an accent; \p{L} takes it in a tag.
+    r = iam("CreateRole", {"RoleName": "rôle", "AssumeRolePolicyDocument": "{}",
+                           "Tags.member.1.Key": "Équipe", "Tags.member.1.Value": "données"})
+    assert r.violations == ['RoleName: "rôle" does not match the model\'s pattern [\\w+=,.@-]+']
+
+
 def test_a_query_integer_that_is_not_a_number():
     r = iam("ListRoles", {"MaxItems": "ten"})
     assert only(r) == 'MaxItems: "ten" is not a valid integer'
@@ -211,10 +218,106 @@ def test_a_rest_request_no_template_matches_is_not_understood():
         backup("GET", "/nowhere")
 
 
-def test_cbor_is_reported_as_not_checked():
+def test_a_cbor_request_to_an_unknown_service_name_is_not_understood():
     headers = auth("servicediscovery") | {"smithy-protocol": "rpc-v2-cbor"}
-    with pytest.raises(NotUnderstood, match="rpc-v2-cbor"):
-        check_request(MODELS, "POST", "/service/Route53AutoNaming_v20170314/operation/ListNamespaces", headers, b"")
+    with pytest.raises(NotUnderstood, match="no rpc-v2-cbor model has the service name 'CloudMap'"):
+        check_request(MODELS, "POST", "/service/CloudMap/operation/ListNamespaces", headers, b"")
+
+
+# --- rest-xml (S3, path style) ----------------------------------------------------------------
+
+
+def s3(method, target, headers=None, body=b""):
+    return check_request(MODELS, method, target, auth("s3") | (headers or {}), body)
+
+
+TAGGING = b'<Tagging xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><TagSet><Tag><Key>Project</Key><Value>x</Value></Tag></TagSet></Tagging>'
+
+
+def test_a_valid_rest_xml_request_passes():
+    r = s3("PUT", "/my-bucket?tagging", {"content-type": "application/xml"}, TAGGING)
+    assert (r.operation, r.violations) == ("PutBucketTagging", [])
+
+
+def test_rest_xml_body_header_and_query_violations():
+    bad = b"<Tagging><TagSet><Tag><Key></Key><Value>x</Value></Tag><Colour>red</Colour></TagSet><Mode>1</Mode></Tagging>"
+    assert s3("PUT", "/my-bucket?tagging", {}, bad).violations == [
+        "Tagging.TagSet: element <Colour>, the model's list items are <Tag>",
+        "Tagging.Mode: not a member of the model's Tagging",
+        "Tagging.TagSet[0].Key: 0 characters, the model's minimum is 1",
+    ]
+    assert only(s3("GET", "/my-bucket/a/b.txt?x-id=GetObject", {"x-amz-checksum-mode": "BOGUS"})) == (
+        'ChecksumMode: "BOGUS" is not one of the model\'s values (ENABLED)')
+    assert only(s3("GET", "/my-bucket?list-type=2&max-keys=ten")) == 'MaxKeys: "ten" is not a valid integer'
+
+
+def test_same_templates_are_told_apart_and_object_bodies_are_streamed():
+    # PutObject's body is the object: not read (streamed), its headers still checked.
+    assert validator.needs_body(MODELS, "PUT", "/b/k?x-id=PutObject", auth("s3")) is False
+    r = s3("PUT", "/b/k?x-id=PutObject", {"x-amz-storage-class": "CHEAP"}, None)
+    assert r.operation == "PutObject" and only(r).startswith('StorageClass: "CHEAP" is not one of the model\'s values')
+    assert s3("PUT", "/b/k", {"x-amz-copy-source": "b/k0"}).operation == "CopyObject"
+    assert s3("PUT", "/b/k?partNumber=1&uploadId=u", {}, None).operation == "UploadPart"
+
+
+# --- smithy-rpc-v2-cbor (Cloud Map, CloudWatch) ------------------------------------------------
+
+
+def cbor(value) -> bytes:
+    """A small CBOR encoder for the tests (definite lengths)."""
+    def head(major, n):
+        if n < 24:
+            return bytes([major << 5 | n])
+        for info, size in ((24, 1), (25, 2), (26, 4), (27, 8)):
+            if n < 1 << (8 * size):
+                return bytes([major << 5 | info]) + n.to_bytes(size, "big")
+    if isinstance(value, bool):
+        return bytes([0xF5 if value else 0xF4])
+    if isinstance(value, int):
+        return head(0, value) if value >= 0 else head(1, -1 - value)
+    if isinstance(value, float):
+        return b"\xfb" + __import__("struct").pack(">d", value)
+    if isinstance(value, str):
+        raw = value.encode()
+        return head(3, len(raw)) + raw
+    if isinstance(value, bytes):
+        return head(2, len(value)) + value
+    if isinstance(value, list):
+        return head(4, len(value)) + b"".join(cbor(v) for v in value)
+    if isinstance(value, dict):
+        return head(5, len(value)) + b"".join(cbor(k) + cbor(v) for k, v in value.items())
+    if isinstance(value, validator.CborTag):
+        return head(6, value.tag) + cbor(value.value)
+    raise TypeError(value)
+
+
+def cloudmap(op, value):
+    headers = auth("servicediscovery") | {"smithy-protocol": "rpc-v2-cbor", "content-type": "application/cbor"}
+    return check_request(MODELS, "POST", f"/service/Route53AutoNaming_v20170314/operation/{op}", headers, cbor(value))
+
+
+def test_cbor_requests_are_decoded_and_checked():
+    ok = cloudmap("CreatePrivateDnsNamespace", {"Name": "app.local", "Vpc": "vpc-1", "Tags": [{"Key": "Project", "Value": "x"}]})
+    assert (ok.service, ok.operation, ok.violations) == ("servicediscovery", "CreatePrivateDnsNamespace", [])
+    bad = cloudmap("CreatePrivateDnsNamespace", {"Name": "app.local", "Tags": [{"Key": "", "Value": "x"}], "Colour": 1})
+    assert bad.violations == [
+        "Colour: not a member of the model's CreatePrivateDnsNamespaceRequest",
+        "Vpc: missing, the model requires it",
+        "Tags[0].Key: 0 characters, the model's minimum is 1",
+    ]
+    assert validator.cbor_decode(validator.cbor_encode_text_map({"message": "é" * 30})) == {"message": "é" * 30}
+
+
+def test_a_cbor_timestamp_is_tag_1():
+    ts = cloudmap("ListOperations", {"Filters": [{"Name": "UPDATE_DATE", "Values": ["1", "2"], "Condition": "BETWEEN"}]})
+    assert ts.violations == []
+    headers = auth("monitoring") | {"smithy-protocol": "rpc-v2-cbor"}
+    body = {"MetricData": [{"MetricName": "m", "Value": 1.5, "Timestamp": validator.CborTag(1, 1764633600)}], "Namespace": "hcctl"}
+    good = check_request(MODELS, "POST", "/service/GraniteServiceVersion20100801/operation/PutMetricData", headers, cbor(body))
+    assert (good.service, good.violations) == ("cloudwatch", [])
+    body["MetricData"][0]["Timestamp"] = validator.CborTag(0, "2026-12-02T00:00:00Z")
+    wrong = check_request(MODELS, "POST", "/service/GraniteServiceVersion20100801/operation/PutMetricData", headers, cbor(body))
+    assert wrong.violations == ["MetricData[0].Timestamp: CBOR tag 0, the model's type is a timestamp (tag 1, epoch seconds)"]
 
 
 # --- the proxy --------------------------------------------------------------------------------
@@ -332,3 +435,18 @@ def test_a_report_of_valid_requests_passes(running, capsys):
     conn = http.client.HTTPConnection("127.0.0.1", px.server_address[1], timeout=10)
     send(conn, "DescribeLogGroups", {})
     assert proxy.report(str(state)) == 0
+
+
+def test_a_chunked_request_body_is_checked_and_forwarded_whole(running):
+    up, px, _ = running
+    conn = http.client.HTTPConnection("127.0.0.1", px.server_address[1], timeout=10)
+    body = json.dumps({"logGroupNamePrefix": "/ecs/"}).encode()
+    conn.request("POST", "/", body=iter([body[:5], body[5:]]), encode_chunked=True,
+                 headers={"X-Amz-Target": "Logs_20140328.DescribeLogGroups", "Authorization": auth("logs")["authorization"],
+                          "Content-Type": "application/x-amz-json-1.1", "Transfer-Encoding": "chunked"})
+    resp = conn.getresponse()
+    resp.read()
+    assert resp.status == 200
+    method, path, headers, got = up.seen[0]
+    assert got == body and dict(headers)["Content-Length"] == str(len(body))
+    assert "Transfer-Encoding" not in dict(headers)

@@ -8,9 +8,9 @@ AWS's own request validation does and the emulators do not: required members, th
 value, enums, string lengths and patterns, list/map sizes, number ranges, timestamp and blob
 formats, unions, and members the model does not know. Nothing here talks to the network.
 
-Protocols: `json` (X-Amz-Target), `rest-json` (method + URI template), `query` and `ec2` (form
-bodies). `rest-xml` (S3) and `smithy-rpc-v2-cbor` are recognised and reported as not checkable:
-a request the check cannot read is a violation, so that nothing passes unseen.
+Protocols: `json` (X-Amz-Target), `rest-json` and `rest-xml` (method + URI template; S3 in path
+style only), `query` and `ec2` (form bodies), `smithy-rpc-v2-cbor` (`/service/S/operation/O`).
+A request the check cannot read is a violation (NotUnderstood), so that nothing passes unseen.
 
 Messages never contain the value of a member the model marks `sensitive` (or whose name says
 password/secret/token/key material): they name the member and the rule only.
@@ -22,8 +22,10 @@ import base64
 import datetime
 import email.utils
 import json
+import struct
 import threading
 import urllib.parse
+import xml.etree.ElementTree as ElementTree
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -81,14 +83,15 @@ class ServiceModel:
         self.signing_name = self.metadata.get("signingName") or self.metadata.get("endpointPrefix", name)
         self.routes = [_Route(op) for op in self.operations.values() if "requestUri" in op.get("http", {})]
 
-    def route(self, method: str, raw_path: str, query: list[tuple[str, str]]):
-        """The rest operation whose method and URI template match, and the URI labels' values."""
-        best = None
-        for r in self.routes:
-            labels = r.match(method, raw_path, query)
-            if labels is not None and (best is None or r.weight > best[0].weight):
-                best = (r, labels)
-        return best
+    def routes_for(self, method: str, raw_path: str, query: list[tuple[str, str]]):
+        """The rest operations whose method and URI template match best (most literal text), each
+        with its URI labels' values. More than one when templates are the same (S3's PutObject,
+        CopyObject and UploadPart are all `PUT /{Bucket}/{Key+}`)."""
+        hits = [(r, labels) for r in self.routes if (labels := r.match(method, raw_path, query)) is not None]
+        if not hits:
+            return []
+        top = max(r.weight for r, _ in hits)
+        return [(r, labels) for r, labels in hits if r.weight == top]
 
 
 class _Route:
@@ -192,7 +195,7 @@ def check_request(models: Models, method: str, target: str, headers: dict[str, s
     ctype = headers.get("content-type", "").split(";")[0].strip().lower()
     amz_target = headers.get("x-amz-target", "")
     if headers.get("smithy-protocol", "") == "rpc-v2-cbor":
-        raise NotUnderstood(f"{signing}: smithy-rpc-v2-cbor requests are not checked yet")
+        return _check_cbor(candidates, raw_path, body)
     if amz_target:
         prefix, _, op_name = amz_target.rpartition(".")
         for m in candidates:
@@ -218,13 +221,12 @@ def needs_body(models: Models, method: str, target: str, headers: dict[str, str]
         query = urllib.parse.parse_qsl(raw_query, keep_blank_values=True)
         for m in models.for_signing_name(signing_scope(headers, query)):
             if m.protocol in ("rest-json", "rest-xml") and not headers.get("x-amz-target"):
-                hit = m.route(method, raw_path, query)
-                if hit:
-                    shape = m.shapes.get(hit[0].op.get("input", {}).get("shape", ""), {})
+                # A payload that is not a structure (a blob, an object's bytes) is streamed.
+                for route, _ in m.routes_for(method, raw_path, query):
+                    shape = m.shapes.get(route.op.get("input", {}).get("shape", ""), {})
                     payload = shape.get("payload")
-                    if payload:
-                        ptype = m.shapes[shape["members"][payload]["shape"]]["type"]
-                        return ptype == "structure"
+                    if payload and m.shapes[shape["members"][payload]["shape"]]["type"] != "structure":
+                        return False
     except (NotUnderstood, KeyError, botocore.exceptions.UnknownServiceError):
         pass
     return True
@@ -257,23 +259,34 @@ def _check_json(m: ServiceModel, op_name: str, body: bytes | None) -> Result:
 
 
 def _check_rest(m, method, raw_path, query, headers, body) -> Result:
-    hit = m.route(method, raw_path, query)
-    if hit is None:
+    hits = m.routes_for(method, raw_path, query)
+    if not hits:
         raise NotUnderstood(f"{m.name}: no operation's URI template matches {method} {raw_path}")
-    route, labels = hit
+    # S3's SDKs name the operation in `x-id` (botocore's templates lack it); otherwise, among
+    # templates that are the same, the operation the request fits best.
+    x_id = dict(query).get("x-id")
+    named = [h for h in hits if h[0].op["name"] == x_id]
+    if named:
+        hits = named
+    results = [_check_rest_op(m, route, labels, query, headers, body, x_id) for route, labels in hits]
+    return min(results, key=lambda r: len(r.violations))
+
+
+def _check_rest_op(m, route, labels, query, headers, body, x_id) -> Result:
     op = route.op
     res = Result(m.name, op["name"], m.protocol)
-    if m.protocol == "rest-xml":
-        res.violations.append("rest-xml bodies are not checked yet (only rest-json is)")
-        return res
     if "input" not in op:
         return res
-    v = _Validator(m, res, json_keys=True)
+    xml = m.protocol == "rest-xml"
+    # JSON bodies keep their wire keys below the top level; the XML reader keys by member name.
+    v = _Validator(m, res, json_keys=not xml)
     name = op["input"]["shape"]
     shape = m.shapes[name]
     members = shape.get("members", {})
     values: dict[str, Any] = {}
     query_seen = set(route.literal_query)
+    if x_id == op["name"]:
+        query_seen.add("x-id")
     query_map_member = None
     body_members = {}
     for mname, mem in members.items():
@@ -316,7 +329,9 @@ def _check_rest(m, method, raw_path, query, headers, body) -> Result:
             if k not in query_seen:
                 res.violations.append(f"query parameter {_q(k)}: not a member of the model's {name}")
     payload = shape.get("payload")
-    if payload:
+    if xml:
+        _xml_body(m, res, v, name, payload, body_members, body, values)
+    elif payload:
         pmem = members[payload]
         if m.shapes[pmem["shape"]]["type"] == "structure" and body and body.strip():
             try:
@@ -365,6 +380,238 @@ def _check_query(m: ServiceModel, form: list[tuple[str, str]], ec2: bool) -> Res
         v.structure(op["input"]["shape"], value, "", False)
     for k in sorted(set(params) - parser.consumed):
         res.violations.append(f"parameter {_q(k)}: not a member of the model's {op.get('input', {}).get('shape', action + ' (no input)')}")
+    return res
+
+
+def _xml_body(m, res, v, shape_name, payload, body_members, body, values):
+    """rest-xml: the payload member's element, or the input's own root element for body members."""
+    shape = m.shapes[shape_name]
+    if payload:
+        pmem = shape["members"][payload]
+        if m.shapes[pmem["shape"]]["type"] != "structure":
+            if body is None or body.strip():
+                values[payload] = _NOT_READ
+            return
+        root_name, target, only = pmem.get("locationName", payload), pmem["shape"], None
+    else:
+        root_name, target, only = shape.get("locationName", ""), None, set(body_members)
+    if not body or not body.strip():
+        return
+    try:
+        root = ElementTree.fromstring(body)
+    except ElementTree.ParseError as e:
+        res.violations.append(f"the body is not XML ({e})")
+        return
+    reader = _XmlReader(m, res, v)
+    if root_name and _local(root.tag) != root_name:
+        res.violations.append(f"the body's root element is <{_local(root.tag)}>, the model's is <{root_name}>")
+        return
+    if target:
+        values[payload] = reader.structure(target, root, payload)
+    else:
+        values.update(reader.structure(shape_name, root, "", only))
+
+
+def _local(tag: str) -> str:
+    return tag.rsplit("}", 1)[-1]
+
+
+class _XmlReader:
+    """Rebuilds a structure from a rest-xml body (the reverse of botocore's RestXMLSerializer:
+    locationName, wrapped or flattened lists and maps, xmlAttribute members)."""
+
+    def __init__(self, m, res, v):
+        self.m, self.res, self.v = m, res, v
+
+    def structure(self, shape_name, elem, path, only=None) -> dict:
+        out, used = {}, set()
+        children = list(elem)
+        for mname, mem in self.m.shapes[shape_name].get("members", {}).items():
+            if only is not None and mname not in only:
+                continue
+            name = mem.get("locationName", mname)
+            mpath = _join(path, mname)
+            if mem.get("xmlAttribute"):
+                local = name.split(":")[-1]
+                for k, val in elem.attrib.items():
+                    if _local(k) == local:
+                        out[mname] = self.v.from_text(mem, val, mpath, "iso8601")
+                continue
+            mshape = self.m.shapes[mem["shape"]]
+            els = [c for c in children if _local(c.tag) == name]
+            used.update(id(c) for c in els)
+            if not els:
+                continue
+            if mshape.get("flattened") or mem.get("flattened"):
+                if mshape["type"] == "list":
+                    out[mname] = [self.value(mshape["member"], c, f"{mpath}[{i}]") for i, c in enumerate(els)]
+                    continue
+                if mshape["type"] == "map":
+                    out[mname] = dict(self.entry(mshape, c, mpath) for c in els)
+                    continue
+            if len(els) > 1:
+                self.res.violations.append(f"{mpath}: {len(els)} elements, the model has one")
+            out[mname] = self.value(mem, els[0], mpath)
+        for c in children:
+            if id(c) not in used:
+                self.res.violations.append(f"{_join(path, _local(c.tag))}: not a member of the model's {shape_name}")
+        return out
+
+    def entry(self, shape, elem, path):
+        kname = shape["key"].get("locationName", "key")
+        vname = shape["value"].get("locationName", "value")
+        k = next((c.text or "" for c in elem if _local(c.tag) == kname), None)
+        vel = next((c for c in elem if _local(c.tag) == vname), None)
+        if k is None:
+            self.res.violations.append(f"{path}: an entry without <{kname}>")
+            return ("", _BAD)
+        return (k, self.value(shape["value"], vel, f"{path}[{_excerpt(k)}]") if vel is not None else None)
+
+    def value(self, ref, elem, path):
+        shape = self.m.shapes[ref["shape"]]
+        t = shape["type"]
+        if t == "structure":
+            return self.structure(ref["shape"], elem, path)
+        if t == "list":
+            item = shape["member"].get("locationName", "member")
+            out = []
+            for c in elem:
+                if _local(c.tag) != item:
+                    self.res.violations.append(f"{path}: element <{_local(c.tag)}>, the model's list items are <{item}>")
+                    continue
+                out.append(self.value(shape["member"], c, f"{path}[{len(out)}]"))
+            return out
+        if t == "map":
+            return dict(self.entry(shape, c, path) for c in elem if _local(c.tag) == "entry")
+        return self.v.from_text(ref, elem.text or "", path, "iso8601")
+
+
+# --- smithy-rpc-v2-cbor -----------------------------------------------------------------------
+
+
+class CborTag:
+    def __init__(self, tag: int, value):
+        self.tag, self.value = tag, value
+
+
+_BREAK = object()
+
+
+def cbor_decode(data: bytes):
+    """One CBOR data item (RFC 8949), the whole of `data`; ValueError when it is not."""
+    value, end = _cbor_item(data, 0)
+    if value is _BREAK or end != len(data):
+        raise ValueError("trailing bytes after the CBOR item")
+    return value
+
+
+def _cbor_item(d: bytes, i: int):
+    if i >= len(d):
+        raise ValueError("the CBOR item is cut off")
+    ib = d[i]
+    major, info = ib >> 5, ib & 31
+    i += 1
+    if major == 7:
+        simple = {20: False, 21: True, 22: None, 23: None}
+        if info in simple:
+            return simple[info], i
+        sizes = {25: (">e", 2), 26: (">f", 4), 27: (">d", 8)}
+        if info in sizes:
+            fmt, n = sizes[info]
+            return struct.unpack(fmt, d[i:i + n])[0], i + n
+        if info == 31:
+            return _BREAK, i
+        raise ValueError(f"CBOR simple value {info}")
+    if info < 24:
+        arg = info
+    elif info in (24, 25, 26, 27):
+        n = 1 << (info - 24)
+        if i + n > len(d):
+            raise ValueError("the CBOR item is cut off")
+        arg, i = int.from_bytes(d[i:i + n], "big"), i + n
+    elif info == 31 and major in (2, 3, 4, 5):
+        arg = None  # indefinite length
+    else:
+        raise ValueError(f"CBOR additional information {info}")
+    if major == 0:
+        return arg, i
+    if major == 1:
+        return -1 - arg, i
+    if major in (2, 3):
+        if arg is None:
+            parts = []
+            while True:
+                part, i = _cbor_item(d, i)
+                if part is _BREAK:
+                    break
+                parts.append(part)
+            raw = b"".join(p.encode() if isinstance(p, str) else p for p in parts)
+        else:
+            if i + arg > len(d):
+                raise ValueError("the CBOR item is cut off")
+            raw, i = d[i:i + arg], i + arg
+        return (raw.decode("utf-8") if major == 3 else bytes(raw)), i
+    if major == 4:
+        out = []
+        while arg is None or len(out) < arg:
+            item, i = _cbor_item(d, i)
+            if item is _BREAK:
+                if arg is None:
+                    break
+                raise ValueError("a CBOR break inside a definite array")
+            out.append(item)
+        return out, i
+    if major == 5:
+        out = {}
+        while arg is None or len(out) < arg:
+            k, i = _cbor_item(d, i)
+            if k is _BREAK and arg is None:
+                break
+            val, i = _cbor_item(d, i)
+            out[k] = val
+        return out, i
+    value, i = _cbor_item(d, i)  # major 6: a tag
+    return CborTag(arg, value), i
+
+
+def cbor_encode_text_map(m: dict[str, str]) -> bytes:
+    """A CBOR map of text to text (the error body the proxy answers with)."""
+    def head(major, n):
+        if n < 24:
+            return bytes([major << 5 | n])
+        for info, size in ((24, 1), (25, 2), (26, 4), (27, 8)):
+            if n < 1 << (8 * size):
+                return bytes([major << 5 | info]) + n.to_bytes(size, "big")
+        raise ValueError(n)
+    out = head(5, len(m))
+    for k, val in m.items():
+        for text in (k, val):
+            raw = text.encode("utf-8")
+            out += head(3, len(raw)) + raw
+    return out
+
+
+def _check_cbor(candidates, raw_path, body) -> Result:
+    parts = raw_path.split("/")
+    if len(parts) < 5 or parts[-4] != "service" or parts[-2] != "operation":
+        raise NotUnderstood(f"an rpc-v2-cbor request to {raw_path}, not /service/NAME/operation/NAME")
+    service, op_name = parts[-3], parts[-1]
+    for m in candidates:
+        if "smithy-rpc-v2-cbor" in m.protocols and m.metadata.get("targetPrefix") == service:
+            break
+    else:
+        raise NotUnderstood(f"no rpc-v2-cbor model has the service name {service!r}")
+    op = _op(m, op_name)
+    res = Result(m.name, op_name, "smithy-rpc-v2-cbor")
+    try:
+        doc = cbor_decode(body) if body else {}
+    except (ValueError, struct.error, UnicodeDecodeError) as e:
+        res.violations.append(f"the body is not CBOR ({e})")
+        return res
+    if "input" in op:
+        _Validator(m, res, json_keys=True).structure(op["input"]["shape"], doc, "", False)
+    elif doc:
+        res.violations.append("the body has members, the model's operation has no input")
     return res
 
 
@@ -584,6 +831,10 @@ class _Validator:
         if t == "timestamp":
             if isinstance(val, _TextTimestamp):
                 return
+            if isinstance(val, CborTag):
+                if val.tag != 1 or isinstance(val.value, bool) or not isinstance(val.value, (int, float)):
+                    return self.bad(path, f"CBOR tag {val.tag}, the model's type is a timestamp (tag 1, epoch seconds)")
+                return
             if isinstance(val, bool) or not isinstance(val, (int, float)):
                 # A JSON body's timestamps are epoch seconds unless the model says otherwise.
                 fmt = ref.get("timestampFormat") or shape.get("timestampFormat")
@@ -598,6 +849,8 @@ class _Validator:
         if t == "blob":
             if isinstance(val, _TextBlob):
                 data = val.data
+            elif isinstance(val, bytes):
+                data = val
             elif isinstance(val, str):
                 try:
                     data = base64.b64decode(val, validate=True)
@@ -644,12 +897,45 @@ _PATTERNS: dict[str, Any] = {}
 _PATTERNS_LOCK = threading.Lock()
 
 
+# Java's \w, \d and \s are ASCII-only (without UNICODE_CHARACTER_CLASS); Python's are Unicode, and
+# the ASCII flag would make \p{L} ASCII-only too. So these three are spelled out.
+_JAVA_CLASSES = {"w": "a-zA-Z0-9_", "d": "0-9", "s": " \\t\\n\\x0B\\f\\r"}
+
+
+def java_pattern(p: str) -> str:
+    """A Java regex rewritten for the `regex` module where the two differ (\\w, \\d, \\s)."""
+    out, i, depth = [], 0, 0
+    while i < len(p):
+        c = p[i]
+        if c == "\\" and i + 1 < len(p):
+            e = p[i + 1]
+            if e.lower() in _JAVA_CLASSES:
+                chars = _JAVA_CLASSES[e.lower()]
+                if e.islower():
+                    out.append(chars if depth else f"[{chars}]")
+                elif not depth:
+                    out.append(f"[^{chars}]")
+                else:
+                    out.append(p[i:i + 2])  # a negated class inside a class: left as it is
+            else:
+                out.append(p[i:i + 2])
+            i += 2
+            continue
+        if c == "[":
+            depth += 1
+        elif c == "]" and depth:
+            depth -= 1
+        out.append(c)
+        i += 1
+    return "".join(out)
+
+
 def _compile(p: str):
     """The pattern compiled by `regex` (Java-like: \\p{L}, possessive quantifiers), or None."""
     with _PATTERNS_LOCK:
         if p not in _PATTERNS:
             try:
-                _PATTERNS[p] = regex.compile(p)
+                _PATTERNS[p] = regex.compile(java_pattern(p))
             except (regex.error, ValueError, OverflowError):
                 _PATTERNS[p] = None
         return _PATTERNS[p]
