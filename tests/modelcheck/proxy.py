@@ -124,9 +124,11 @@ class Handler(http.server.BaseHTTPRequestHandler):
         try:
             result = validator.check_request(models, self.command, self.path, headers, body)
         except validator.NotUnderstood as e:
-            return self.refuse(record, "", f"not checked: {e} (botocore {validator.BOTOCORE_VERSION})")
+            return self.refuse(record, validator.wire_protocol(headers),
+                               f"not checked: {e} (botocore {validator.BOTOCORE_VERSION})")
         except Exception as e:  # a bug of the check must fail the test, not pass the request
-            return self.refuse(record, "", f"the model check failed on this request: {type(e).__name__}: {e}")
+            return self.refuse(record, validator.wire_protocol(headers),
+                               f"the model check failed on this request: {type(e).__name__}: {e}")
         record.update(service=result.service, operation=result.operation,
                       unchecked_patterns=sorted(result.unchecked_patterns))
         if not result.ok:
@@ -304,6 +306,7 @@ def serve(state_dir: str, listens: list[str]):
             servers.append(Server(int(port), upstream, models, log))
         except OSError as e:
             raise SystemExit(f"modelcheck: cannot listen on 127.0.0.1:{port}: {e}")
+    threading.Thread(target=models.signing_index, daemon=True).start()
     for s in servers:
         threading.Thread(target=s.serve_forever, daemon=True).start()
         sys.stderr.write(f"modelcheck: 127.0.0.1:{s.server_address[1]} -> {s.upstream_url} "

@@ -129,6 +129,14 @@ def test_a_union_takes_exactly_one_member():
     assert res.violations == ["u: 2 members set, the model's union U takes exactly one"]
 
 
+def test_a_body_that_is_not_json_is_a_violation():
+    headers = auth("logs") | {"x-amz-target": "Logs_20140328.CreateLogGroup"}
+    assert check_request(MODELS, "POST", "/", headers, b'{"logGroupName": ').violations == [
+        "the body is not JSON (Expecting value at byte 17)"]
+    assert check_request(MODELS, "POST", "/", headers, b'{"logGroupName": "\xff"}').violations == [
+        "the body is not UTF-8 JSON (invalid start byte at byte 18)"]
+
+
 def test_an_unknown_target_or_an_unsigned_request_is_not_understood():
     with pytest.raises(NotUnderstood, match="no operation 'CreateLogGrup'"):
         logs("CreateLogGrup", {})
@@ -450,3 +458,16 @@ def test_a_chunked_request_body_is_checked_and_forwarded_whole(running):
     method, path, headers, got = up.seen[0]
     assert got == body and dict(headers)["Content-Length"] == str(len(body))
     assert "Transfer-Encoding" not in dict(headers)
+
+
+def test_a_request_the_check_cannot_read_is_refused_in_its_protocol(running):
+    up, px, state = running
+    conn = http.client.HTTPConnection("127.0.0.1", px.server_address[1], timeout=10)
+    conn.request("POST", "/", body="Action=GetRoll&Version=2010-05-08",
+                 headers={"Content-Type": "application/x-www-form-urlencoded", "Authorization": auth("iam")["authorization"]})
+    resp = conn.getresponse()
+    data = resp.read().decode()
+    assert resp.status == 400 and up.seen == []
+    assert "<Code>ModelValidationException</Code><Message>not checked: iam: the model has no operation 'GetRoll'" in data
+    line = json.loads(open(os.path.join(state, proxy.LOG_NAME)).read())
+    assert (line["service"], line["ok"]) == ("", False)

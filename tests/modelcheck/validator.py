@@ -138,6 +138,7 @@ class Models:
     def __init__(self):
         self._loader = botocore.loaders.Loader()
         self._lock = threading.Lock()
+        self._index_lock = threading.Lock()
         self._models: dict[str, ServiceModel] = {}
         self._by_signing: dict[str, list[str]] | None = None
 
@@ -155,7 +156,14 @@ class Models:
                 return [direct]
         except botocore.exceptions.UnknownServiceError:
             pass
-        with self._lock:
+        names = list(self.signing_index().get(signing, []))
+        return [self.model(n) for n in names]
+
+    def signing_index(self) -> dict[str, list[str]]:
+        """Signing name -> service names, over every model botocore ships (~10 s to build: the
+        proxy builds it in the background at start-up, for services named otherwise than they
+        sign, e.g. EFS signs as `elasticfilesystem`, CloudWatch as `monitoring`)."""
+        with self._index_lock:
             if self._by_signing is None:
                 index: dict[str, list[str]] = {}
                 for name in self._loader.list_available_services("service-2"):
@@ -163,8 +171,7 @@ class Models:
                     key = meta.get("signingName") or meta.get("endpointPrefix", name)
                     index.setdefault(key, []).append(name)
                 self._by_signing = index
-            names = list(self._by_signing.get(signing, []))
-        return [self.model(n) for n in names]
+            return self._by_signing
 
 
 # --- the request ------------------------------------------------------------------------------
@@ -246,10 +253,8 @@ def _check_json(m: ServiceModel, op_name: str, body: bytes | None) -> Result:
     op = _op(m, op_name)
     res = Result(m.name, op_name, "json")
     v = _Validator(m, res, json_keys=True)
-    try:
-        doc = json.loads(body or b"{}") if (body or b"").strip() else {}
-    except ValueError as e:
-        res.violations.append(f"the body is not JSON ({e.msg} at {e.pos})")
+    doc = _load_json(body, res) if (body or b"").strip() else {}
+    if doc is _BAD:
         return res
     if "input" in op:
         v.structure(op["input"]["shape"], doc, "", False)
@@ -334,19 +339,14 @@ def _check_rest_op(m, route, labels, query, headers, body, x_id) -> Result:
     elif payload:
         pmem = members[payload]
         if m.shapes[pmem["shape"]]["type"] == "structure" and body and body.strip():
-            try:
-                values[payload] = json.loads(body)
-            except ValueError as e:
-                res.violations.append(f"{payload}: the body is not JSON ({e.msg})")
+            values[payload] = _load_json(body, res)
         elif body is None or (body and body.strip()):
             values[payload] = _NOT_READ
     elif body and body.strip():
-        try:
-            doc = json.loads(body)
-        except ValueError as e:
-            res.violations.append(f"the body is not JSON ({e.msg} at {e.pos})")
+        doc = _load_json(body, res)
+        if doc is _BAD:
             doc = {}
-        if not isinstance(doc, dict):
+        elif not isinstance(doc, dict):
             res.violations.append(f"the body is {_kind(doc)}, the model's input is a JSON object")
             doc = {}
         wire_names = {mem.get("locationName", n): n for n, mem in body_members.items()}
@@ -358,6 +358,28 @@ def _check_rest_op(m, route, labels, query, headers, body, x_id) -> Result:
     # The members are now keyed by member name; nested values keep their JSON keys.
     v.structure(name, values, "", False, top_keys_are_names=True)
     return res
+
+
+def _load_json(body: bytes, res: Result):
+    try:
+        return json.loads(body)
+    except json.JSONDecodeError as e:
+        res.violations.append(f"the body is not JSON ({e.msg} at byte {e.pos})")
+    except UnicodeDecodeError as e:
+        res.violations.append(f"the body is not UTF-8 JSON ({e.reason} at byte {e.start})")
+    return _BAD
+
+
+def wire_protocol(headers: dict[str, str]) -> str:
+    """The protocol a request speaks by its headers alone, for the error answered to a request the
+    check cannot read (so the SDK still parses the error)."""
+    if headers.get("smithy-protocol") == "rpc-v2-cbor":
+        return "smithy-rpc-v2-cbor"
+    if headers.get("x-amz-target"):
+        return "json"
+    if headers.get("content-type", "").lower().startswith("application/x-www-form-urlencoded"):
+        return "query"
+    return ""
 
 
 def _check_query(m: ServiceModel, form: list[tuple[str, str]], ec2: bool) -> Result:
