@@ -611,6 +611,52 @@ async fn references_that_exist_but_cannot_serve_are_unusable() {
     assert_nothing_exists(&env).await;
 }
 
+/// Tags changed in the config are brought to it in place: TagResource and UntagResource are
+/// sent (and so checked against their models by the model check), the result described back.
+#[tokio::test]
+async fn changed_tags_are_applied_in_place() {
+    let env = AwsEnv::new().await;
+    env.deploy(&[]);
+    let project = &env.project;
+    let text = config_text(project, "mongo:7.0.14", 30)
+        .replace("  DataClassification: PHI\n", "  CostCenter: oncology\n");
+    assert!(text.contains("CostCenter: oncology"), "{text}");
+    env.write_config(&text);
+    let plan = env.deploy(&[]);
+    let acts = actions(&plan);
+    for group in ["mongo", "app"] {
+        assert_eq!(
+            acts[&format!("log_group {}", env.log_group(group))],
+            "update",
+            "{plan}"
+        );
+    }
+    assert_eq!(
+        acts[&format!("backup_vault {}", env.name("vault"))],
+        "update",
+        "{plan}"
+    );
+    let want: BTreeMap<String, String> = [
+        ("CostCenter".to_string(), "oncology".to_string()),
+        ("Project".to_string(), project.clone()),
+    ]
+    .into();
+    for group in ["mongo", "app"] {
+        let g = logs::observe(&env.aws.logs, &env.log_group(group))
+            .await
+            .unwrap()
+            .expect("log group");
+        assert_eq!(g.tags, want, "{group}");
+    }
+    let vault = backup::observe_vault(&env.aws.backup, &env.name("vault"))
+        .await
+        .unwrap()
+        .expect("vault");
+    assert_eq!(vault.tags, want);
+    let again = env.deploy(&[]);
+    assert_eq!(mutating(&again), 0, "{again}");
+}
+
 #[tokio::test]
 async fn dry_run_on_an_empty_account_changes_nothing() {
     let env = AwsEnv::new().await;
