@@ -65,6 +65,9 @@ impl OutFile {
                 target.display()
             ))
         };
+        if target.file_name().is_none() {
+            return Err(refuse("that is not a file name".into()));
+        }
         if let Some(file) = open_device(target).map_err(|e| refuse(io_reason(&e)))? {
             return Ok(OutFile {
                 target: target.to_path_buf(),
@@ -449,6 +452,32 @@ mod tests {
         drop(out);
         assert!(!partial.exists());
         assert_eq!(fs::read(&target).unwrap(), b"rows");
+    }
+
+    #[test]
+    fn an_output_whose_partial_file_is_the_input_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let input = dir.path().join("q.csv.partial");
+        fs::write(&input, b"rows").unwrap();
+        let target = dir.path().join("q.csv");
+        let err = check_outputs(input.to_str().unwrap(), &[("--quarantine", &target)])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("its partial file"), "{err}");
+        assert!(err.contains("is the input file itself"), "{err}");
+        let report = dir.path().join("q.csv.partial.x");
+        let err = check_outputs("-", &[("--quarantine", &target), ("--report", &input)])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("--report and --quarantine name the same file"),
+            "{err}"
+        );
+        assert!(check_outputs("-", &[("--quarantine", &target), ("--report", &report)]).is_ok());
+        let err = OutFile::create("--report", Path::new(".."))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("not a file name"), "{err}");
     }
 
     #[test]
