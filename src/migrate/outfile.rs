@@ -114,11 +114,10 @@ impl OutFile {
         let Some(partial) = self.partial.take() else {
             return Ok(());
         };
+        let synced = self.file.sync_all();
+        // The registry is held for the rename only: a signal waits for it, not for the sync.
         let mut registry = pending();
-        let result = self
-            .file
-            .sync_all()
-            .and_then(|()| fs::rename(&partial, &self.target));
+        let result = synced.and_then(|()| fs::rename(&partial, &self.target));
         if result.is_err() {
             let _ = fs::remove_file(&partial);
         }
