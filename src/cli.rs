@@ -417,8 +417,10 @@ pub struct MigrateArgs {
     pub report: Option<PathBuf>,
 
     /// Write every rejected row (line number, reason, original fields) to this CSV file,
-    /// created with mode 0600 because it holds patient data. Default: INPUT-NAME.quarantine.csv
-    /// in the current directory (stdin.quarantine.csv for standard input).
+    /// created with mode 0600 because it holds patient data, as FILE.partial until the run
+    /// succeeds; cells a spreadsheet would run as formulas get a leading '. Default:
+    /// INPUT-NAME.quarantine.csv in the current directory (stdin.quarantine.csv for standard
+    /// input); a second run writing the same file at the same time is refused.
     #[arg(long, value_name = "FILE")]
     pub quarantine: Option<PathBuf>,
 

@@ -190,6 +190,8 @@ pub struct Columns {
     /// Extra columns, in header order: (position, trimmed name).
     extras: Vec<(usize, String)>,
     width: usize,
+    /// The header starts with a quarantine file's own columns.
+    quarantine: bool,
 }
 
 impl Columns {
@@ -263,7 +265,13 @@ impl Columns {
             index,
             extras,
             width: header.len(),
+            quarantine: skip > 0,
         })
+    }
+
+    /// Whether this is a quarantine file fed back (see `quarantine.rs`).
+    pub fn is_quarantine(&self) -> bool {
+        self.quarantine
     }
 
     /// Number of fields every row must have.

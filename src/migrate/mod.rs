@@ -3,6 +3,7 @@
 //! - [`read`]: open the input (file, stdin, gzip), match the header, stream rows;
 //! - [`clean`]: the cleaning contract, row → typed document or rejection reason;
 //! - [`quarantine`]: where rejected rows go, untouched, with their reasons;
+//! - [`outfile`]: how the quarantine and the report are written (privately, in place at the end);
 //! - [`sorted`]: the external sort by `_id` that `migrate` and `verify` share;
 //! - [`write`]: batches into MongoDB, duplicates counted, indexes;
 //! - [`report`]: the counts that prove nothing was lost;
@@ -19,6 +20,7 @@
 
 pub mod clean;
 pub mod generate;
+pub mod outfile;
 pub mod quarantine;
 pub mod read;
 pub mod report;
@@ -38,29 +40,17 @@ use crate::cli::MigrateArgs;
 use crate::error::Error;
 use crate::{mongo, output};
 use clean::Cleaned;
+use outfile::OutFile;
 use quarantine::Quarantine;
 use report::Report;
 use sorted::Merge;
 use write::Writer;
 
-/// Run `hcctl migrate`. Usage and input problems are found before anything is written. A run
-/// that fails removes the quarantine file it started: an incomplete list of rejected rows (with
-/// their patient data) is not left behind; the rerun writes the whole one.
+/// Run `hcctl migrate`. Usage and input problems are found before anything is written. The
+/// quarantine and the report are put in place only when the whole run succeeds: a run that fails
+/// or is interrupted leaves neither behind (an incomplete list of rejected rows, with their
+/// patient data, would pass for a whole one); the rerun writes them whole.
 pub async fn migrate(args: &MigrateArgs) -> Result<Report, Error> {
-    let mut created = None;
-    let result = run(args, &mut created).await;
-    if let (Err(_), Some(path)) = (&result, created) {
-        if std::fs::metadata(&path).is_ok_and(|m| m.file_type().is_file()) {
-            let _ = std::fs::remove_file(&path);
-        }
-    }
-    result
-}
-
-async fn run(
-    args: &MigrateArgs,
-    created: &mut Option<std::path::PathBuf>,
-) -> Result<Report, Error> {
     let started = Instant::now();
     sorted::check_temp_dir(args.sort.temp_dir.as_deref())?;
     let input = read::open(&args.path)?;
@@ -72,9 +62,13 @@ async fn run(
     if let Some(report) = &args.report {
         outputs.push(("--report", report.as_path()));
     }
-    read::check_outputs(&args.path, &outputs)?;
+    outfile::check_outputs(&args.path, &outputs)?;
     let mut quarantine = Quarantine::create(&quarantine_path, &input.header)?;
-    *created = Some(quarantine_path.clone());
+    let report_file = args
+        .report
+        .as_deref()
+        .map(|path| OutFile::create("--report", path))
+        .transpose()?;
     let connection = if args.dry_run {
         None
     } else {
@@ -93,7 +87,7 @@ async fn run(
     let batch_size = args.batch_size as usize;
     let progress = output::row_progress("read");
 
-    let tally = match &connection {
+    let (tally, quarantine_file) = match &connection {
         None => {
             let mut valid = 0u64;
             let tally = input.stream(
@@ -106,20 +100,18 @@ async fn run(
                 },
             )?;
             progress.finish_and_clear();
-            quarantine.finish()?;
             report.inserted = valid;
-            tally
+            (tally, quarantine.finish()?)
         }
         Some(conn) => {
             // Phase 1: read, clean, sort. Rejects are in the quarantine before any write.
             let temp_dir = args.sort.temp_dir.clone();
             let bar = progress.clone();
-            let (tally, merge) = tokio::task::spawn_blocking(move || {
+            let ((tally, merge), quarantine_file) = tokio::task::spawn_blocking(move || {
                 let sorted = sorted::sort_input(input, temp_dir, &bar, |line, reason, rec| {
                     quarantine.add(line, reason, rec)
                 })?;
-                quarantine.finish()?;
-                Ok::<_, Error>(sorted)
+                Ok::<_, Error>((sorted, quarantine.finish()?))
             })
             .await
             .map_err(|e| Error::failed(format!("reader task failed: {e}")))??;
@@ -136,7 +128,7 @@ async fn run(
             report.index_seconds = (indexing.elapsed().as_secs_f64() * 1000.0).round() / 1000.0;
             report.inserted = writer.inserted.load(Ordering::Relaxed);
             report.duplicates = writer.duplicates.load(Ordering::Relaxed) + early_duplicates;
-            tally
+            (tally, quarantine_file)
         }
     };
 
@@ -155,6 +147,11 @@ async fn run(
     if !report.balanced() {
         // Cannot happen unless the server misreports; say so rather than hide it.
         tracing::error!("counts do not add up: rows_read != inserted + duplicates + rejected");
+    }
+    // The run succeeded: its outputs go in place, the report (which names the quarantine) last.
+    quarantine_file.commit()?;
+    if let Some(out) = report_file {
+        report::write_json(&report, out)?;
     }
     Ok(report)
 }

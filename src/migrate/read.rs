@@ -14,6 +14,7 @@ use std::sync::{Arc, Mutex};
 use indicatif::ProgressBar;
 
 use super::clean::{Cleaned, Cleaner, Columns, Reason};
+use super::quarantine;
 use crate::error::Error;
 
 /// A CSV stream positioned after its header.
@@ -27,6 +28,8 @@ pub struct Input {
     lines: Arc<Mutex<LineCounter>>,
     pub header: ByteRecord,
     pub columns: Columns,
+    /// A quarantine file fed back: its cells carry the formula guard, removed on reading.
+    guarded: bool,
 }
 
 /// What reading and cleaning counted, whoever consumes the documents.
@@ -55,6 +58,7 @@ impl Input {
             mut reader,
             lines,
             columns,
+            guarded,
             ..
         } = self;
         let mut cleaner = Cleaner::new(columns, &source);
@@ -85,6 +89,9 @@ impl Input {
                 }
                 _ => 0,
             };
+            if guarded {
+                quarantine::unguard(&mut record);
+            }
             match cleaner.clean(&record, line) {
                 Ok(cleaned) => {
                     tally.billing_nulled += u64::from(cleaned.billing_nulled);
@@ -110,69 +117,6 @@ impl Input {
             sink(batch)?;
         }
         Ok(tally)
-    }
-}
-
-/// Refuse an output file (`--quarantine`, `--report`) that is the input itself or another
-/// output: creating it would truncate rows still to be read, or one output would overwrite the
-/// other. Devices such as /dev/null are not files and are left alone.
-pub fn check_outputs(input: &str, outputs: &[(&str, &Path)]) -> Result<(), Error> {
-    let input = (input != "-").then(|| Path::new(input));
-    for (i, (flag, path)) in outputs.iter().enumerate() {
-        // Found now rather than after the load, when the report is written.
-        let dir = directory_of(path);
-        if !dir.is_dir() {
-            return Err(Error::usage(format!(
-                "{flag} {}: the directory {} does not exist (create it or choose another path)",
-                path.display(),
-                dir.display()
-            )));
-        }
-        if input.is_some_and(|input| same_file(input, path)) {
-            return Err(Error::usage(format!(
-                "{flag} {} is the input file itself: it would be truncated before it is read \
-                 (write it somewhere else)",
-                path.display()
-            )));
-        }
-        if let Some((other, _)) = outputs[..i].iter().find(|(_, p)| same_file(p, path)) {
-            return Err(Error::usage(format!(
-                "{flag} and {other} name the same file {}: give each its own",
-                path.display()
-            )));
-        }
-    }
-    Ok(())
-}
-
-/// Whether two paths name one regular file (or one file yet to be created).
-fn same_file(a: &Path, b: &Path) -> bool {
-    let regular_or_absent =
-        |p: &Path| std::fs::metadata(p).map_or(true, |m| m.file_type().is_file());
-    if !(regular_or_absent(a) && regular_or_absent(b)) {
-        return false;
-    }
-    #[cfg(unix)]
-    if let (Ok(ma), Ok(mb)) = (std::fs::metadata(a), std::fs::metadata(b)) {
-        use std::os::unix::fs::MetadataExt;
-        return ma.dev() == mb.dev() && ma.ino() == mb.ino();
-    }
-    // Not created yet: the same directory (links resolved) and the same name.
-    let place = |p: &Path| {
-        Some(
-            std::fs::canonicalize(directory_of(p))
-                .ok()?
-                .join(p.file_name()?),
-        )
-    };
-    place(a).is_some_and(|pa| Some(pa) == place(b))
-}
-
-/// The directory a file is (to be) created in: "x.csv" → ".".
-fn directory_of(path: &Path) -> &Path {
-    match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
     }
 }
 
@@ -232,8 +176,21 @@ pub fn open(path: &str) -> Result<Input, Error> {
             "{display} is empty: expected a header line naming the columns"
         )));
     }
-    let columns =
-        Columns::from_header(&header).map_err(|e| Error::usage(format!("{display}: {e}")))?;
+    let columns_of = |header: &ByteRecord| {
+        Columns::from_header(header).map_err(|e| Error::usage(format!("{display}: {e}")))
+    };
+    let mut columns = columns_of(&header)?;
+    let guarded = columns.is_quarantine();
+    if guarded {
+        // A quarantine fed back: its header may carry the formula guard too, and its rows may
+        // be longer than the rows they were (quoting), but never longer than it writes them.
+        if quarantine::unguard(&mut header) {
+            columns = columns_of(&header)?;
+        }
+        if let Ok(mut counter) = lines.lock() {
+            counter.allowance = quarantine::MAX_ROW_BYTES - MAX_ROW_BYTES;
+        }
+    }
     Ok(Input {
         source,
         display,
@@ -241,6 +198,7 @@ pub fn open(path: &str) -> Result<Input, Error> {
         lines,
         header,
         columns,
+        guarded,
     })
 }
 
@@ -267,6 +225,8 @@ struct LineCounter {
     window: VecDeque<u8>,
     base: u64,
     newlines_before_base: u64,
+    /// Bytes a row may have beyond [`MAX_ROW_BYTES`] (a quarantine file's rows).
+    allowance: usize,
 }
 
 impl LineCounter {
@@ -318,7 +278,7 @@ impl Read for CountingReader {
         let n = self.inner.read(buf)?;
         if let Ok(mut seen) = self.seen.lock() {
             seen.window.extend(&buf[..n]);
-            if seen.window.len() > MAX_WINDOW_BYTES {
+            if seen.window.len() > MAX_WINDOW_BYTES + seen.allowance {
                 let base = seen.base;
                 let line = seen.line_at(base);
                 return Err(io::Error::new(
@@ -326,7 +286,7 @@ impl Read for CountingReader {
                     format!(
                         "the row starting on line {line} runs on for more than {} MiB (a quote \
                          opened and never closed?)",
-                        MAX_ROW_BYTES >> 20
+                        (MAX_ROW_BYTES + seen.allowance) >> 20
                     ),
                 ));
             }

@@ -4,11 +4,11 @@
 use std::collections::BTreeMap;
 use std::fmt;
 use std::io::Write;
-use std::path::Path;
 
 use serde::Serialize;
 
 use super::clean::Reason;
+use super::outfile::OutFile;
 use crate::error::Error;
 use crate::output::thousands;
 
@@ -52,18 +52,14 @@ impl Report {
     }
 }
 
-/// Write JSON to `path` with mode 0600 (a report names the source file and the database).
-pub fn write_json<T: Serialize>(value: &T, path: &Path) -> Result<(), Error> {
-    let write = || -> std::io::Result<()> {
-        let mut f = super::quarantine::open_private(path)?;
-        serde_json::to_writer_pretty(&mut f, value)?;
-        f.write_all(b"\n")?;
-        if f.metadata()?.file_type().is_file() {
-            f.sync_all()?;
-        }
-        Ok(())
-    };
-    write().map_err(|e| Error::failed(format!("writing report {}: {e}", path.display())))
+/// Write JSON into `out` and put it in place (a report names the source file and the database:
+/// it is written privately like every output, see [`OutFile`]).
+pub fn write_json<T: Serialize>(value: &T, mut out: OutFile) -> Result<(), Error> {
+    serde_json::to_writer_pretty(&mut out, value)
+        .map_err(std::io::Error::from)
+        .and_then(|()| out.write_all(b"\n"))
+        .map_err(|e| Error::failed(format!("writing report {}: {e}", out.path().display())))?;
+    out.commit()
 }
 
 impl fmt::Display for Report {

@@ -15,6 +15,7 @@ use mongodb::Collection;
 use serde::Serialize;
 
 use super::clean::LINEAGE;
+use super::outfile::{self, OutFile};
 use super::read;
 use super::sorted::{self, Entry};
 use crate::cli::VerifyArgs;
@@ -49,9 +50,15 @@ pub async fn verify(args: &VerifyArgs) -> Result<VerifyReport, Error> {
     let started = Instant::now();
     sorted::check_temp_dir(args.sort.temp_dir.as_deref())?;
     if let Some(report) = &args.report {
-        read::check_outputs(&args.path, &[("--report", report.as_path())])?;
+        outfile::check_outputs(&args.path, &[("--report", report.as_path())])?;
     }
     let input = read::open(&args.path)?;
+    // Held from the start, so a second run writing the same report is refused before its work.
+    let report_file = args
+        .report
+        .as_deref()
+        .map(|path| OutFile::create("--report", path))
+        .transpose()?;
     let conn = crate::mongo::connect_collection(&args.conn).await?;
     let coll: Collection<RawDocumentBuf> = conn.db.collection(&args.conn.collection);
     let source = input.source.clone();
@@ -127,7 +134,7 @@ pub async fn verify(args: &VerifyArgs) -> Result<VerifyReport, Error> {
     }
 
     let ok = check.missing == 0 && check.different == 0 && check.extra == 0;
-    Ok(VerifyReport {
+    let report = VerifyReport {
         source: source.clone(),
         database: args.conn.server.db.clone(),
         collection: args.conn.collection.clone(),
@@ -141,7 +148,12 @@ pub async fn verify(args: &VerifyArgs) -> Result<VerifyReport, Error> {
         differences: check.listed,
         ok,
         elapsed_seconds: (started.elapsed().as_secs_f64() * 1000.0).round() / 1000.0,
-    })
+    };
+    // Differences are a result like any other: the report is written for them too.
+    if let Some(out) = report_file {
+        super::report::write_json(&report, out)?;
+    }
+    Ok(report)
 }
 
 struct Check<'a> {

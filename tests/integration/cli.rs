@@ -174,10 +174,11 @@ fn interrupt_and_terminate_exit_130_and_143_with_one_line() {
         let mut stdin = child.stdin.take().unwrap();
         writeln!(stdin, "{HEADER}\n{}", row_with(&[])).unwrap();
         stdin.flush().unwrap();
-        // The quarantine file exists once the header is read: hcctl now waits for more input
+        // The quarantine is started once the header is read: hcctl now waits for more input
         // (its signal handlers were installed before it started working).
+        let partial = dir.path().join(format!("q{code}.csv.partial"));
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-        while !quarantine.exists() {
+        while !partial.exists() {
             assert!(
                 std::time::Instant::now() < deadline,
                 "hcctl never read the header"
@@ -198,6 +199,7 @@ fn interrupt_and_terminate_exit_130_and_143_with_one_line() {
             err.contains("interrupted; running the same command again is safe"),
             "{err}"
         );
+        assert!(!partial.exists() && !quarantine.exists());
     }
 }
 
@@ -286,4 +288,20 @@ fn devices_as_outputs_are_written_without_touching_their_mode() {
     ]);
     assert_success(&out);
     assert_eq!(mode(), before, "/dev/null's mode was changed");
+    // Through the system's own links too: /dev/stdout is the pipe this test reads.
+    let out = hcctl(&[
+        "migrate",
+        input.to_str().unwrap(),
+        "--dry-run",
+        "--quarantine",
+        "/dev/null",
+        "--report",
+        "/dev/stdout",
+    ]);
+    assert_success(&out);
+    assert!(
+        stdout(&out).contains("\"rows_read\": 2"),
+        "{}",
+        stdout(&out)
+    );
 }

@@ -8,6 +8,7 @@ mod cli;
 mod deploy;
 mod mangled;
 mod migrate;
+mod outputs;
 mod packaging;
 mod security;
 mod util;
