@@ -107,13 +107,21 @@ pub async fn ensure_indexes(coll: &Collection<Document>) -> Result<(), Error> {
         .collect();
     // Create only the missing ones: re-creating an existing index is a no-op on MongoDB but
     // crashes FerretDB 1.x's connection handler.
-    let existing: Vec<String> = coll.list_index_names().await.map_err(|e| {
-        Error::failed(format!(
-            "listing indexes of {}: {}",
-            coll.name(),
-            crate::mongo::describe(&e)
-        ))
-    })?;
+    // A collection nothing was inserted into (every row rejected, or every row a duplicate of
+    // nothing yet) does not exist: the server answers NamespaceNotFound (26), meaning no index.
+    let existing: Vec<String> = match coll.list_index_names().await {
+        Ok(names) => names,
+        Err(e) if matches!(&*e.kind, mongodb::error::ErrorKind::Command(c) if c.code == 26) => {
+            Vec::new()
+        }
+        Err(e) => {
+            return Err(Error::failed(format!(
+                "listing indexes of {}: {}",
+                coll.name(),
+                crate::mongo::describe(&e)
+            )))
+        }
+    };
     models.retain(|m| {
         m.options
             .as_ref()

@@ -266,6 +266,31 @@ async fn interrupted_run_finished_by_a_rerun_equals_one_clean_run() {
     env.drop_db().await;
 }
 
+/// A file whose every row is rejected, into a collection that does not exist yet: the load
+/// inserts nothing, so listing the (absent) collection's indexes answered NamespaceNotFound and
+/// the run failed with exit 1 after quarantining every row (and then removed the quarantine).
+#[tokio::test]
+async fn a_file_with_every_row_rejected_into_a_new_collection_succeeds() {
+    let env = TestEnv::new("allrejected").await;
+    let mut csv = Vec::from(format!("{HEADER}\n"));
+    for age in ["200", "-1", "abc"] {
+        csv.extend_from_slice(row_with(&[(1, age)]).as_bytes());
+        csv.push(b'\n');
+    }
+    let path = env.write("all-bad.csv", &csv);
+    let report = env.migrate(&path, "fresh", &[]);
+    assert_eq!(report["rows_read"], 3, "{report}");
+    assert_eq!(report["inserted"], 0, "{report}");
+    assert_eq!(report["rejected"], 3, "{report}");
+    assert_eq!(report["rejects_by_reason"]["age_invalid"], 3, "{report}");
+    let quarantine = report["quarantine"].as_str().expect("quarantine path");
+    let text = std::fs::read_to_string(env.dir.path().join(quarantine))
+        .or_else(|_| std::fs::read_to_string(quarantine))
+        .expect("the quarantine is kept");
+    assert_eq!(text.lines().count(), 4, "header and three rows:\n{text}");
+    env.drop_db().await;
+}
+
 #[tokio::test]
 async fn each_rule_rejects_into_the_quarantine_with_its_reason() {
     let env = TestEnv::new("rejects").await;
