@@ -51,7 +51,7 @@ pub async fn verify(args: &VerifyArgs) -> Result<VerifyReport, Error> {
     if let Some(report) = &args.report {
         read::check_outputs(&args.path, &[("--report", report.as_path())])?;
     }
-    let input = read::open(&args.path)?;
+    let input = read::open(&args.path, args.sort.max_input_bytes)?;
     let conn = crate::mongo::connect_collection(&args.conn).await?;
     let coll: Collection<RawDocumentBuf> = conn.db.collection(&args.conn.collection);
     let source = input.source.clone();
@@ -165,9 +165,14 @@ impl<'a> Check<'a> {
         }
     }
 
+    /// The rows an entry stands for: its own and its copies (each of which must be found too).
+    fn rows(e: &Entry) -> u64 {
+        1 + e.copies
+    }
+
     fn missing(&mut self, e: &Entry) {
-        self.missing += 1;
-        self.note(format!("line {}: missing", e.line));
+        self.missing += Self::rows(e);
+        self.note(format!("line {}: missing{}", e.line, copies_note(e)));
     }
 
     /// A stored document no row matched: extra if it claims to come from this file.
@@ -188,7 +193,8 @@ impl<'a> Check<'a> {
     }
 
     fn compare(&mut self, e: &Entry, stored: &bson::RawDocument) -> Result<(), Error> {
-        self.found += 1;
+        // Copies have the same content (the `_id` is its hash): one comparison holds for all.
+        self.found += Self::rows(e);
         let expected = bson::RawDocument::from_bytes(&e.doc)
             .and_then(Document::try_from)
             .map_err(|err| Error::failed(format!("internal: sorted row is not BSON: {err}")))?;
@@ -196,8 +202,13 @@ impl<'a> Check<'a> {
             .map_err(|err| Error::failed(format!("reading stored document: {err}")))?;
         let fields = differing_fields(&expected, &actual);
         if !fields.is_empty() {
-            self.different += 1;
-            self.note(format!("line {}: differs in {}", e.line, fields.join(", ")));
+            self.different += Self::rows(e);
+            self.note(format!(
+                "line {}{}: differs in {}",
+                e.line,
+                copies_note(e),
+                fields.join(", ")
+            ));
         }
         Ok(())
     }
@@ -207,6 +218,15 @@ impl<'a> Check<'a> {
         if self.listed.len() < MAX_LISTED {
             self.listed.push(what);
         }
+    }
+}
+
+/// " (and its 2 later copies)" after a line whose copies share its verdict.
+fn copies_note(e: &Entry) -> String {
+    match e.copies {
+        0 => String::new(),
+        1 => " (and its later copy)".to_string(),
+        n => format!(" (and its {n} later copies)"),
     }
 }
 
