@@ -859,3 +859,61 @@ async fn max_input_bytes_stops_an_input_that_expands_past_it() {
     assert!(help.contains("[default: 8GiB]"), "{help}");
     env.drop_db().await;
 }
+
+/// Issue 24, finding 6: every duplicate-key error was counted as a duplicate, so with another
+/// unique index on the collection (here on Medication) distinct admissions were dropped as
+/// "duplicates" with exit 0 and a balanced report, and `verify` then found them missing. Only
+/// the `_id` index makes a duplicate now: copies of stored rows still count as duplicates, and
+/// a conflict in the other index fails the run naming the index (and no patient value).
+#[tokio::test]
+async fn duplicate_key_errors_from_another_unique_index_are_failures_not_duplicates() {
+    use mongodb::options::IndexOptions;
+    use mongodb::IndexModel;
+    let env = TestEnv::new("uniqidx").await;
+    env.coll("p")
+        .create_index(
+            IndexModel::builder()
+                .keys(doc! { "Medication": 1 })
+                .options(
+                    IndexOptions::builder()
+                        .name("medication_unique".to_string())
+                        .unique(true)
+                        .build(),
+                )
+                .build(),
+        )
+        .await
+        .expect("FerretDB and MongoDB both support unique secondary indexes");
+    let first = row_with(&[]);
+    let other = row_with(&[(0, "Zebulon Quartermaine"), (13, "Ibuprofen")]);
+    // A distinct admission with the first one's medication.
+    let clash = row_with(&[(0, "Xavier Leakcheck")]);
+    let a = env.write("a.csv", format!("{HEADER}\n{first}\n{other}\n"));
+    let r = env.migrate(&a, "p", &[]);
+    assert_eq!((n(&r, "inserted"), n(&r, "duplicates")), (2, 0));
+    // Copies of stored rows (refused by both indexes) are still duplicates.
+    let r = env.migrate(&a, "p", &[]);
+    assert_eq!((n(&r, "inserted"), n(&r, "duplicates")), (0, 2));
+
+    let b = env.write("b.csv", format!("{HEADER}\n{first}\n{clash}\n"));
+    let (mut cmd, _) = env.migrate_command(&b, "p", &[]);
+    let out = cmd.output().unwrap();
+    assert_exit(&out, 1);
+    let err = stderr(&out);
+    assert!(
+        err.contains(&format!(
+            "the row at line 3 conflicts with a stored document in the unique index \
+             medication_unique of {}.p",
+            env.db
+        )),
+        "{err}"
+    );
+    assert!(err.contains("not counted as a duplicate"), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "one clear line: {err}");
+    for value in ["Paracetamol", "Xavier", "Leakcheck", "Bobby"] {
+        assert!(!err.contains(value), "{value} leaked: {err}");
+    }
+    assert_eq!(env.count("p", doc! {}).await, 2);
+    assert_eq!(env.count("p", doc! { "Name": "Xavier Leakcheck" }).await, 0);
+    env.drop_db().await;
+}

@@ -250,6 +250,64 @@ async fn end_users_get_argon2id_hashes_and_verification_hides_who_exists() {
     env.drop_db().await;
 }
 
+/// Issue 24, finding 6 (`users add`): any duplicate-key error read as "user already exists".
+/// With another unique index on app_users (here one user per role), a new user refused by it
+/// is now an error naming that index (exit 1); a taken name is still "already exists" (exit 2).
+#[tokio::test]
+async fn users_add_tells_another_unique_index_from_a_taken_name() {
+    use mongodb::options::IndexOptions;
+    use mongodb::IndexModel;
+    let env = TestEnv::new("usersidx").await;
+    let alice = users_cmd(
+        &env,
+        "add",
+        "alice",
+        "correct horse battery",
+        &["--role", "writer"],
+    );
+    assert_success(&alice);
+    env.coll("app_users")
+        .create_index(
+            IndexModel::builder()
+                .keys(doc! { "role": 1 })
+                .options(
+                    IndexOptions::builder()
+                        .name("one_per_role".to_string())
+                        .unique(true)
+                        .build(),
+                )
+                .build(),
+        )
+        .await
+        .unwrap();
+    let bob = users_cmd(
+        &env,
+        "add",
+        "bob",
+        "another long password",
+        &["--role", "writer"],
+    );
+    assert_exit(&bob, 1);
+    let err = stderr(&bob);
+    assert!(
+        err.contains("the unique index one_per_role of app_users"),
+        "{err}"
+    );
+    assert!(!err.contains("already exists"), "{err}");
+    assert_eq!(env.count("app_users", doc! { "name": "bob" }).await, 0);
+    let again = users_cmd(
+        &env,
+        "add",
+        "alice",
+        "yet another password",
+        &["--role", "writer"],
+    );
+    assert_exit(&again, 2);
+    assert!(stderr(&again).contains("user alice already exists"));
+    assert_eq!(env.count("app_users", doc! {}).await, 1);
+    env.drop_db().await;
+}
+
 #[tokio::test]
 async fn legacy_bcrypt_hashes_verify_and_are_upgraded_to_argon2id() {
     let env = TestEnv::new("bcrypt").await;
