@@ -457,6 +457,106 @@ async fn db_users_apply_converges_and_never_shows_passwords() {
     env.drop_db().await;
 }
 
+/// Issue 24, finding 9: the password rule counted code points, so twelve U+202E, U+2066,
+/// U+3164, U+2800, U+180E or U+FFA0, or one letter followed by eleven combining marks, passed
+/// `users add` and `db-users apply` (and init-mongo.js, which had the same rule). All three now
+/// count what is seen and refuse bidi controls, fillers and marks with nothing to sit on; nothing
+/// is created, and no password is printed.
+#[tokio::test]
+async fn invisible_and_combining_passwords_are_refused_by_users_db_users_and_init_mongo_js() {
+    let env = TestEnv::new("pwshapes").await;
+    let mut weak: Vec<String> = [
+        '\u{202E}', '\u{2066}', '\u{3164}', '\u{2800}', '\u{180E}', '\u{FFA0}',
+    ]
+    .iter()
+    .map(|c| c.to_string().repeat(12))
+    .collect();
+    weak.push(format!("a{}", "\u{0301}".repeat(11)));
+    weak.push("\u{0301}".repeat(12));
+    weak.push(format!("tag{}", "\u{E0041}".repeat(9)));
+
+    for pw in &weak {
+        let out = users_cmd(&env, "add", "mallory", pw, &[]);
+        assert_exit(&out, 2);
+        let err = stderr(&out);
+        assert!(
+            !err.contains(pw.as_str()),
+            "the password was printed: {err}"
+        );
+    }
+    assert_eq!(env.count("app_users", doc! { "name": "mallory" }).await, 0);
+
+    let config = env.write(
+        "hcctl.yaml",
+        crate::awsenv::config_text("pws", "mongo:7.0.14", 30)
+            + &format!(
+                "database:\n  name: {}\n  accounts:\n    - name: writer\n      roles: [readWrite]\n      password_env: T_WRITER_PW\n",
+                env.db
+            ),
+    );
+    for pw in &weak {
+        let out = env
+            .command(&["db-users", "apply", "--config", config.to_str().unwrap()])
+            .env("T_WRITER_PW", pw)
+            .env("HCCTL_AWS_ACCOUNT_ID", "000000000000")
+            .env(
+                "HCCTL_TEST_KMS_KEY",
+                "arn:aws:kms:eu-west-3:000000000000:key/unused",
+            )
+            .output()
+            .unwrap();
+        assert_exit(&out, 2);
+        let err = stderr(&out);
+        assert!(err.contains("account writer"), "{err}");
+        assert!(
+            !err.contains(pw.as_str()),
+            "the password was printed: {err}"
+        );
+    }
+    assert!(user_names(&env).await.is_empty());
+
+    // init-mongo.js, run by mongosh: the same verdicts, three accounts at a time.
+    for three in weak.chunks(3) {
+        let pws = [0, 1, 2].map(|i| three.get(i).map_or("admin-password-123", String::as_str));
+        let out = mongosh_init(&env, pws);
+        let all = format!("{}{}", stdout(&out), stderr(&out));
+        assert!(!out.status.success(), "must refuse: {all}");
+        for (variable, pw) in [
+            "MONGO_ADMIN_PASSWORD",
+            "MONGO_WRITER_PASSWORD",
+            "MONGO_READER_PASSWORD",
+        ]
+        .iter()
+        .zip(three)
+        {
+            assert!(
+                all.contains(&format!(
+                    "{variable} contains control or invisible characters"
+                )) || all.contains(&format!("{variable} has a combining mark with no letter"))
+                    || all.contains(&format!("{variable} is shorter than 12 characters")),
+                "{variable} not refused: {all}"
+            );
+            assert!(!all.contains(pw.as_str()), "a password was printed: {all}");
+        }
+    }
+    assert!(user_names(&env).await.is_empty());
+    // Accents and other scripts count as seen: a good password in them still works.
+    let out = mongosh_init(
+        &env,
+        [
+            "Crème brûlée à la carte",
+            "パスワードは十二文字です",
+            "reader-password-123",
+        ],
+    );
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+    login(&env.uri, "writer", "パスワードは十二文字です", &env.db)
+        .await
+        .expect("the writer logs in with its password");
+    drop_users(&env).await;
+    env.drop_db().await;
+}
+
 /// The `action` of each account in a `db-users apply --format json` report.
 fn account_actions(report: &serde_json::Value) -> Vec<&str> {
     report["accounts"]
