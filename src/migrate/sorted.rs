@@ -101,14 +101,13 @@ impl Entry {
 
 /// Fold neighbours with the same `_id` of a sorted list into the first (lowest line) of them.
 fn fold_sorted(entries: &mut Vec<Entry>) {
-    let mut kept: Vec<Entry> = Vec::with_capacity(entries.len());
-    for e in entries.drain(..) {
-        match kept.last_mut() {
-            Some(last) if last.id == e.id => last.absorb(&e),
-            _ => kept.push(e),
+    entries.dedup_by(|later, first| {
+        let same = later.id == first.id;
+        if same {
+            first.absorb(later);
         }
-    }
-    *entries = kept;
+        same
+    });
 }
 
 /// Heap bytes an entry holds (capacity, not length), plus the entry itself.
