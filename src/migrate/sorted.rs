@@ -99,15 +99,19 @@ impl Entry {
     }
 }
 
-/// Fold neighbours with the same `_id` of a sorted list into the first (lowest line) of them.
-fn fold_sorted(entries: &mut Vec<Entry>) {
+/// Fold neighbours with the same `_id` of a sorted list into the first (lowest line) of them;
+/// returns the [`held_bytes`] of the entries dropped.
+fn fold_sorted(entries: &mut Vec<Entry>) -> usize {
+    let mut freed = 0;
     entries.dedup_by(|later, first| {
         let same = later.id == first.id;
         if same {
             first.absorb(later);
+            freed += held_bytes(later);
         }
         same
     });
+    freed
 }
 
 /// Heap bytes an entry holds (capacity, not length), plus the entry itself.
@@ -165,8 +169,8 @@ impl Sorter {
     /// Sort the rows in memory and fold the copies of each `_id` into its first row.
     fn compact(&mut self) {
         self.chunk.sort_unstable();
-        fold_sorted(&mut self.chunk);
-        self.used = self.chunk.iter().map(held_bytes).sum();
+        let freed = fold_sorted(&mut self.chunk);
+        self.used = self.used.saturating_sub(freed);
     }
 
     fn spill(&mut self) -> io::Result<()> {
