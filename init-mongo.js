@@ -16,9 +16,10 @@
 //
 // Idempotent: an existing account gets its password and roles set again, so running it twice is
 // not an error. It refuses to run — before creating anything — when a password is missing,
-// empty, a well-known default, holds control or invisible characters, or is shorter than 12
-// characters (not counting repeated or surrounding spaces). Passwords are never printed, even
-// when the server refuses one.
+// empty, a well-known default, holds control or invisible characters (bidi controls, fillers,
+// tag characters, …) or a combining mark with no letter before it, or is shorter than 12
+// characters as they are seen (a letter with its accents is one; repeated or surrounding spaces
+// do not count). Passwords are never printed, even when the server refuses one.
 // On a server that cannot store roles (FerretDB 1.x) the accounts are created without roles and
 // the script says so loudly: that server enforces no roles anyway.
 
@@ -32,13 +33,20 @@
     { user: env.MONGO_READER_USER || 'reader', variable: 'MONGO_READER_PASSWORD', roles: ['read'] },
   ];
 
-  // The same rule as hcctl (src/security/passwords.rs): characters, not UTF-16 units; surrounding
-  // whitespace left out and inner runs counted once; no control or invisible characters.
+  // The same rule as hcctl (src/security/passwords.rs): characters as they are seen (grapheme
+  // clusters, not UTF-16 units or code points); surrounding whitespace left out and inner runs
+  // counted once; no controls, format characters (bidi controls, zero-width and tag
+  // characters, …), default-ignorable characters other than marks (the Hangul fillers) or blank
+  // braille; no combining mark with nothing before it (at the start or after a space).
+  const words = (pw) => pw.split(/\s+/).filter((w) => w.length > 0);
+  const graphemes = new Intl.Segmenter(undefined, { granularity: 'grapheme' });
   const effectiveLength = (pw) => {
-    const words = pw.split(/\s+/).filter((w) => w.length > 0);
-    return words.reduce((n, w) => n + [...w].length, 0) + Math.max(words.length - 1, 0);
+    const ws = words(pw);
+    return ws.reduce((n, w) => n + [...graphemes.segment(w)].length, 0) + Math.max(ws.length - 1, 0);
   };
-  const invisible = /[\u0000-\u001f\u007f-\u009f\u00ad\u200b-\u200f\u2060-\u2064\ufeff]/;
+  const invisible = (pw) => [...pw].some((c) =>
+    /[\p{Cc}\p{Cf}\u2800]/u.test(c) || (/\p{Default_Ignorable_Code_Point}/u.test(c) && !/\p{Mn}/u.test(c)));
+  const loneMark = (pw) => words(pw).some((w) => /^\p{M}/u.test(w));
 
   // Check everything before changing anything.
   const problems = [];
@@ -48,10 +56,12 @@
       problems.push(`${a.variable} is not set or empty (password of account ${a.user})`);
     } else if (refused.includes(pw.toLowerCase())) {
       problems.push(`${a.variable} is a well-known default (account ${a.user}); generate one, e.g. openssl rand -hex 24`);
-    } else if (invisible.test(pw)) {
+    } else if (invisible(pw)) {
       problems.push(`${a.variable} contains control or invisible characters (account ${a.user}); generate one, e.g. openssl rand -hex 24`);
+    } else if (loneMark(pw)) {
+      problems.push(`${a.variable} has a combining mark with no letter before it (account ${a.user}); generate one, e.g. openssl rand -hex 24`);
     } else if (effectiveLength(pw) < 12) {
-      problems.push(`${a.variable} is shorter than 12 characters, not counting repeated or surrounding spaces (account ${a.user}); generate one, e.g. openssl rand -hex 24`);
+      problems.push(`${a.variable} is shorter than 12 characters as they are seen, not counting repeated or surrounding spaces (account ${a.user}); generate one, e.g. openssl rand -hex 24`);
     }
   }
   if (problems.length > 0) {

@@ -374,7 +374,7 @@ pub enum Format {
     Json,
 }
 
-/// Where the external sort spills.
+/// Where the external sort spills, and how much input it may take.
 #[derive(Debug, Args)]
 pub struct SortArgs {
     /// Directory for the temporary sorted runs: private files (mode 0600, unlinked as soon as
@@ -382,6 +382,12 @@ pub struct SortArgs {
     /// memory stay under 16 MiB whatever the input size. Default: $TMPDIR, else /tmp.
     #[arg(long, value_name = "DIR", env = "HCCTL_TEMP_DIR")]
     pub temp_dir: Option<PathBuf>,
+
+    /// The most CSV one input may hold, counted after decompression (e.g. 500MiB, 20GiB, or
+    /// bytes). A larger input stops the run with exit 2 before anything is written: a small
+    /// gzip can expand without end and fill the disk with sort runs.
+    #[arg(long, value_name = "SIZE", default_value = "8GiB", value_parser = parse_size, env = "HCCTL_MAX_INPUT_BYTES")]
+    pub max_input_bytes: u64,
 }
 
 #[derive(Debug, Args)]
@@ -497,10 +503,57 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     Ok(Duration::from_secs_f64(secs))
 }
 
+/// Parse "8GiB", "500MiB", "1.5GB", "4096" (bytes): binary units KiB, MiB, GiB, TiB (also
+/// K, M, G, T) and decimal units KB, MB, GB, TB.
+pub fn parse_size(s: &str) -> Result<u64, String> {
+    let s = s.trim();
+    let split = s
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let value: f64 = num.parse().map_err(|_| {
+        format!("'{s}' is not a size: write e.g. 8GiB, 500MiB or a number of bytes")
+    })?;
+    let factor: f64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1.0,
+        "k" | "kib" => 1024.0,
+        "m" | "mib" => 1024f64.powi(2),
+        "g" | "gib" => 1024f64.powi(3),
+        "t" | "tib" => 1024f64.powi(4),
+        "kb" => 1e3,
+        "mb" => 1e6,
+        "gb" => 1e9,
+        "tb" => 1e12,
+        other => {
+            return Err(format!(
+                "unknown unit '{other}' in '{s}': use KiB, MiB, GiB, TiB (or KB, MB, GB, TB)"
+            ))
+        }
+    };
+    let bytes = (value * factor).round();
+    if !bytes.is_finite() || bytes < 1.0 || bytes >= u64::MAX as f64 {
+        return Err(format!("'{s}' must be a positive size"));
+    }
+    Ok(bytes as u64)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use clap::CommandFactory;
+
+    #[test]
+    fn sizes_parse_with_units() {
+        assert_eq!(parse_size("8GiB"), Ok(8 << 30));
+        assert_eq!(parse_size("500MiB"), Ok(500 << 20));
+        assert_eq!(parse_size("1.5k"), Ok(1536));
+        assert_eq!(parse_size("2GB"), Ok(2_000_000_000));
+        assert_eq!(parse_size("4096"), Ok(4096));
+        assert!(parse_size("0").is_err());
+        assert!(parse_size("-1GiB").is_err());
+        assert!(parse_size("8 parsecs").is_err());
+        assert!(parse_size("").is_err());
+    }
 
     #[test]
     fn cli_definition_is_consistent() {

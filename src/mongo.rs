@@ -3,9 +3,10 @@
 
 use std::time::Duration;
 
+use futures_util::TryStreamExt;
 use mongodb::bson::doc;
 use mongodb::options::{ClientOptions, Tls, TlsOptions};
-use mongodb::{Client, Database};
+use mongodb::{Client, Collection, Database};
 
 use crate::cli::{ConnectionArgs, ServerArgs};
 use crate::error::Error;
@@ -147,6 +148,62 @@ pub fn describe(e: &mongodb::error::Error) -> String {
     }
 }
 
+/// MongoDB's duplicate-key error code.
+pub const DUPLICATE_KEY: i32 = 11000;
+
+/// The name of the `_id` index, on MongoDB and FerretDB alike.
+pub const ID_INDEX: &str = "_id_";
+
+/// The index a duplicate-key error names, read from the server's message: MongoDB writes
+/// `E11000 duplicate key error collection: db.coll index: NAME dup key: { … }` (before 3.2,
+/// `… index: db.coll.$NAME dup key: …`). Only the part before `dup key` is read: the key is a
+/// patient value and is never kept. `None` when the message names no index, as FerretDB 1.x's
+/// `E11000 duplicate key error collection: db.coll` does (nor does it send `keyPattern`).
+pub fn duplicate_key_index(message: &str) -> Option<&str> {
+    let head = message.split(" dup key").next().unwrap_or("");
+    let (_, name) = head.rsplit_once(" index: ")?;
+    let name = name.trim();
+    let name = name.rsplit_once(".$").map_or(name, |(_, n)| n);
+    (!name.is_empty()).then_some(name)
+}
+
+/// The names of a collection's unique indexes other than `_id_`.
+pub async fn unique_indexes<T: Send + Sync>(coll: &Collection<T>) -> Result<Vec<String>, Error> {
+    let failed = |e: mongodb::error::Error| {
+        Error::failed(format!(
+            "listing the indexes of {}: {}",
+            coll.name(),
+            describe(&e)
+        ))
+    };
+    let models: Vec<mongodb::IndexModel> = coll
+        .list_indexes()
+        .await
+        .map_err(failed)?
+        .try_collect()
+        .await
+        .map_err(failed)?;
+    Ok(models
+        .into_iter()
+        .filter_map(|m| m.options)
+        .filter(|o| o.unique == Some(true))
+        .filter_map(|o| o.name)
+        .filter(|n| n != ID_INDEX)
+        .collect())
+}
+
+/// "the unique index x" or "one of the unique indexes x, y (the server did not say which)".
+pub fn unique_index_phrase(names: &[String]) -> String {
+    match names {
+        [] => "a unique index the server did not name".to_string(),
+        [one] => format!("the unique index {one}"),
+        many => format!(
+            "one of the unique indexes {} (the server did not say which)",
+            many.join(", ")
+        ),
+    }
+}
+
 pub fn apply_tls(options: &mut ClientOptions, args: &ServerArgs) -> Result<(), Error> {
     if args.tls_ca_file.is_none() && args.tls_cert_key_file.is_none() {
         return Ok(());
@@ -284,6 +341,28 @@ fn scrub_secrets(msg: &str, secrets: &[String]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn duplicate_key_index_is_read_from_the_message_without_the_key_value() {
+        // MongoDB 4.2+ and 3.2–4.0 (the key value is patient data: never part of the answer).
+        let modern = "E11000 duplicate key error collection: healthcare.patients index: \
+                      medication_1 dup key: { Medication: \"Paracetamol\" }";
+        assert_eq!(duplicate_key_index(modern), Some("medication_1"));
+        let id = "E11000 duplicate key error collection: h.p index: _id_ dup key: { _id: \"ab\" }";
+        assert_eq!(duplicate_key_index(id), Some(ID_INDEX));
+        let old = "E11000 duplicate key error index: h.p.$_id_  dup key: { : \"ab\" }";
+        assert_eq!(duplicate_key_index(old), Some(ID_INDEX));
+        // A value that looks like an index name is after "dup key": never read.
+        let tricky = "E11000 duplicate key error collection: h.p index: name_unique dup key: { \
+                      name: \"x index: _id_\" }";
+        assert_eq!(duplicate_key_index(tricky), Some("name_unique"));
+        // FerretDB 1.24 (read from its reply): no index, no key.
+        assert_eq!(
+            duplicate_key_index("E11000 duplicate key error collection: h.p"),
+            None
+        );
+        assert_eq!(duplicate_key_index(""), None);
+    }
 
     #[test]
     fn redacts_passwords_in_uris() {

@@ -71,6 +71,25 @@ pub fn row_bar(verb: &str, total: u64) -> ProgressBar {
     bar
 }
 
+/// A byte count as a person writes it: "8 GiB", "1.5 MiB", "512 bytes".
+pub fn bytes(n: u64) -> String {
+    const UNITS: [&str; 4] = ["KiB", "MiB", "GiB", "TiB"];
+    let mut value = n as f64;
+    let mut unit = None;
+    for u in UNITS {
+        if value < 1024.0 {
+            break;
+        }
+        value /= 1024.0;
+        unit = Some(u);
+    }
+    match unit {
+        None => format!("{n} bytes"),
+        Some(u) if value.fract() == 0.0 => format!("{value} {u}"),
+        Some(u) => format!("{value:.1} {u}"),
+    }
+}
+
 /// 1234567 → "1,234,567".
 pub fn thousands(n: u64) -> String {
     let digits = n.to_string();
@@ -87,6 +106,13 @@ pub fn thousands(n: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn byte_counts_read_like_sizes() {
+        assert_eq!(bytes(512), "512 bytes");
+        assert_eq!(bytes(8 << 30), "8 GiB");
+        assert_eq!(bytes(1536 << 10), "1.5 MiB");
+    }
 
     #[test]
     fn formats_thousands() {

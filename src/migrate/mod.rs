@@ -12,7 +12,7 @@
 //!
 //! `migrate` works in two phases. (1) One blocking thread reads, cleans and sorts the input by
 //! (`_id`, line) into private temporary runs; rejected rows go to the quarantine. (2) The merged
-//! runs are read back in order: copies of one content are neighbours, so the first is kept and
+//! runs are read back in order: copies of one content meet in the sort, so the first is kept and
 //! the others counted as duplicates on the spot; the distinct rows go in batches through a
 //! bounded channel to `--workers` concurrent writers. No two batches share an `_id`, so they may
 //! complete in any order, and the server's `_id` index grows at its end. The sort budget and the
@@ -53,7 +53,7 @@ use write::Writer;
 pub async fn migrate(args: &MigrateArgs) -> Result<Report, Error> {
     let started = Instant::now();
     sorted::check_temp_dir(args.sort.temp_dir.as_deref())?;
-    let input = read::open(&args.path)?;
+    let input = read::open(&args.path, args.sort.max_input_bytes)?;
     let quarantine_path = args
         .quarantine
         .clone()
@@ -157,7 +157,7 @@ pub async fn migrate(args: &MigrateArgs) -> Result<Report, Error> {
 }
 
 /// Sorted rows → bounded channel → `workers` writer tasks. Returns the duplicates recognised
-/// in the sorted stream (copies of the row just before them).
+/// in the sort (the copies folded into each row).
 async fn load(
     mut merge: Merge,
     writer: &Arc<Writer>,
@@ -190,20 +190,16 @@ async fn load(
     let bar = progress.clone();
     let reader = tokio::task::spawn_blocking(move || {
         let mut duplicates = 0u64;
-        let mut last_id = String::new();
         let mut batch = Vec::with_capacity(batch_size);
         loop {
             let entry = merge
                 .next_entry()
                 .map_err(|e| Error::failed(format!("reading sorted rows back: {e}")))?;
             let Some(entry) = entry else { break };
-            if entry.id == last_id {
-                // A later copy of the row just queued: the first one is the one stored.
-                duplicates += 1;
-                bar.inc(1);
-                continue;
-            }
-            last_id.clone_from(&entry.id);
+            // Each id comes once, its first row standing for its later copies: that row is the
+            // one stored.
+            duplicates += entry.copies;
+            bar.inc(entry.copies);
             let doc = RawDocumentBuf::from_bytes(entry.doc).map_err(|e| {
                 Error::failed(format!(
                     "internal: sorted row at line {} is not BSON: {e}",

@@ -120,8 +120,9 @@ impl Input {
     }
 }
 
-/// Open `path` ("-" for stdin), detect gzip by its magic bytes, and read the header.
-pub fn open(path: &str) -> Result<Input, Error> {
+/// Open `path` ("-" for stdin), detect gzip by its magic bytes, and read the header. Reading
+/// more than `max_bytes` of CSV (after decompression) is an error naming `--max-input-bytes`.
+pub fn open(path: &str, max_bytes: u64) -> Result<Input, Error> {
     let (raw, source, display): (Box<dyn Read + Send>, String, String) = if path == "-" {
         (
             Box::new(io::stdin()),
@@ -160,6 +161,11 @@ pub fn open(path: &str) -> Result<Input, Error> {
     } else {
         Box::new(buffered)
     };
+    let decoded = Box::new(CappedReader {
+        inner: decoded,
+        left: max_bytes,
+        max: max_bytes,
+    });
     let lines = Arc::new(Mutex::new(LineCounter::default()));
     let stream: Box<dyn Read + Send> = Box::new(CountingReader {
         inner: decoded,
@@ -291,6 +297,32 @@ impl Read for CountingReader {
                 ));
             }
         }
+        Ok(n)
+    }
+}
+
+/// Refuses to pass on more than `max` bytes: what one input may expand to (`--max-input-bytes`),
+/// so that a small gzip that decompresses without end cannot fill the disk with sort runs.
+struct CappedReader {
+    inner: Box<dyn Read + Send>,
+    left: u64,
+    max: u64,
+}
+
+impl Read for CappedReader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.left = self.left.checked_sub(n as u64).ok_or_else(|| {
+            io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!(
+                    "the input holds more than --max-input-bytes {} of CSV once decompressed (a \
+                     small gzip that expands this far is a decompression bomb); if the file is \
+                     genuine, raise --max-input-bytes",
+                    crate::output::bytes(self.max)
+                ),
+            )
+        })?;
         Ok(n)
     }
 }

@@ -52,7 +52,7 @@ pub async fn verify(args: &VerifyArgs) -> Result<VerifyReport, Error> {
     if let Some(report) = &args.report {
         outfile::check_outputs(&args.path, &[("--report", report.as_path())])?;
     }
-    let input = read::open(&args.path)?;
+    let input = read::open(&args.path, args.sort.max_input_bytes)?;
     // Held from the start, so a second run writing the same report is refused before its work.
     let report_file = args
         .report
@@ -177,9 +177,14 @@ impl<'a> Check<'a> {
         }
     }
 
+    /// The rows an entry stands for: its own and its copies (each of which must be found too).
+    fn rows(e: &Entry) -> u64 {
+        1 + e.copies
+    }
+
     fn missing(&mut self, e: &Entry) {
-        self.missing += 1;
-        self.note(format!("line {}: missing", e.line));
+        self.missing += Self::rows(e);
+        self.note(format!("line {}: missing{}", e.line, copies_note(e)));
     }
 
     /// A stored document no row matched: extra if it claims to come from this file.
@@ -200,7 +205,8 @@ impl<'a> Check<'a> {
     }
 
     fn compare(&mut self, e: &Entry, stored: &bson::RawDocument) -> Result<(), Error> {
-        self.found += 1;
+        // Copies have the same content (the `_id` is its hash): one comparison holds for all.
+        self.found += Self::rows(e);
         let expected = bson::RawDocument::from_bytes(&e.doc)
             .and_then(Document::try_from)
             .map_err(|err| Error::failed(format!("internal: sorted row is not BSON: {err}")))?;
@@ -208,8 +214,13 @@ impl<'a> Check<'a> {
             .map_err(|err| Error::failed(format!("reading stored document: {err}")))?;
         let fields = differing_fields(&expected, &actual);
         if !fields.is_empty() {
-            self.different += 1;
-            self.note(format!("line {}: differs in {}", e.line, fields.join(", ")));
+            self.different += Self::rows(e);
+            self.note(format!(
+                "line {}{}: differs in {}",
+                e.line,
+                copies_note(e),
+                fields.join(", ")
+            ));
         }
         Ok(())
     }
@@ -219,6 +230,15 @@ impl<'a> Check<'a> {
         if self.listed.len() < MAX_LISTED {
             self.listed.push(what);
         }
+    }
+}
+
+/// " (and its 2 later copies)" after a line whose copies share its verdict.
+fn copies_note(e: &Entry) -> String {
+    match e.copies {
+        0 => String::new(),
+        1 => " (and its later copy)".to_string(),
+        n => format!(" (and its {n} later copies)"),
     }
 }
 

@@ -1,18 +1,20 @@
-//! Writing cleaned documents: unordered `insert_many` batches, duplicate keys counted as
-//! duplicates, and the query indexes created after the load.
+//! Writing cleaned documents: unordered `insert_many` batches, duplicate keys in the `_id` index
+//! counted as duplicates (a conflict in any other unique index is an error naming it), and the
+//! query indexes created after the load.
 
+use std::collections::HashSet;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use bson::{doc, Document, RawDocumentBuf};
-use mongodb::error::ErrorKind;
+use futures_util::TryStreamExt;
+use mongodb::error::{ErrorKind, IndexedWriteError};
 use mongodb::options::IndexOptions;
 use mongodb::{Collection, Database, IndexModel};
+use tokio::sync::OnceCell;
 
 use super::clean::Cleaned;
 use crate::error::Error;
-
-/// MongoDB's duplicate-key error code.
-const DUPLICATE_KEY: i32 = 11000;
+use crate::mongo::{self, DUPLICATE_KEY, ID_INDEX};
 
 /// The fields the common queries filter on; each gets an ascending index.
 pub const INDEXED_FIELDS: [&str; 5] = [
@@ -28,6 +30,9 @@ pub struct Writer {
     coll: Collection<RawDocumentBuf>,
     pub inserted: AtomicU64,
     pub duplicates: AtomicU64,
+    /// The collection's unique indexes besides `_id_`, looked up at the first duplicate key
+    /// whose index the server does not name.
+    unique_indexes: OnceCell<Vec<String>>,
 }
 
 impl Writer {
@@ -37,6 +42,7 @@ impl Writer {
             coll: db.collection(collection),
             inserted: AtomicU64::new(0),
             duplicates: AtomicU64::new(0),
+            unique_indexes: OnceCell::new(),
         }
     }
 
@@ -81,10 +87,93 @@ impl Writer {
                 other.code_name.as_deref().unwrap_or("")
             )));
         }
+        self.check_copies_of_stored_rows(&batch, errors).await?;
         let dups = errors.len() as u64;
         self.duplicates.fetch_add(dups, Ordering::Relaxed);
         self.inserted.fetch_add(total - dups, Ordering::Relaxed);
         Ok(())
+    }
+
+    /// A duplicate key is a duplicate only in the `_id` index: the row's content is stored. A
+    /// conflict in any other unique index is a distinct admission the server refused: an error
+    /// naming the index, never a silent "duplicate".
+    async fn check_copies_of_stored_rows(
+        &self,
+        batch: &[Cleaned],
+        errors: &[IndexedWriteError],
+    ) -> Result<(), Error> {
+        let line = |w: &IndexedWriteError| batch.get(w.index).map_or(0, |c| c.line);
+        let mut unnamed = Vec::new();
+        for w in errors {
+            match mongo::duplicate_key_index(&w.message) {
+                Some(ID_INDEX) => {}
+                Some(index) => return Err(self.not_a_copy(line(w), &[index.to_string()])),
+                None => unnamed.push(w),
+            }
+        }
+        if unnamed.is_empty() {
+            return Ok(());
+        }
+        // The server did not name the index (FerretDB). With `_id` the only unique one, it is
+        // the one; otherwise a row is a copy only when its `_id` is stored.
+        let others = self
+            .unique_indexes
+            .get_or_try_init(|| mongo::unique_indexes(&self.coll))
+            .await?;
+        if others.is_empty() {
+            return Ok(());
+        }
+        let ids: Vec<&str> = unnamed
+            .iter()
+            .filter_map(|w| batch.get(w.index))
+            .map(|c| c.id.as_str())
+            .collect();
+        let stored = self.stored_ids(&ids).await?;
+        match unnamed.iter().find(|w| {
+            batch
+                .get(w.index)
+                .is_none_or(|c| !stored.contains(c.id.as_str()))
+        }) {
+            Some(w) => Err(self.not_a_copy(line(w), others)),
+            None => Ok(()),
+        }
+    }
+
+    /// Which of `ids` the collection holds.
+    async fn stored_ids(&self, ids: &[&str]) -> Result<HashSet<String>, Error> {
+        let failed = |e: mongodb::error::Error| {
+            Error::failed(format!(
+                "looking up the duplicate keys in {}.{}: {}",
+                self.db.name(),
+                self.coll.name(),
+                mongo::describe(&e)
+            ))
+        };
+        let docs: Vec<RawDocumentBuf> = self
+            .coll
+            .find(doc! { "_id": { "$in": ids } })
+            .projection(doc! { "_id": 1 })
+            .await
+            .map_err(failed)?
+            .try_collect()
+            .await
+            .map_err(failed)?;
+        Ok(docs
+            .iter()
+            .filter_map(|d| d.get_str("_id").ok().map(str::to_string))
+            .collect())
+    }
+
+    fn not_a_copy(&self, line: u64, indexes: &[String]) -> Error {
+        Error::failed(format!(
+            "the row at line {line} conflicts with a stored document in {} of {}.{} (code \
+             {DUPLICATE_KEY} DuplicateKey): it is not a copy of a stored row, so it was not \
+             stored and not counted as a duplicate; drop or change that index (or fix the data) \
+             and run again",
+            mongo::unique_index_phrase(indexes),
+            self.db.name(),
+            self.coll.name()
+        ))
     }
 
     /// Create the query indexes (idempotent: existing indexes are left as they are).

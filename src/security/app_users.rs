@@ -104,11 +104,44 @@ impl Users {
             .await;
         match result {
             Ok(_) => Ok(()),
-            Err(e) if is_duplicate(&e) => Err(Error::usage(format!(
-                "user {name} already exists (change the password with `hcctl users passwd {name}`)"
-            ))),
-            Err(e) => Err(failed("adding a user", e)),
+            Err(e) => match duplicate_key_message(&e) {
+                Some(message) => Err(self.refused_duplicate(name, message).await),
+                None => Err(failed("adding a user", e)),
+            },
         }
+    }
+
+    /// `add` refused with a duplicate key: the name is taken when the conflict is in the name's
+    /// unique index; one in any other unique index is an error naming that index.
+    async fn refused_duplicate(&self, name: &str, message: &str) -> Error {
+        let index = crate::mongo::duplicate_key_index(message);
+        let taken = match index {
+            Some(index) => index == NAME_INDEX,
+            // FerretDB names no index: the name is taken when a user has it.
+            None => match self.coll.find_one(doc! { "name": name }).await {
+                Ok(user) => user.is_some(),
+                Err(e) => return failed("looking a user up", e),
+            },
+        };
+        if taken {
+            return Error::usage(format!(
+                "user {name} already exists (change the password with `hcctl users passwd {name}`)"
+            ));
+        }
+        let indexes = match index {
+            Some(index) => vec![index.to_string()],
+            None => match crate::mongo::unique_indexes(&self.coll).await {
+                Ok(all) => all.into_iter().filter(|i| i != NAME_INDEX).collect(),
+                Err(e) => return e,
+            },
+        };
+        Error::failed(format!(
+            "adding user {name}: the server refused it for a conflict in {} of {COLLECTION} \
+             (code {} DuplicateKey), not because the name is taken; nothing was stored; drop or \
+             change that index and try again",
+            crate::mongo::unique_index_phrase(&indexes),
+            crate::mongo::DUPLICATE_KEY
+        ))
     }
 
     /// True when the name and password match. Unknown names run the same hash computation and
@@ -222,10 +255,13 @@ fn algorithm_of(hash: &str) -> &'static str {
     }
 }
 
-fn is_duplicate(e: &mongodb::error::Error) -> bool {
+/// The server's message of a duplicate-key write error (it may quote the key: never shown).
+fn duplicate_key_message(e: &mongodb::error::Error) -> Option<&str> {
     use mongodb::error::{ErrorKind, WriteFailure};
-    matches!(
-        e.kind.as_ref(),
-        ErrorKind::Write(WriteFailure::WriteError(w)) if w.code == 11000
-    )
+    match e.kind.as_ref() {
+        ErrorKind::Write(WriteFailure::WriteError(w)) if w.code == crate::mongo::DUPLICATE_KEY => {
+            Some(&w.message)
+        }
+        _ => None,
+    }
 }

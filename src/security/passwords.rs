@@ -9,6 +9,8 @@ use std::sync::OnceLock;
 use argon2::password_hash::rand_core::OsRng;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
+use unicode_properties::{GeneralCategory, GeneralCategoryGroup, UnicodeGeneralCategory};
+use unicode_segmentation::UnicodeSegmentation;
 
 use crate::error::Error;
 
@@ -26,20 +28,48 @@ fn argon2() -> Result<Argon2<'static>, Error> {
     Ok(Argon2::new(Algorithm::Argon2id, Version::V0x13, params))
 }
 
-/// Characters that show nothing: controls (NUL, tab, …) and invisible format characters (zero-
-/// width spaces and joiners, word joiners, the byte-order mark, the soft hyphen).
+/// Characters that show nothing, or change how the others show: controls (NUL, tab, …), format
+/// characters (zero-width spaces and joiners, bidi controls such as U+202E and U+2066, tag
+/// characters U+E0000–U+E007F, the Mongolian vowel separator U+180E, the byte-order mark, the
+/// soft hyphen), the other default-ignorable code points that are not combining marks (the
+/// Hangul fillers U+115F, U+1160, U+3164, U+FFA0) and the blank braille pattern U+2800.
+/// (Default-ignorable marks, such as variation selectors, are allowed: they add nothing to the
+/// length, which counts what is seen.) init-mongo.js tests the same categories.
 fn invisible(c: char) -> bool {
+    let category = c.general_category();
     c.is_control()
-        || matches!(c, '\u{00AD}' | '\u{200B}'..='\u{200F}' | '\u{2060}'..='\u{2064}' | '\u{FEFF}')
+        || category == GeneralCategory::Format
+        || c == '\u{2800}'
+        || (default_ignorable(c) && category != GeneralCategory::NonspacingMark)
 }
 
-/// The length a password is judged by: characters (not bytes), surrounding whitespace left out
-/// and each run of inner whitespace counted once, so that twelve spaces, or "          ab", are
-/// not twelve characters.
+/// Unicode's Default_Ignorable_Code_Point property (DerivedCoreProperties.txt), which
+/// init-mongo.js reads as `\p{Default_Ignorable_Code_Point}`.
+fn default_ignorable(c: char) -> bool {
+    matches!(c,
+        '\u{00AD}' | '\u{034F}' | '\u{061C}' | '\u{115F}'..='\u{1160}' | '\u{17B4}'..='\u{17B5}'
+        | '\u{180B}'..='\u{180F}' | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}'
+        | '\u{2060}'..='\u{206F}' | '\u{3164}' | '\u{FE00}'..='\u{FE0F}' | '\u{FEFF}' | '\u{FFA0}'
+        | '\u{FFF0}'..='\u{FFF8}' | '\u{1BCA0}'..='\u{1BCA3}' | '\u{1D173}'..='\u{1D17A}'
+        | '\u{E0000}'..='\u{E0FFF}')
+}
+
+/// A combining mark with nothing before it to sit on: at the start of a word (the password's
+/// start, or after a space). A string of marks shows as floating accents, if at all.
+fn starts_with_mark(word: &str) -> bool {
+    word.chars()
+        .next()
+        .is_some_and(|c| c.general_category_group() == GeneralCategoryGroup::Mark)
+}
+
+/// The length a password is judged by: characters as a person sees them (grapheme clusters: a
+/// letter with its combining marks is one, as is an emoji), surrounding whitespace left out and
+/// each run of inner whitespace counted once, so that twelve spaces, "          ab", or one
+/// letter with eleven accents are not twelve characters.
 pub fn effective_length(password: &str) -> usize {
     password
         .split_whitespace()
-        .map(|word| word.chars().count())
+        .map(|word| word.graphemes(true).count())
         .sum::<usize>()
         + password.split_whitespace().count().saturating_sub(1)
 }
@@ -50,14 +80,22 @@ pub fn check_policy(password: &str) -> Result<(), Error> {
     if password.chars().any(invisible) {
         return Err(Error::usage(
             "the password contains control or invisible characters (NUL, tab, zero-width \
-             space, …): use visible characters and spaces",
+             space, bidi controls such as U+202E, fillers such as U+3164 or U+2800, tag \
+             characters, …): use visible characters and spaces",
+        ));
+    }
+    if password.split_whitespace().any(starts_with_mark) {
+        return Err(Error::usage(
+            "the password has a combining mark with no letter before it (at its start or after \
+             a space): use visible characters and spaces",
         ));
     }
     let n = password.chars().count();
     if effective_length(password) < MIN_LENGTH {
         return Err(Error::usage(format!(
-            "the password is too short: at least {MIN_LENGTH} characters are required \
-             (surrounding and repeated spaces do not count)"
+            "the password is too short: at least {MIN_LENGTH} characters are required, counted \
+             as they are seen (a letter with its accents is one; surrounding and repeated spaces \
+             do not count)"
         )));
     }
     if n > MAX_LENGTH {
@@ -263,6 +301,65 @@ mod tests {
         }
         assert_eq!(effective_length("  correct   horse battery "), 21);
         assert!(check_policy("correct horse").is_ok());
+    }
+
+    /// Issue 24, finding 9: the rule counted code points, so twelve invisible characters, or
+    /// one letter with eleven combining marks, passed. Now it counts what is seen and refuses
+    /// bidi controls, fillers, tag characters and marks with nothing to sit on.
+    #[test]
+    fn password_length_counts_visible_characters_not_code_points() {
+        for invisible in [
+            '\u{202E}', '\u{2066}', '\u{3164}', '\u{2800}', '\u{180E}', '\u{FFA0}',
+        ] {
+            let twelve = invisible.to_string().repeat(12);
+            let err = check_policy(&twelve).unwrap_err().to_string();
+            assert!(err.contains("invisible characters"), "{invisible:?}: {err}");
+            // Hidden inside an otherwise good password too.
+            let inside = format!("correct horse{invisible}battery");
+            assert!(
+                check_policy(&inside).is_err(),
+                "{invisible:?} inside accepted"
+            );
+        }
+        for other in [
+            '\u{115F}',
+            '\u{1160}',
+            '\u{E0041}',
+            '\u{E007F}',
+            '\u{E0001}',
+            '\u{200E}',
+            '\u{061C}',
+        ] {
+            assert!(
+                check_policy(&format!("correct horse{other}")).is_err(),
+                "{other:?}"
+            );
+        }
+        // One letter and eleven combining marks: one character as seen.
+        let accented = format!("a{}", "\u{0301}".repeat(11));
+        assert_eq!(effective_length(&accented), 1);
+        let err = check_policy(&accented).unwrap_err().to_string();
+        assert!(err.contains("at least 12 characters"), "{err}");
+        // Marks alone, or after spaces, sit on nothing.
+        for marks in [
+            "\u{0301}".repeat(12),
+            " \u{0301}".repeat(12),
+            format!("password{}", " \u{20DD}".repeat(6)),
+        ] {
+            let err = check_policy(&marks).unwrap_err().to_string();
+            assert!(
+                err.contains("combining mark with no letter"),
+                "{marks:?}: {err}"
+            );
+        }
+        // Accented words, other scripts and emoji count as seen, and pass at twelve.
+        assert_eq!(effective_length("ééééééééééé\u{0301}"), 11);
+        assert!(check_policy("Crème brûlée!").is_ok());
+        assert!(check_policy("パスワードは十二文字です").is_ok());
+        assert!(check_policy(&"\u{1F600}".repeat(12)).is_ok());
+        assert!(check_policy(&"\u{1F600}".repeat(11)).is_err());
+        assert_eq!(effective_length("I\u{2764}\u{FE0F}my dog Rex!"), 13);
+        assert!(check_policy("I\u{2764}\u{FE0F}my dog Rex!").is_ok());
     }
 
     #[test]

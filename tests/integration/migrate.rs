@@ -750,3 +750,197 @@ async fn external_sort_spills_into_temp_dir_and_leaves_nothing_behind() {
     assert_eq!(env.count("never", doc! {}).await, 0);
     env.drop_db().await;
 }
+
+/// The bytes of the still-open, unlinked files of process `pid` under `dir` (sort runs).
+fn open_file_bytes_under(pid: u32, dir: &Path) -> u64 {
+    let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
+        return 0;
+    };
+    fds.flatten()
+        .filter(|fd| std::fs::read_link(fd.path()).is_ok_and(|target| target.starts_with(dir)))
+        .filter_map(|fd| std::fs::metadata(fd.path()).ok())
+        .map(|m| m.len())
+        .sum()
+}
+
+/// Issue 24, finding 15: 2.79 MB of gzip (5 million identical rows) spilled 2.6 GB of sort
+/// runs. Copies are now dropped before a run is written: the temporary files (watched through
+/// /proc while the run lasts) stay empty, and the report and the stored lineage are what they
+/// were (one row stored with its first line, every other row a duplicate).
+#[tokio::test]
+async fn a_gzip_bomb_of_identical_rows_spills_no_sort_runs() {
+    let env = TestEnv::new("gzbomb").await;
+    const ROWS: u64 = 300_000;
+    // ~50 MB of CSV in a few hundred KB of gzip: ~170 MB of runs before the fix.
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    let line = format!("{}\n", row_with(&[]));
+    gz.write_all(format!("{HEADER}\n").as_bytes()).unwrap();
+    for _ in 0..ROWS {
+        gz.write_all(line.as_bytes()).unwrap();
+    }
+    let path = env.write("bomb.csv.gz", gz.finish().unwrap());
+    assert!(std::fs::metadata(&path).unwrap().len() < 1 << 20);
+    let runs = tempfile::tempdir().unwrap();
+    let runs_dir = std::fs::canonicalize(runs.path()).unwrap();
+    let log_path = env.dir.path().join("bomb.log");
+    let (mut cmd, report_path) =
+        env.migrate_command(&path, "bomb", &["--temp-dir", runs_dir.to_str().unwrap()]);
+    let mut child = cmd
+        .env("HCCTL_LOG", "info")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&log_path).unwrap())
+        .spawn()
+        .unwrap();
+    let mut most = 0;
+    let status = loop {
+        most = most.max(open_file_bytes_under(child.id(), &runs_dir));
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
+    let log = std::fs::read_to_string(&log_path).unwrap();
+    assert!(status.success(), "{status:?}\n{log}");
+    assert_eq!(most, 0, "{most} bytes of sort runs for one distinct row");
+    assert!(
+        log.lines()
+            .any(|l| l.contains(" sorted ") && l.contains("runs=0 spilled_bytes=0")),
+        "{log}"
+    );
+    let report = read_json(&report_path);
+    assert_eq!(n(&report, "rows_read"), ROWS);
+    assert_eq!(n(&report, "inserted"), 1);
+    assert_eq!(n(&report, "duplicates"), ROWS - 1);
+    assert_eq!(n(&report, "rejected"), 0);
+    let docs = env.docs("bomb").await;
+    assert_eq!(docs.len(), 1);
+    assert_eq!(
+        docs[0].get_document("_lineage").unwrap(),
+        &doc! { "source": "bomb.csv.gz", "line": 2_i64 }
+    );
+    env.drop_db().await;
+}
+
+/// Issue 24, finding 15: nothing bounded what one input may expand to. `--max-input-bytes`
+/// (default 8 GiB) caps the CSV after decompression: past it, migrate (dry run included) and
+/// verify stop with exit 2 and a line naming the flag, before anything is written.
+#[tokio::test]
+async fn max_input_bytes_stops_an_input_that_expands_past_it() {
+    let env = TestEnv::new("maxinput").await;
+    let csv = env.generate("gen.csv", 20_000, 5);
+    let plain = std::fs::read(&csv).unwrap();
+    assert!(plain.len() > 2 << 20, "{} bytes", plain.len());
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    gz.write_all(&plain).unwrap();
+    let path = env.write("gen.csv.gz", gz.finish().unwrap());
+    assert!(std::fs::metadata(&path).unwrap().len() < 1 << 20);
+    let path_s = path.to_str().unwrap();
+
+    for extra in [&[][..], &["--dry-run"][..]] {
+        let mut args = vec![
+            "migrate",
+            path_s,
+            "--db",
+            &env.db,
+            "--max-input-bytes",
+            "1MiB",
+        ];
+        args.extend_from_slice(extra);
+        let out = env.run(&args);
+        assert_exit(&out, 2);
+        let err = stderr(&out);
+        assert!(
+            err.contains("more than --max-input-bytes 1 MiB of CSV once decompressed"),
+            "{err}"
+        );
+        assert!(err.contains("raise --max-input-bytes"), "{err}");
+        assert_eq!(err.trim().lines().count(), 1, "one clear line: {err}");
+        assert!(!env.dir.path().join("gen.csv.quarantine.csv").exists());
+    }
+    env.assert_nothing_written().await;
+    let out = env.run(&[
+        "verify",
+        path_s,
+        "--db",
+        &env.db,
+        "--max-input-bytes",
+        "1MiB",
+    ]);
+    assert_exit(&out, 2);
+    assert!(
+        stderr(&out).contains("--max-input-bytes 1 MiB"),
+        "{}",
+        stderr(&out)
+    );
+
+    // Under the cap the same file loads whole.
+    let r = env.migrate(&path, "patients", &["--max-input-bytes", "64MiB"]);
+    assert_eq!(n(&r, "rows_read"), 20_000);
+    assert_eq!(
+        env.count("patients", doc! {}).await,
+        n(&r, "inserted"),
+        "{r}"
+    );
+    // The default is documented in --help.
+    let help = stdout(&env.run(&["migrate", "--help"]));
+    assert!(help.contains("[default: 8GiB]"), "{help}");
+    env.drop_db().await;
+}
+
+/// Issue 24, finding 6: every duplicate-key error was counted as a duplicate, so with another
+/// unique index on the collection (here on Medication) distinct admissions were dropped as
+/// "duplicates" with exit 0 and a balanced report, and `verify` then found them missing. Only
+/// the `_id` index makes a duplicate now: copies of stored rows still count as duplicates, and
+/// a conflict in the other index fails the run naming the index (and no patient value).
+#[tokio::test]
+async fn duplicate_key_errors_from_another_unique_index_are_failures_not_duplicates() {
+    use mongodb::options::IndexOptions;
+    use mongodb::IndexModel;
+    let env = TestEnv::new("uniqidx").await;
+    env.coll("p")
+        .create_index(
+            IndexModel::builder()
+                .keys(doc! { "Medication": 1 })
+                .options(
+                    IndexOptions::builder()
+                        .name("medication_unique".to_string())
+                        .unique(true)
+                        .build(),
+                )
+                .build(),
+        )
+        .await
+        .expect("FerretDB and MongoDB both support unique secondary indexes");
+    let first = row_with(&[]);
+    let other = row_with(&[(0, "Zebulon Quartermaine"), (13, "Ibuprofen")]);
+    // A distinct admission with the first one's medication.
+    let clash = row_with(&[(0, "Xavier Leakcheck")]);
+    let a = env.write("a.csv", format!("{HEADER}\n{first}\n{other}\n"));
+    let r = env.migrate(&a, "p", &[]);
+    assert_eq!((n(&r, "inserted"), n(&r, "duplicates")), (2, 0));
+    // Copies of stored rows (refused by both indexes) are still duplicates.
+    let r = env.migrate(&a, "p", &[]);
+    assert_eq!((n(&r, "inserted"), n(&r, "duplicates")), (0, 2));
+
+    let b = env.write("b.csv", format!("{HEADER}\n{first}\n{clash}\n"));
+    let (mut cmd, _) = env.migrate_command(&b, "p", &[]);
+    let out = cmd.output().unwrap();
+    assert_exit(&out, 1);
+    let err = stderr(&out);
+    assert!(
+        err.contains(&format!(
+            "the row at line 3 conflicts with a stored document in the unique index \
+             medication_unique of {}.p",
+            env.db
+        )),
+        "{err}"
+    );
+    assert!(err.contains("not counted as a duplicate"), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "one clear line: {err}");
+    for value in ["Paracetamol", "Xavier", "Leakcheck", "Bobby"] {
+        assert!(!err.contains(value), "{value} leaked: {err}");
+    }
+    assert_eq!(env.count("p", doc! {}).await, 2);
+    assert_eq!(env.count("p", doc! { "Name": "Xavier Leakcheck" }).await, 0);
+    env.drop_db().await;
+}

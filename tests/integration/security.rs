@@ -250,6 +250,64 @@ async fn end_users_get_argon2id_hashes_and_verification_hides_who_exists() {
     env.drop_db().await;
 }
 
+/// Issue 24, finding 6 (`users add`): any duplicate-key error read as "user already exists".
+/// With another unique index on app_users (here one user per role), a new user refused by it
+/// is now an error naming that index (exit 1); a taken name is still "already exists" (exit 2).
+#[tokio::test]
+async fn users_add_tells_another_unique_index_from_a_taken_name() {
+    use mongodb::options::IndexOptions;
+    use mongodb::IndexModel;
+    let env = TestEnv::new("usersidx").await;
+    let alice = users_cmd(
+        &env,
+        "add",
+        "alice",
+        "correct horse battery",
+        &["--role", "writer"],
+    );
+    assert_success(&alice);
+    env.coll("app_users")
+        .create_index(
+            IndexModel::builder()
+                .keys(doc! { "role": 1 })
+                .options(
+                    IndexOptions::builder()
+                        .name("one_per_role".to_string())
+                        .unique(true)
+                        .build(),
+                )
+                .build(),
+        )
+        .await
+        .unwrap();
+    let bob = users_cmd(
+        &env,
+        "add",
+        "bob",
+        "another long password",
+        &["--role", "writer"],
+    );
+    assert_exit(&bob, 1);
+    let err = stderr(&bob);
+    assert!(
+        err.contains("the unique index one_per_role of app_users"),
+        "{err}"
+    );
+    assert!(!err.contains("already exists"), "{err}");
+    assert_eq!(env.count("app_users", doc! { "name": "bob" }).await, 0);
+    let again = users_cmd(
+        &env,
+        "add",
+        "alice",
+        "yet another password",
+        &["--role", "writer"],
+    );
+    assert_exit(&again, 2);
+    assert!(stderr(&again).contains("user alice already exists"));
+    assert_eq!(env.count("app_users", doc! {}).await, 1);
+    env.drop_db().await;
+}
+
 #[tokio::test]
 async fn legacy_bcrypt_hashes_verify_and_are_upgraded_to_argon2id() {
     let env = TestEnv::new("bcrypt").await;
@@ -395,6 +453,106 @@ async fn db_users_apply_converges_and_never_shows_passwords() {
         assert!(!all.contains(secret), "a password was printed");
     }
     assert!(stdout(&list).contains("reader"));
+    drop_users(&env).await;
+    env.drop_db().await;
+}
+
+/// Issue 24, finding 9: the password rule counted code points, so twelve U+202E, U+2066,
+/// U+3164, U+2800, U+180E or U+FFA0, or one letter followed by eleven combining marks, passed
+/// `users add` and `db-users apply` (and init-mongo.js, which had the same rule). All three now
+/// count what is seen and refuse bidi controls, fillers and marks with nothing to sit on; nothing
+/// is created, and no password is printed.
+#[tokio::test]
+async fn invisible_and_combining_passwords_are_refused_by_users_db_users_and_init_mongo_js() {
+    let env = TestEnv::new("pwshapes").await;
+    let mut weak: Vec<String> = [
+        '\u{202E}', '\u{2066}', '\u{3164}', '\u{2800}', '\u{180E}', '\u{FFA0}',
+    ]
+    .iter()
+    .map(|c| c.to_string().repeat(12))
+    .collect();
+    weak.push(format!("a{}", "\u{0301}".repeat(11)));
+    weak.push("\u{0301}".repeat(12));
+    weak.push(format!("tag{}", "\u{E0041}".repeat(9)));
+
+    for pw in &weak {
+        let out = users_cmd(&env, "add", "mallory", pw, &[]);
+        assert_exit(&out, 2);
+        let err = stderr(&out);
+        assert!(
+            !err.contains(pw.as_str()),
+            "the password was printed: {err}"
+        );
+    }
+    assert_eq!(env.count("app_users", doc! { "name": "mallory" }).await, 0);
+
+    let config = env.write(
+        "hcctl.yaml",
+        crate::awsenv::config_text("pws", "mongo:7.0.14", 30)
+            + &format!(
+                "database:\n  name: {}\n  accounts:\n    - name: writer\n      roles: [readWrite]\n      password_env: T_WRITER_PW\n",
+                env.db
+            ),
+    );
+    for pw in &weak {
+        let out = env
+            .command(&["db-users", "apply", "--config", config.to_str().unwrap()])
+            .env("T_WRITER_PW", pw)
+            .env("HCCTL_AWS_ACCOUNT_ID", "000000000000")
+            .env(
+                "HCCTL_TEST_KMS_KEY",
+                "arn:aws:kms:eu-west-3:000000000000:key/unused",
+            )
+            .output()
+            .unwrap();
+        assert_exit(&out, 2);
+        let err = stderr(&out);
+        assert!(err.contains("account writer"), "{err}");
+        assert!(
+            !err.contains(pw.as_str()),
+            "the password was printed: {err}"
+        );
+    }
+    assert!(user_names(&env).await.is_empty());
+
+    // init-mongo.js, run by mongosh: the same verdicts, three accounts at a time.
+    for three in weak.chunks(3) {
+        let pws = [0, 1, 2].map(|i| three.get(i).map_or("admin-password-123", String::as_str));
+        let out = mongosh_init(&env, pws);
+        let all = format!("{}{}", stdout(&out), stderr(&out));
+        assert!(!out.status.success(), "must refuse: {all}");
+        for (variable, pw) in [
+            "MONGO_ADMIN_PASSWORD",
+            "MONGO_WRITER_PASSWORD",
+            "MONGO_READER_PASSWORD",
+        ]
+        .iter()
+        .zip(three)
+        {
+            assert!(
+                all.contains(&format!(
+                    "{variable} contains control or invisible characters"
+                )) || all.contains(&format!("{variable} has a combining mark with no letter"))
+                    || all.contains(&format!("{variable} is shorter than 12 characters")),
+                "{variable} not refused: {all}"
+            );
+            assert!(!all.contains(pw.as_str()), "a password was printed: {all}");
+        }
+    }
+    assert!(user_names(&env).await.is_empty());
+    // Accents and other scripts count as seen: a good password in them still works.
+    let out = mongosh_init(
+        &env,
+        [
+            "Crème brûlée à la carte",
+            "パスワードは十二文字です",
+            "reader-password-123",
+        ],
+    );
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+    login(&env.uri, "writer", "パスワードは十二文字です", &env.db)
+        .await
+        .expect("the writer logs in with its password");
     drop_users(&env).await;
     env.drop_db().await;
 }
