@@ -59,7 +59,9 @@ pub async fn prepare(
 /// - references last: read-only, they change nothing and only report (`--strict` stops on them
 ///   before anything is applied).
 ///
-/// Adding a kind: one file under `src/resources/` and one line here.
+/// Kinds still to come slot in by the same rule: network and roles before storage, storage and
+/// secrets before the task definitions, the namespace before the service. Adding a kind: one file
+/// under `src/resources/` (and its `pub mod` line there) and one line here.
 pub const ORDER: &[&dyn AnyResource] = &[
     &log_group::LogGroups,
     &cluster::Cluster,
