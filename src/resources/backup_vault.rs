@@ -177,3 +177,25 @@ impl Resource for BackupVault {
         delete(&cx.aws.backup, &cx.config.backup.vault.name).await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn destroy_keeps_a_vault_that_holds_recovery_points() {
+        let vault = |recovery_points| Vault {
+            name: "v".into(),
+            arn: "arn:aws:backup:eu-west-3:1:backup-vault:v".into(),
+            encryption_key_arn: None,
+            locked: false,
+            recovery_points,
+            tags: BTreeMap::new(),
+        };
+        let kept = removal("v", Some(&vault(3)));
+        assert_eq!(kept.action, Action::Keep);
+        assert!(kept.changes[0].starts_with("holds 3 recovery point(s): kept"));
+        assert_eq!(removal("v", Some(&vault(0))).action, Action::Delete);
+        assert_eq!(removal("v", None).action, Action::Absent);
+    }
+}
