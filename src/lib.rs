@@ -5,9 +5,12 @@
 //!
 //! - [`migrate`]: CSV → cleaning → MongoDB, and the commands built on that path (verify, generate);
 //! - [`config`]: `infra/hcctl.yaml`, loaded and validated before any AWS call;
-//! - [`deploy`]: config → rendered task definitions → plan → AWS (deploy, destroy, render);
+//! - [`deploy`]: the engine: config → rendered task definitions → plan → AWS (deploy, destroy,
+//!   render);
 //! - [`backup`]: backup-status (is the data protected?) and on-demand backups;
-//! - [`aws`]: the one SDK configuration, the call counter, and each service's calls;
+//! - [`resources`]: the resource kinds (log group, cluster, task definition, backup vault, plan,
+//!   selection, references), one file each, below deploy and backup-status alike;
+//! - [`aws`]: the one SDK configuration, the call counter, AWS errors, backup jobs;
 //! - [`mongo`]: connecting to the server, with credentials redacted from every message;
 //! - [`error`]: the error kinds that decide exit codes;
 //! - [`cli`]: the command-line surface (every flag's `--help` text lives there);
@@ -22,4 +25,5 @@ pub mod error;
 pub mod migrate;
 pub mod mongo;
 pub mod output;
+pub mod resources;
 pub mod security;

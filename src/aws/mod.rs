@@ -7,9 +7,6 @@
 //! explicit `--endpoint-url` overrides them all.
 
 pub mod backup;
-pub mod ecs;
-pub mod logs;
-pub mod refs;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -51,7 +48,7 @@ pub struct Aws {
     pub ecs: aws_sdk_ecs::Client,
     pub logs: aws_sdk_cloudwatchlogs::Client,
     pub backup: aws_sdk_backup::Client,
-    /// Read-only lookups of what the config refers to (see [`refs`]).
+    /// Read-only lookups of what the config refers to (`crate::resources::reference`).
     pub secrets: aws_sdk_secretsmanager::Client,
     pub iam: aws_sdk_iam::Client,
     pub kms: aws_sdk_kms::Client,

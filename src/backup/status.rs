@@ -10,9 +10,12 @@ use std::io::IsTerminal;
 
 use serde::Serialize;
 
-use crate::aws::backup::{self as aws_backup, Job, PlanRule, Selection, Vault};
+use crate::aws::backup::{list_jobs, Job};
 use crate::aws::{Aws, AwsError};
 use crate::config::Config;
+use crate::resources::backup_plan::{self, PlanRule};
+use crate::resources::backup_selection::{self, Selection};
+use crate::resources::backup_vault::{self, Vault};
 
 /// Slack added to the interval of the most frequent rule to get the default maximum age
 /// (a daily rule → 26 hours): the backup window and the job's own duration.
@@ -22,7 +25,7 @@ const GRACE_SECS: i64 = 2 * 3600;
 #[derive(Debug, Clone)]
 pub struct Observed {
     pub vault: Option<Vault>,
-    pub plan: Option<aws_backup::Plan>,
+    pub plan: Option<backup_plan::Plan>,
     pub selection: Option<Selection>,
     /// Newest first.
     pub jobs: Vec<Job>,
@@ -30,14 +33,14 @@ pub struct Observed {
 
 pub async fn gather(aws: &Aws, config: &Config) -> Result<Observed, AwsError> {
     let b = &config.backup;
-    let vault = aws_backup::observe_vault(&aws.backup, &b.vault.name).await?;
-    let plan = aws_backup::observe_plan(&aws.backup, &b.plan.name).await?;
+    let vault = backup_vault::observe(&aws.backup, &b.vault.name).await?;
+    let plan = backup_plan::observe(&aws.backup, &b.plan.name).await?;
     let selection = match &plan {
-        Some(p) => aws_backup::observe_selection(&aws.backup, &p.id, &b.selection.name).await?,
+        Some(p) => backup_selection::observe(&aws.backup, &p.id, &b.selection.name).await?,
         None => None,
     };
     let jobs = match &vault {
-        Some(_) => aws_backup::list_jobs(&aws.backup, &b.vault.name).await?,
+        Some(_) => list_jobs(&aws.backup, &b.vault.name).await?,
         None => Vec::new(),
     };
     Ok(Observed {
@@ -221,7 +224,7 @@ pub fn judge(
 
     let plan = match &observed.plan {
         Some(p) => {
-            let drift = aws_backup::rule_changes(&p.rules, &aws_backup::desired_rules(b));
+            let drift = backup_plan::rule_changes(&p.rules, &backup_plan::desired_rules(b));
             if !drift.is_empty() {
                 reasons.push(format!(
                     "backup plan {} differs from the config: {}",
@@ -251,7 +254,7 @@ pub fn judge(
 
     let selection = match &observed.selection {
         Some(s) => {
-            let drift = aws_backup::selection_changes(s, &b.selection);
+            let drift = backup_selection::selection_changes(s, &b.selection);
             if !drift.is_empty() {
                 reasons.push(format!(
                     "backup selection {} differs from the config: {}",
@@ -595,12 +598,12 @@ mod tests {
                 recovery_points: 1,
                 tags: Default::default(),
             }),
-            plan: Some(aws_backup::Plan {
+            plan: Some(backup_plan::Plan {
                 id: "p1".into(),
                 arn: "arn:plan".into(),
                 name: c.backup.plan.name.clone(),
                 version_id: "v1".into(),
-                rules: aws_backup::desired_rules(&c.backup),
+                rules: backup_plan::desired_rules(&c.backup),
                 tags: Default::default(),
             }),
             selection: Some(Selection::from_config(&c.backup.selection)),

@@ -1,8 +1,12 @@
-//! `hcctl deploy` and `hcctl destroy`: config → desired state → plan → AWS.
+//! `hcctl deploy` and `hcctl destroy`: config → desired state → plan → AWS, one engine for every
+//! resource kind.
 //!
 //! - [`render`]: task definition templates filled from the config;
 //! - [`plan`]: the plan as data (one step per resource), printed as text or JSON;
-//! - this module: observe AWS with read-only calls, compute the plan, apply it step by step.
+//! - this module, the engine: [`ORDER`] (the kinds, in dependency order), observing all of them
+//!   with read-only calls, the one plan, `--dry-run`, `--strict`, the call counter, applying in
+//!   order, destroying in reverse order, confirming. What each kind observes, wants, compares
+//!   and changes lives in its own file under `crate::resources`.
 //!
 //! Everything that can be wrong in the config or the templates is found before the first AWS
 //! call. Applying is ordered so that a failure halfway leaves a state the next run converges from
@@ -15,10 +19,14 @@ use std::io::{BufRead, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use crate::aws::{self, backup, ecs, logs, Aws, Target};
-use crate::config::{self, Config};
+use crate::aws::{self, Aws, Target};
+use crate::config::Config;
 use crate::error::Error;
-use plan::{Action, Kind, Plan, Step};
+use crate::resources::{
+    backup_plan, backup_selection, backup_vault, cluster, log_group, reference, task_definition,
+    Action, AnyResource, Command, Context, ObservedKind, Step,
+};
+use plan::Plan;
 use render::Rendered;
 
 /// Settings shared by deploy and destroy.
@@ -42,14 +50,49 @@ pub async fn prepare(
     Ok((config, target, region, rendered))
 }
 
-/// What one step needs to be applied.
-enum Op {
-    LogGroup(config::LogGroup, Option<logs::Observed>),
-    Cluster,
-    TaskDefinition(Box<ecs::TaskDef>),
-    Vault(Option<backup::Vault>),
-    BackupPlan(Option<backup::Plan>),
-    Selection(Option<backup::Selection>),
+/// Every kind, in the order deploy brings them up; destroy walks it backwards. What depends on
+/// what:
+/// - log groups before the task definitions (the awslogs driver writes to them) and the cluster
+///   they run in;
+/// - the vault before the plan (its rules target the vault), the plan before the selection (the
+///   selection lives in the plan: its id goes through the context);
+/// - references last: read-only, they change nothing and only report (`--strict` stops on them
+///   before anything is applied).
+///
+/// Kinds still to come slot in by the same rule: network and roles before storage, storage and
+/// secrets before the task definitions, the namespace before the service. Adding a kind: one file
+/// under `src/resources/` (and its `pub mod` line there) and one line here.
+pub const ORDER: &[&dyn AnyResource] = &[
+    &log_group::LogGroups,
+    &cluster::Cluster,
+    &task_definition::TaskDefinitions,
+    &backup_vault::BackupVault,
+    &backup_plan::BackupPlan,
+    &backup_selection::BackupSelection,
+    &reference::References,
+];
+
+/// Observe every kind in [`ORDER`] (read-only; dependencies flow through `cx`), and the plan's
+/// steps in the command's order — ORDER for deploy, reversed for destroy — each with the kind
+/// and instance it belongs to.
+async fn observe_all(
+    cx: &mut Context<'_>,
+) -> Result<(Vec<Box<dyn ObservedKind>>, Vec<(Step, usize, usize)>), Error> {
+    let mut observed = Vec::with_capacity(ORDER.len());
+    for kind in ORDER {
+        observed.push(kind.observe(cx).await?);
+    }
+    let mut kinds: Vec<usize> = (0..observed.len()).collect();
+    if cx.command == Command::Destroy {
+        kinds.reverse();
+    }
+    let mut steps = Vec::new();
+    for k in kinds {
+        for (i, step) in observed[k].steps(cx).into_iter().enumerate() {
+            steps.push((step, k, i));
+        }
+    }
+    Ok((observed, steps))
 }
 
 /// Compute the plan (read-only calls only), print it through `show`, and apply it unless
@@ -63,59 +106,25 @@ pub async fn deploy(
     let started = Instant::now();
     let (config, target, _, rendered) = prepare(settings).await?;
     let aws = Aws::connect(&target).await;
-    let mut ops: Vec<(Step, Op)> = Vec::new();
-
-    for (group, _) in [
-        (&config.log_groups.mongo, "mongo"),
-        (&config.log_groups.app, "app"),
-    ] {
-        let observed = logs::observe(&aws.logs, &group.name).await?;
-        let step = logs::plan(group, &config.tags, observed.as_ref());
-        ops.push((step, Op::LogGroup(group.clone(), observed)));
-    }
-    let cluster = &config.ecs.cluster;
-    let exists = ecs::cluster_exists(&aws.ecs, cluster).await?;
-    ops.push((ecs::plan_cluster(cluster, exists), Op::Cluster));
-    for r in &rendered {
-        let latest = ecs::latest(&aws.ecs, &r.task_def.family).await?;
-        let step = ecs::plan_task_definition(&r.task_def, latest.as_ref());
-        ops.push((step, Op::TaskDefinition(Box::new(r.task_def.clone()))));
-    }
-    let b = &config.backup;
-    let vault = backup::observe_vault(&aws.backup, &b.vault.name).await?;
-    ops.push((
-        backup::plan_vault(&b.vault, &config.tags, vault.as_ref()),
-        Op::Vault(vault),
-    ));
-    let bplan = backup::observe_plan(&aws.backup, &b.plan.name).await?;
-    let selection = match &bplan {
-        Some(p) => backup::observe_selection(&aws.backup, &p.id, &b.selection.name).await?,
-        None => None,
+    let mut cx = Context {
+        aws: &aws,
+        config: &config,
+        command: Command::Deploy,
+        task_definitions: rendered.into_iter().map(|r| r.task_def).collect(),
+        backup_plan_id: None,
     };
-    ops.push((
-        backup::plan_plan(b, &config.tags, bplan.as_ref()),
-        Op::BackupPlan(bplan.clone()),
-    ));
-    ops.push((
-        backup::plan_selection(&b.selection, selection.as_ref()),
-        Op::Selection(selection),
-    ));
-
-    let references = aws::refs::plan(&aws, &config).await?;
+    let (observed, located) = observe_all(&mut cx).await?;
     let mut plan = Plan {
         command: "deploy",
         region: aws.region.clone(),
         endpoint: aws.endpoint.clone(),
         dry_run,
-        steps: ops
-            .iter()
-            .map(|(s, _)| s.clone())
-            .chain(references.iter().cloned())
-            .collect(),
+        steps: located.iter().map(|(s, _, _)| s.clone()).collect(),
         outcome: None,
     };
     show(&plan);
-    let missing: Vec<&Step> = references
+    let missing: Vec<&Step> = plan
+        .steps
         .iter()
         .filter(|s| matches!(s.action, Action::Missing | Action::Unusable))
         .collect();
@@ -131,16 +140,14 @@ pub async fn deploy(
     }
 
     let mut error = None;
-    let mut plan_id = bplan.as_ref().map(|p| p.id.clone());
-    for (i, (step, op)) in ops.iter().enumerate() {
+    for (n, (step, k, i)) in located.iter().enumerate() {
         if !step.action.mutates() {
             continue;
         }
-        let result = apply(&aws, &config, op, &mut plan_id).await;
-        match result {
-            Ok(r) => plan.steps[i].result = Some(r),
+        match observed[*k].apply(&mut cx, *i).await {
+            Ok(r) => plan.steps[n].result = Some(r),
             Err(e) => {
-                plan.steps[i].result = Some(format!("FAILED: {e}"));
+                plan.steps[n].result = Some(format!("FAILED: {e}"));
                 error = Some(e.to_string());
                 break;
             }
@@ -161,65 +168,14 @@ pub async fn deploy(
     Ok(plan)
 }
 
-async fn apply(
-    aws: &Aws,
-    config: &Config,
-    op: &Op,
-    plan_id: &mut Option<String>,
-) -> Result<String, aws::AwsError> {
-    match op {
-        Op::LogGroup(desired, observed) => {
-            logs::apply(&aws.logs, desired, &config.tags, observed.as_ref()).await
-        }
-        Op::Cluster => ecs::create_cluster(&aws.ecs, &config.ecs.cluster, &config.tags).await,
-        Op::TaskDefinition(td) => ecs::register(&aws.ecs, td).await,
-        Op::Vault(observed) => {
-            backup::apply_vault(
-                &aws.backup,
-                &config.backup.vault,
-                &config.tags,
-                observed.as_ref(),
-            )
-            .await
-        }
-        Op::BackupPlan(observed) => {
-            let id =
-                backup::apply_plan(&aws.backup, &config.backup, &config.tags, observed.as_ref())
-                    .await?;
-            *plan_id = Some(id.clone());
-            Ok(format!("plan id {id}"))
-        }
-        Op::Selection(observed) => {
-            let Some(id) = plan_id.as_deref() else {
-                return Err(aws::AwsError::other(
-                    format!("creating backup selection {}", config.backup.selection.name),
-                    "the backup plan has no id (it was not created)",
-                ));
-            };
-            backup::apply_selection(&aws.backup, id, &config.backup.selection, observed.as_ref())
-                .await
-                .map(|sid| format!("selection id {sid}"))
-        }
-    }
-}
-
 /// Record the outcome: counts, API calls so far, elapsed time, the error that stopped it.
 fn conclude(plan: &mut Plan, aws: &Aws, started: Instant, applied: bool, error: Option<String>) {
     let elapsed = started.elapsed().as_secs_f64();
     plan.outcome = Some(plan.outcome(applied, aws.calls.count(), elapsed, error));
 }
 
-/// What destroy removes, and how.
-enum Removal {
-    Selection { plan_id: String, id: String },
-    BackupPlan { id: String },
-    Vault,
-    TaskDefinitions(Vec<String>),
-    Cluster,
-    LogGroup,
-}
-
-/// Plan the removal of everything deploy creates; confirm unless `yes`; apply.
+/// Plan the removal of everything deploy creates (in reverse [`ORDER`]); confirm unless `yes`;
+/// apply.
 pub async fn destroy(
     settings: &Settings,
     yes: bool,
@@ -233,113 +189,20 @@ pub async fn destroy(
         endpoint_url: settings.endpoint_url.clone(),
     };
     let aws = Aws::connect(&target).await;
-    let b = &config.backup;
-    let mut items: Vec<(Step, Option<Removal>)> = Vec::new();
-    let absent = |kind, name: &str| (Step::new(kind, name, Action::Absent, vec![]), None);
-
-    let bplan = backup::observe_plan(&aws.backup, &b.plan.name).await?;
-    match &bplan {
-        Some(p) => match backup::observe_selection(&aws.backup, &p.id, &b.selection.name).await? {
-            Some(s) => items.push((
-                Step::new(
-                    Kind::BackupSelection,
-                    &b.selection.name,
-                    Action::Delete,
-                    vec![],
-                ),
-                Some(Removal::Selection {
-                    plan_id: p.id.clone(),
-                    id: s.id,
-                }),
-            )),
-            None => items.push(absent(Kind::BackupSelection, &b.selection.name)),
-        },
-        None => items.push(absent(Kind::BackupSelection, &b.selection.name)),
-    }
-    match &bplan {
-        Some(p) => items.push((
-            Step::new(Kind::BackupPlan, &b.plan.name, Action::Delete, vec![]),
-            Some(Removal::BackupPlan { id: p.id.clone() }),
-        )),
-        None => items.push(absent(Kind::BackupPlan, &b.plan.name)),
-    }
-    match backup::observe_vault(&aws.backup, &b.vault.name).await? {
-        Some(v) if v.recovery_points > 0 => items.push((
-            Step::new(
-                Kind::BackupVault,
-                &b.vault.name,
-                Action::Keep,
-                vec![format!(
-                    "holds {} recovery point(s): kept; delete them deliberately (AWS console or \
-                     `aws backup delete-recovery-point`) if they must go",
-                    v.recovery_points
-                )],
-            ),
-            None,
-        )),
-        Some(_) => items.push((
-            Step::new(
-                Kind::BackupVault,
-                &b.vault.name,
-                Action::Delete,
-                vec!["empty".to_string()],
-            ),
-            Some(Removal::Vault),
-        )),
-        None => items.push(absent(Kind::BackupVault, &b.vault.name)),
-    }
-    for name in render::CONTAINERS {
-        let family = config.family(name);
-        let arns = ecs::active_revisions(&aws.ecs, &family).await?;
-        if arns.is_empty() {
-            items.push(absent(Kind::TaskDefinition, &family));
-        } else {
-            items.push((
-                Step::new(
-                    Kind::TaskDefinition,
-                    &family,
-                    Action::Delete,
-                    vec![format!("deregister {} active revision(s)", arns.len())],
-                ),
-                Some(Removal::TaskDefinitions(arns)),
-            ));
-        }
-    }
-    if ecs::cluster_exists(&aws.ecs, &config.ecs.cluster).await? {
-        items.push((
-            Step::new(
-                Kind::EcsCluster,
-                &config.ecs.cluster,
-                Action::Delete,
-                vec![],
-            ),
-            Some(Removal::Cluster),
-        ));
-    } else {
-        items.push(absent(Kind::EcsCluster, &config.ecs.cluster));
-    }
-    for group in [&config.log_groups.mongo, &config.log_groups.app] {
-        if logs::observe(&aws.logs, &group.name).await?.is_some() {
-            items.push((
-                Step::new(
-                    Kind::LogGroup,
-                    &group.name,
-                    Action::Delete,
-                    vec!["its log events too".to_string()],
-                ),
-                Some(Removal::LogGroup),
-            ));
-        } else {
-            items.push(absent(Kind::LogGroup, &group.name));
-        }
-    }
-
+    let mut cx = Context {
+        aws: &aws,
+        config: &config,
+        command: Command::Destroy,
+        task_definitions: Vec::new(),
+        backup_plan_id: None,
+    };
+    let (observed, located) = observe_all(&mut cx).await?;
     let mut plan = Plan {
         command: "destroy",
         region: aws.region.clone(),
         endpoint: aws.endpoint.clone(),
         dry_run,
-        steps: items.iter().map(|(s, _)| s.clone()).collect(),
+        steps: located.iter().map(|(s, _, _)| s.clone()).collect(),
         outcome: None,
     };
     show(&plan);
@@ -352,31 +215,14 @@ pub async fn destroy(
         confirm(deletions)?;
     }
     let mut error = None;
-    for (i, (step, removal)) in items.iter().enumerate() {
-        let Some(removal) = removal else { continue };
-        let result = match removal {
-            Removal::Selection { plan_id, id } => {
-                backup::delete_selection(&aws.backup, plan_id, id, &step.name).await
-            }
-            Removal::BackupPlan { id } => backup::delete_plan(&aws.backup, id, &step.name).await,
-            Removal::Vault => backup::delete_vault(&aws.backup, &step.name).await,
-            Removal::TaskDefinitions(arns) => {
-                let mut r = Ok(());
-                for arn in arns {
-                    r = ecs::deregister(&aws.ecs, arn).await;
-                    if r.is_err() {
-                        break;
-                    }
-                }
-                r
-            }
-            Removal::Cluster => ecs::delete_cluster(&aws.ecs, &step.name).await,
-            Removal::LogGroup => logs::delete(&aws.logs, &step.name).await,
-        };
-        match result {
-            Ok(()) => plan.steps[i].result = Some("deleted".to_string()),
+    for (n, (step, k, i)) in located.iter().enumerate() {
+        if step.action != Action::Delete {
+            continue;
+        }
+        match observed[*k].remove(&cx, *i).await {
+            Ok(()) => plan.steps[n].result = Some("deleted".to_string()),
             Err(e) => {
-                plan.steps[i].result = Some(format!("FAILED: {e}"));
+                plan.steps[n].result = Some(format!("FAILED: {e}"));
                 error = Some(e.to_string());
                 break;
             }

@@ -7,118 +7,9 @@
 use std::fmt;
 
 use serde::Serialize;
-use serde_json::Value;
 
 use crate::aws::CallCount;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Kind {
-    LogGroup,
-    EcsCluster,
-    TaskDefinition,
-    BackupVault,
-    BackupPlan,
-    BackupSelection,
-    /// Something the config refers to that hcctl does not manage (secret, role, KMS key).
-    Reference,
-}
-
-impl Kind {
-    pub fn label(self) -> &'static str {
-        match self {
-            Kind::LogGroup => "log group",
-            Kind::EcsCluster => "ECS cluster",
-            Kind::TaskDefinition => "task definition",
-            Kind::BackupVault => "backup vault",
-            Kind::BackupPlan => "backup plan",
-            Kind::BackupSelection => "backup selection",
-            Kind::Reference => "reference",
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Action {
-    Create,
-    Update,
-    /// Deleted and created again (AWS cannot update it in place: backup selections).
-    Replace,
-    Unchanged,
-    Delete,
-    /// Destroy leaves it in place (a vault that holds recovery points).
-    Keep,
-    /// Destroy finds nothing to remove.
-    Absent,
-    /// A referenced resource (secret, role, KMS key) does not exist.
-    Missing,
-    /// A referenced resource exists but cannot serve its use: a role that does not trust the
-    /// service that assumes it, or may not read the secrets; a key policy that does not let
-    /// CloudWatch Logs use the key.
-    Unusable,
-}
-
-impl Action {
-    fn symbol(self) -> &'static str {
-        match self {
-            Action::Create => "+",
-            Action::Update => "~",
-            Action::Replace => "±",
-            Action::Unchanged | Action::Absent => "=",
-            Action::Delete => "-",
-            Action::Keep => "!",
-            Action::Missing | Action::Unusable => "?",
-        }
-    }
-
-    fn word(self) -> &'static str {
-        match self {
-            Action::Create => "create",
-            Action::Update => "update",
-            Action::Replace => "replace",
-            Action::Unchanged => "unchanged",
-            Action::Delete => "delete",
-            Action::Keep => "keep",
-            Action::Absent => "absent",
-            Action::Missing => "missing",
-            Action::Unusable => "unusable",
-        }
-    }
-
-    /// Whether applying this step calls a mutating API.
-    pub fn mutates(self) -> bool {
-        matches!(
-            self,
-            Action::Create | Action::Update | Action::Replace | Action::Delete
-        )
-    }
-}
-
-/// One resource in the plan.
-#[derive(Debug, Clone, Serialize)]
-pub struct Step {
-    pub kind: Kind,
-    pub name: String,
-    pub action: Action,
-    /// What changes, one human line each ("retention_days: 14 → 30").
-    pub changes: Vec<String>,
-    /// After apply: what happened ("revision 3", an ARN), or the error.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub result: Option<String>,
-}
-
-impl Step {
-    pub fn new(kind: Kind, name: impl Into<String>, action: Action, changes: Vec<String>) -> Step {
-        Step {
-            kind,
-            name: name.into(),
-            action,
-            changes,
-            result: None,
-        }
-    }
-}
+pub use crate::resources::step::{Action, Kind, Step};
 
 /// The whole plan and, after apply, its outcome.
 #[derive(Debug, Clone, Serialize)]
@@ -323,76 +214,10 @@ impl Plan {
     }
 }
 
-/// The differences between two JSON values, one line per changed leaf: `path: old → new`.
-pub fn diff(path: &str, old: &Value, new: &Value, out: &mut Vec<String>) {
-    match (old, new) {
-        (Value::Object(a), Value::Object(b)) => {
-            let mut keys: Vec<&String> = a.keys().chain(b.keys()).collect();
-            keys.sort();
-            keys.dedup();
-            for k in keys {
-                let p = if path.is_empty() {
-                    k.clone()
-                } else {
-                    format!("{path}.{k}")
-                };
-                diff(
-                    &p,
-                    a.get(k).unwrap_or(&Value::Null),
-                    b.get(k).unwrap_or(&Value::Null),
-                    out,
-                );
-            }
-        }
-        (Value::Array(a), Value::Array(b)) if a.len() == b.len() => {
-            for (i, (x, y)) in a.iter().zip(b).enumerate() {
-                diff(&format!("{path}[{i}]"), x, y, out);
-            }
-        }
-        _ if old != new => out.push(format!("{path}: {} → {}", short(old), short(new))),
-        _ => {}
-    }
-}
-
-/// A value for a plan line: strings bare, long values cut.
-pub fn short(v: &Value) -> String {
-    let s = match v {
-        Value::Null => "(none)".to_string(),
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
-    };
-    if s.chars().count() > 80 {
-        let cut: String = s.chars().take(77).collect();
-        format!("{cut}…")
-    } else {
-        s
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
-
-    #[test]
-    fn diff_names_changed_leaves_only() {
-        let mut out = Vec::new();
-        diff(
-            "",
-            &json!({"a": 1, "b": {"c": "x", "d": [1, 2]}, "gone": true}),
-            &json!({"a": 1, "b": {"c": "y", "d": [1, 3]}, "new": "v"}),
-            &mut out,
-        );
-        assert_eq!(
-            out,
-            [
-                "b.c: x → y",
-                "b.d[1]: 2 → 3",
-                "gone: true → (none)",
-                "new: (none) → v"
-            ]
-        );
-    }
+    use crate::resources::{cluster, log_group};
 
     #[test]
     fn plan_text_has_one_line_per_resource() {
@@ -403,12 +228,12 @@ mod tests {
             dry_run: true,
             steps: vec![
                 Step::new(
-                    Kind::LogGroup,
+                    log_group::KIND,
                     "/ecs/a",
                     Action::Create,
                     vec!["retention 30 days".into()],
                 ),
-                Step::new(Kind::EcsCluster, "c", Action::Unchanged, vec![]),
+                Step::new(cluster::KIND, "c", Action::Unchanged, vec![]),
             ],
             outcome: None,
         };

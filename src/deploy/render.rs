@@ -10,12 +10,10 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{json, Map, Value};
 
-use crate::aws::ecs::TaskDef;
 use crate::config::{looks_secret, Config, Container};
 use crate::error::Error;
-
-/// The two containers, in deploy order.
-pub const CONTAINERS: [&str; 2] = ["mongo", "app"];
+use crate::resources::task_definition::TaskDef;
+pub use crate::resources::task_definition::CONTAINERS;
 
 #[derive(Debug, Clone)]
 pub struct Rendered {

@@ -3,7 +3,7 @@
 use std::time::{Duration, Instant};
 
 use aws_sdk_backup::types::{BackupPlanInput, BackupRuleInput, Lifecycle};
-use hcctl::aws::backup;
+use hcctl::resources::{backup_plan, backup_selection, backup_vault};
 use serde_json::Value;
 
 use crate::awsenv::AwsEnv;
@@ -112,7 +112,7 @@ async fn no_backup_yet_is_unhealthy_and_a_completed_run_makes_it_healthy() {
         "{}",
         stdout(&out)
     );
-    assert!(backup::observe_vault(&env.aws.backup, &env.name("vault"))
+    assert!(backup_vault::observe(&env.aws.backup, &env.name("vault"))
         .await
         .unwrap()
         .is_some());
@@ -123,7 +123,7 @@ async fn a_plan_changed_outside_hcctl_shows_drift_and_exits_1() {
     let env = AwsEnv::new().await;
     env.deploy(&[]);
     assert_success(&env.run(&["backup", "run", "--wait"]));
-    let plan = backup::observe_plan(&env.aws.backup, &env.name("daily"))
+    let plan = backup_plan::observe(&env.aws.backup, &env.name("daily"))
         .await
         .unwrap()
         .unwrap();
@@ -187,18 +187,18 @@ async fn a_missing_vault_or_plan_is_named() {
     // Deployed, then the plan deleted outside hcctl.
     env.deploy(&[]);
     assert_success(&env.run(&["backup", "run", "--wait"]));
-    let plan = backup::observe_plan(&env.aws.backup, &env.name("daily"))
+    let plan = backup_plan::observe(&env.aws.backup, &env.name("daily"))
         .await
         .unwrap()
         .unwrap();
-    let sel = backup::observe_selection(&env.aws.backup, &plan.id, &env.name("data"))
+    let sel = backup_selection::observe(&env.aws.backup, &plan.id, &env.name("data"))
         .await
         .unwrap()
         .unwrap();
-    backup::delete_selection(&env.aws.backup, &plan.id, &sel.id, &sel.name)
+    backup_selection::delete(&env.aws.backup, &plan.id, &sel.id, &sel.name)
         .await
         .unwrap();
-    backup::delete_plan(&env.aws.backup, &plan.id, &plan.name)
+    backup_plan::delete(&env.aws.backup, &plan.id, &plan.name)
         .await
         .unwrap();
     let (code, v) = status_json(&env, &[]);

@@ -5,8 +5,10 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use aws_sdk_ecs::types::TaskDefinitionField;
-use hcctl::aws::{backup, ecs, logs};
 use hcctl::deploy::plan;
+use hcctl::resources::{
+    backup_plan, backup_selection, backup_vault, cluster, log_group, task_definition,
+};
 use serde_json::Value;
 
 use crate::awsenv::{config_text, trust_policy, AwsEnv};
@@ -22,12 +24,12 @@ async fn assert_only_on_localstack(env: &AwsEnv, logs_url: &str, ecs_url: &str) 
     })
     .await;
     let group = env.log_group("mongo");
-    assert!(logs::observe(&env.aws.logs, &group)
+    assert!(log_group::observe(&env.aws.logs, &group)
         .await
         .unwrap()
         .is_some());
     assert!(
-        logs::observe(&emulator.logs, &group)
+        log_group::observe(&emulator.logs, &group)
             .await
             .unwrap()
             .is_none(),
@@ -90,23 +92,23 @@ fn actions(plan: &Value) -> BTreeMap<String, String> {
 /// Described from each service: none of the test's resources exists.
 async fn assert_nothing_exists(env: &AwsEnv) {
     for which in ["mongo", "app"] {
-        let group = logs::observe(&env.aws.logs, &env.log_group(which))
+        let group = log_group::observe(&env.aws.logs, &env.log_group(which))
             .await
             .unwrap();
         assert!(group.is_none(), "log group {which} exists");
-        let revisions = ecs::active_revisions(&env.aws.ecs, &env.name(which))
+        let revisions = task_definition::active_revisions(&env.aws.ecs, &env.name(which))
             .await
             .unwrap();
         assert!(revisions.is_empty(), "{revisions:?}");
     }
-    assert!(!ecs::cluster_exists(&env.aws.ecs, &env.cluster())
+    assert!(!cluster::observe(&env.aws.ecs, &env.cluster())
         .await
         .unwrap());
-    let vault = backup::observe_vault(&env.aws.backup, &env.name("vault"))
+    let vault = backup_vault::observe(&env.aws.backup, &env.name("vault"))
         .await
         .unwrap();
     assert!(vault.is_none(), "{vault:?}");
-    let plan = backup::observe_plan(&env.aws.backup, &env.name("daily"))
+    let plan = backup_plan::observe(&env.aws.backup, &env.name("daily"))
         .await
         .unwrap();
     assert!(plan.is_none(), "{plan:?}");
@@ -144,7 +146,7 @@ async fn deploy_creates_what_the_config_says_and_a_second_deploy_changes_nothing
 
     // Log groups: retention and tags.
     for (which, days) in [("mongo", 30), ("app", 90)] {
-        let g = logs::observe(&env.aws.logs, &env.log_group(which))
+        let g = log_group::observe(&env.aws.logs, &env.log_group(which))
             .await
             .unwrap()
             .unwrap_or_else(|| panic!("log group {which} missing"));
@@ -178,7 +180,7 @@ async fn deploy_creates_what_the_config_says_and_a_second_deploy_changes_nothing
     }
 
     // Cluster.
-    assert!(ecs::cluster_exists(&env.aws.ecs, &env.cluster())
+    assert!(cluster::observe(&env.aws.ecs, &env.cluster())
         .await
         .unwrap());
 
@@ -248,7 +250,7 @@ async fn deploy_creates_what_the_config_says_and_a_second_deploy_changes_nothing
         .map(|t| (t.key().unwrap_or(""), t.value().unwrap_or("")))
         .collect();
     assert_eq!(tags.get("Project"), Some(&env.project.as_str()));
-    let app = ecs::latest(&env.aws.ecs, &env.name("app"))
+    let app = task_definition::latest(&env.aws.ecs, &env.name("app"))
         .await
         .unwrap()
         .expect("app task definition");
@@ -259,12 +261,12 @@ async fn deploy_creates_what_the_config_says_and_a_second_deploy_changes_nothing
     assert_eq!(app.1.cpu.as_deref(), Some("512"));
 
     // Backup vault, plan rules, selection.
-    let vault = backup::observe_vault(&env.aws.backup, &env.name("vault"))
+    let vault = backup_vault::observe(&env.aws.backup, &env.name("vault"))
         .await
         .unwrap()
         .expect("vault");
     assert_eq!(vault.tags.get("Project"), Some(&env.project));
-    let plan = backup::observe_plan(&env.aws.backup, &env.name("daily"))
+    let plan = backup_plan::observe(&env.aws.backup, &env.name("daily"))
         .await
         .unwrap()
         .expect("backup plan");
@@ -285,7 +287,7 @@ async fn deploy_creates_what_the_config_says_and_a_second_deploy_changes_nothing
         .expect("monthly rule");
     assert_eq!(monthly.cold_storage_after_days, Some(30));
     assert_eq!(monthly.delete_after_days, Some(365));
-    let sel = backup::observe_selection(&env.aws.backup, &plan.id, &env.name("data"))
+    let sel = backup_selection::observe(&env.aws.backup, &plan.id, &env.name("data"))
         .await
         .unwrap()
         .expect("selection");
@@ -311,7 +313,7 @@ async fn deploy_creates_what_the_config_says_and_a_second_deploy_changes_nothing
     let acts = actions(&second);
     assert!(acts.values().all(|a| a == "unchanged"), "{acts:?}");
     assert_eq!(mutating(&second), 0, "{second}");
-    let revisions = ecs::active_revisions(&env.aws.ecs, &env.name("mongo"))
+    let revisions = task_definition::active_revisions(&env.aws.ecs, &env.name("mongo"))
         .await
         .unwrap();
     assert_eq!(revisions.len(), 1, "{revisions:?}");
@@ -351,17 +353,17 @@ async fn a_changed_image_registers_exactly_one_revision_and_touches_nothing_else
             .any(|c| c == "containerDefinitions[0].image: mongo:7.0.14 → mongo:7.0.15"),
         "{step}"
     );
-    let mongo = ecs::active_revisions(&env.aws.ecs, &env.name("mongo"))
+    let mongo = task_definition::active_revisions(&env.aws.ecs, &env.name("mongo"))
         .await
         .unwrap();
     assert_eq!(mongo.len(), 2);
-    let latest = ecs::latest(&env.aws.ecs, &env.name("mongo"))
+    let latest = task_definition::latest(&env.aws.ecs, &env.name("mongo"))
         .await
         .unwrap()
         .unwrap();
     assert_eq!(latest.1.container_definitions[0].image, "mongo:7.0.15");
     assert_eq!(
-        ecs::active_revisions(&env.aws.ecs, &env.name("app"))
+        task_definition::active_revisions(&env.aws.ecs, &env.name("app"))
             .await
             .unwrap()
             .len(),
@@ -395,12 +397,12 @@ async fn changed_retention_and_rules_are_updated_in_place() {
         acts[&format!("task_definition {}", env.name("mongo"))],
         "unchanged"
     );
-    let g = logs::observe(&env.aws.logs, &env.log_group("mongo"))
+    let g = log_group::observe(&env.aws.logs, &env.log_group("mongo"))
         .await
         .unwrap()
         .unwrap();
     assert_eq!(g.retention_days, Some(60));
-    let p = backup::observe_plan(&env.aws.backup, &env.name("daily"))
+    let p = backup_plan::observe(&env.aws.backup, &env.name("daily"))
         .await
         .unwrap()
         .unwrap();
@@ -412,7 +414,7 @@ async fn changed_retention_and_rules_are_updated_in_place() {
             .delete_after_days,
         Some(42)
     );
-    let s = backup::observe_selection(&env.aws.backup, &p.id, &env.name("data"))
+    let s = backup_selection::observe(&env.aws.backup, &p.id, &env.name("data"))
         .await
         .unwrap()
         .unwrap();
@@ -513,7 +515,7 @@ async fn a_config_without_tags_deploys_without_empty_tag_maps() {
     env.write_config(&text);
     let plan = env.deploy(&[]);
     assert_eq!(plan["outcome"]["created"], 8, "{plan}");
-    let group = logs::observe(&env.aws.logs, &env.log_group("mongo"))
+    let group = log_group::observe(&env.aws.logs, &env.log_group("mongo"))
         .await
         .unwrap()
         .expect("the mongo log group");
@@ -642,13 +644,13 @@ async fn changed_tags_are_applied_in_place() {
     ]
     .into();
     for group in ["mongo", "app"] {
-        let g = logs::observe(&env.aws.logs, &env.log_group(group))
+        let g = log_group::observe(&env.aws.logs, &env.log_group(group))
             .await
             .unwrap()
             .expect("log group");
         assert_eq!(g.tags, want, "{group}");
     }
-    let vault = backup::observe_vault(&env.aws.backup, &env.name("vault"))
+    let vault = backup_vault::observe(&env.aws.backup, &env.name("vault"))
         .await
         .unwrap()
         .expect("vault");
@@ -738,7 +740,7 @@ async fn destroy_removes_what_deploy_made() {
     let out = env.run(&["destroy"]);
     assert_exit(&out, 2);
     assert!(stderr(&out).contains("--yes"));
-    assert!(backup::observe_vault(&env.aws.backup, &env.name("vault"))
+    assert!(backup_vault::observe(&env.aws.backup, &env.name("vault"))
         .await
         .unwrap()
         .is_some());

@@ -1,4 +1,5 @@
-//! ECS: the cluster, and task definitions as hcctl models them ([`TaskDef`]).
+//! ECS task definitions, as hcctl models them ([`TaskDef`]): one family per container (mongo,
+//! app), desired from the rendered templates; destroy deregisters every active revision.
 //!
 //! A task definition is compared semantically: both the rendered template and the latest ACTIVE
 //! revision are turned into a [`TaskDef`] (only the fields hcctl manages; what AWS adds such as
@@ -16,8 +17,15 @@ use aws_sdk_ecs::types::{
 use aws_sdk_ecs::Client;
 use serde::{Deserialize, Serialize};
 
-use super::AwsError;
-use crate::deploy::plan::{diff, Action, Kind, Step};
+use super::step::diff;
+use super::{Action, Command, Context, Kind, Resource, Step};
+use crate::aws::AwsError;
+use crate::config::Config;
+
+pub const KIND: Kind = Kind::new("task_definition", "task definition");
+
+/// The containers hcctl runs, one task definition family (and one template) each, in this order.
+pub const CONTAINERS: [&str; 2] = ["mongo", "app"];
 
 /// The part of a RegisterTaskDefinition request hcctl manages, in the AWS CLI's JSON shape.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -441,63 +449,6 @@ fn container_to_aws(c: &Container) -> Result<ContainerDefinition, AwsError> {
     Ok(b.build())
 }
 
-/// The cluster's status, if it exists and is ACTIVE.
-pub async fn cluster_exists(client: &Client, name: &str) -> Result<bool, AwsError> {
-    let out = client
-        .describe_clusters()
-        .clusters(name)
-        .send()
-        .await
-        .map_err(|e| AwsError::new(format!("describing ECS cluster {name}"), &e))?;
-    Ok(out
-        .clusters()
-        .iter()
-        .any(|c| c.cluster_name() == Some(name) && c.status() == Some("ACTIVE")))
-}
-
-pub fn plan_cluster(name: &str, exists: bool) -> Step {
-    if exists {
-        Step::new(Kind::EcsCluster, name, Action::Unchanged, vec![])
-    } else {
-        Step::new(Kind::EcsCluster, name, Action::Create, vec![])
-    }
-}
-
-pub async fn create_cluster(
-    client: &Client,
-    name: &str,
-    tags: &BTreeMap<String, String>,
-) -> Result<String, AwsError> {
-    let out = client
-        .create_cluster()
-        .cluster_name(name)
-        .set_tags((!tags.is_empty()).then(|| aws_tags(tags)))
-        .send()
-        .await
-        .map_err(|e| AwsError::new(format!("creating ECS cluster {name}"), &e))?;
-    Ok(out
-        .cluster()
-        .and_then(|c| c.cluster_arn())
-        .unwrap_or("created")
-        .to_string())
-}
-
-pub async fn delete_cluster(client: &Client, name: &str) -> Result<(), AwsError> {
-    client
-        .delete_cluster()
-        .cluster(name)
-        .send()
-        .await
-        .map(|_| ())
-        .map_err(|e| AwsError::new(format!("deleting ECS cluster {name}"), &e))
-}
-
-fn aws_tags(tags: &BTreeMap<String, String>) -> Vec<Tag> {
-    tags.iter()
-        .map(|(k, v)| Tag::builder().key(k).value(v).build())
-        .collect()
-}
-
 /// ARNs of the ACTIVE revisions of exactly this family, newest first.
 pub async fn active_revisions(client: &Client, family: &str) -> Result<Vec<String>, AwsError> {
     let mut pages = client
@@ -552,11 +503,12 @@ pub async fn latest(client: &Client, family: &str) -> Result<Option<(String, Tas
     Ok(Some((arn.clone(), TaskDef::from_aws(td, out.tags()))))
 }
 
-pub fn plan_task_definition(desired: &TaskDef, latest: Option<&(String, TaskDef)>) -> Step {
+/// What deploy will do to one family: register a first or a new revision, or nothing.
+pub fn changes(desired: &TaskDef, latest: Option<&(String, TaskDef)>) -> Step {
     let desired = desired.clone().normalized();
     match latest {
         None => Step::new(
-            Kind::TaskDefinition,
+            KIND,
             &desired.family,
             Action::Create,
             vec!["first revision".to_string()],
@@ -566,12 +518,7 @@ pub fn plan_task_definition(desired: &TaskDef, latest: Option<&(String, TaskDef)
             let changes = current.changes_to(&desired);
             if changes.is_empty() {
                 let rev = revision_of(arn).map_or(String::new(), |r| format!("revision {r}"));
-                let mut step = Step::new(
-                    Kind::TaskDefinition,
-                    &desired.family,
-                    Action::Unchanged,
-                    vec![],
-                );
+                let mut step = Step::new(KIND, &desired.family, Action::Unchanged, vec![]);
                 if !rev.is_empty() {
                     step.result = Some(rev);
                 }
@@ -582,14 +529,14 @@ pub fn plan_task_definition(desired: &TaskDef, latest: Option<&(String, TaskDef)
                     revision_of(arn).map_or("?".to_string(), |r| r.to_string())
                 )];
                 lines.extend(changes);
-                Step::new(Kind::TaskDefinition, &desired.family, Action::Update, lines)
+                Step::new(KIND, &desired.family, Action::Update, lines)
             }
         }
     }
 }
 
 /// Register a revision; returns its ARN.
-pub async fn register(client: &Client, td: &TaskDef) -> Result<String, AwsError> {
+pub async fn apply(client: &Client, td: &TaskDef) -> Result<String, AwsError> {
     let family = td.family.as_str();
     let mut req = client
         .register_task_definition()
@@ -647,7 +594,8 @@ pub async fn register(client: &Client, td: &TaskDef) -> Result<String, AwsError>
         .to_string())
 }
 
-pub async fn deregister(client: &Client, arn: &str) -> Result<(), AwsError> {
+/// Deregister one revision (destroy).
+pub async fn delete(client: &Client, arn: &str) -> Result<(), AwsError> {
     client
         .deregister_task_definition()
         .task_definition(arn)
@@ -655,6 +603,112 @@ pub async fn deregister(client: &Client, arn: &str) -> Result<(), AwsError> {
         .await
         .map(|_| ())
         .map_err(|e| AwsError::new(format!("deregistering task definition {arn}"), &e))
+}
+
+/// The families the config names, in [`CONTAINERS`] order (what destroy looks for).
+pub fn families(config: &Config) -> Vec<String> {
+    CONTAINERS.iter().map(|name| config.family(name)).collect()
+}
+
+/// One family: deploy compares the rendered definition with the latest revision; destroy lists
+/// the active revisions it deregisters.
+pub enum Item {
+    Deploy {
+        desired: Box<TaskDef>,
+        latest: Option<Box<(String, TaskDef)>>,
+    },
+    Destroy {
+        family: String,
+        active: Vec<String>,
+    },
+}
+
+/// The task definitions, for the engine.
+pub struct TaskDefinitions;
+
+impl Resource for TaskDefinitions {
+    type Item = Item;
+
+    async fn observe_all(cx: &mut Context<'_>) -> Result<Vec<Item>, AwsError> {
+        let mut items = Vec::new();
+        match cx.command {
+            Command::Deploy => {
+                for desired in &cx.task_definitions {
+                    let latest = latest(&cx.aws.ecs, &desired.family).await?.map(Box::new);
+                    items.push(Item::Deploy {
+                        desired: Box::new(desired.clone()),
+                        latest,
+                    });
+                }
+            }
+            Command::Destroy => {
+                for family in families(cx.config) {
+                    let active = active_revisions(&cx.aws.ecs, &family).await?;
+                    items.push(Item::Destroy { family, active });
+                }
+            }
+        }
+        Ok(items)
+    }
+
+    fn step(_: &Context<'_>, item: &Item) -> Step {
+        match item {
+            Item::Deploy { desired, latest } => changes(desired, latest.as_deref()),
+            Item::Destroy { family, .. } => not_observed_for(family, "deploy"),
+        }
+    }
+
+    async fn apply_step(cx: &mut Context<'_>, item: &Item) -> Result<String, AwsError> {
+        match item {
+            Item::Deploy { desired, .. } => apply(&cx.aws.ecs, desired).await,
+            Item::Destroy { family, .. } => Err(wrong_command(family)),
+        }
+    }
+
+    fn removal(_: &Context<'_>, item: &Item) -> Step {
+        match item {
+            Item::Destroy { family, active } if active.is_empty() => {
+                Step::new(KIND, family, Action::Absent, vec![])
+            }
+            Item::Destroy { family, active } => Step::new(
+                KIND,
+                family,
+                Action::Delete,
+                vec![format!("deregister {} active revision(s)", active.len())],
+            ),
+            Item::Deploy { desired, .. } => not_observed_for(&desired.family, "destroy"),
+        }
+    }
+
+    async fn remove(cx: &Context<'_>, item: &Item) -> Result<(), AwsError> {
+        match item {
+            Item::Destroy { active, .. } => {
+                for arn in active {
+                    delete(&cx.aws.ecs, arn).await?;
+                }
+                Ok(())
+            }
+            Item::Deploy { desired, .. } => Err(wrong_command(&desired.family)),
+        }
+    }
+}
+
+/// An item observed for one command and asked of by the other: a bug in the engine, shown in the
+/// plan (`keep`, so nothing is done to it) rather than a panic.
+fn not_observed_for(family: &str, command: &str) -> Step {
+    Step::new(
+        KIND,
+        family,
+        Action::Keep,
+        vec![format!("not observed for {command} (a bug in hcctl)")],
+    )
+}
+
+fn wrong_command(family: &str) -> AwsError {
+    AwsError::other(
+        format!("task definition {family}"),
+        "observed for another command (a bug in hcctl)",
+    )
 }
 
 #[cfg(test)]
@@ -713,12 +767,12 @@ mod tests {
             start_period: Some(0),
         });
         let latest = ("arn:…:task-definition/f:3".to_string(), registered.clone());
-        let step = plan_task_definition(&desired, Some(&latest));
+        let step = changes(&desired, Some(&latest));
         assert_eq!(step.action, Action::Unchanged, "{:?}", step.changes);
 
         let mut changed = desired.clone();
         changed.container_definitions[0].image = "i:2".into();
-        let step = plan_task_definition(&changed, Some(&latest));
+        let step = changes(&changed, Some(&latest));
         assert_eq!(step.action, Action::Update);
         assert_eq!(
             step.changes,

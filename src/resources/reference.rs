@@ -1,9 +1,9 @@
-//! Preflight: what the config refers to but hcctl does not manage — the Secrets Manager secrets
-//! injected into the containers, the IAM roles (task execution, task, backup selection) and the KMS
-//! keys of the log groups and the vault — looked up with read-only calls before deploy changes
-//! anything. A task definition that names a missing secret registers fine and fails only when a
-//! task starts; the plan says so first. Missing references are warnings, or errors with
-//! `--strict`.
+//! References, a read-only kind (observe and changes, no apply): what the config refers to but
+//! hcctl does not manage — the Secrets Manager secrets injected into the containers, the IAM roles
+//! (task execution, task, backup selection) and the KMS keys of the log groups and the vault —
+//! looked up with read-only calls before deploy changes anything. A task definition that names a
+//! missing secret registers fine and fails only when a task starts; the plan says so first.
+//! Missing references are warnings, or errors with `--strict`.
 //!
 //! Existence is not enough (issue 22): a role must trust the service that assumes it
 //! (`ecs-tasks.amazonaws.com` for the task roles, `backup.amazonaws.com` for the backup role), the
@@ -13,9 +13,11 @@
 //! KMS key policy must let `logs.<region>.amazonaws.com` use the key. What cannot be read from
 //! here is said in the plan as "not checked", never passed silently.
 
-use super::{Aws, AwsError, AwsErrorKind};
+use super::{Action, Command, Context, Kind, Resource, Step};
+use crate::aws::{Aws, AwsError, AwsErrorKind};
 use crate::config::Config;
-use crate::deploy::plan::{Action, Kind, Step};
+
+pub const KIND: Kind = Kind::new("reference", "reference");
 
 /// One referenced resource.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -384,9 +386,10 @@ pub fn elsewhere(r: &Reference, region: &str, home_account: Option<&str>) -> Opt
     }
 }
 
-/// Plan steps for the references: found and usable ones unchanged, missing ones `missing`,
-/// unusable ones `unusable`.
-pub async fn plan(aws: &Aws, config: &Config) -> Result<Vec<Step>, AwsError> {
+/// Observe every reference and say what it is (the kind's observe and changes in one: the
+/// execution role's check needs what the secrets' lookups found): found and usable ones
+/// unchanged, missing ones `missing`, unusable ones `unusable`.
+pub async fn observe(aws: &Aws, config: &Config) -> Result<Vec<Step>, AwsError> {
     let home_account = config.ecs.execution_role_arn.split(':').nth(4);
     let mut steps = Vec::new();
     // What the execution role must read when a task starts, and where its step is.
@@ -394,12 +397,7 @@ pub async fn plan(aws: &Aws, config: &Config) -> Result<Vec<Step>, AwsError> {
     let mut execution_role: Option<(usize, String)> = None;
     for r in collect(config) {
         if let Some(note) = elsewhere(&r, &aws.region, home_account) {
-            steps.push(Step::new(
-                Kind::Reference,
-                label(&r),
-                Action::Unchanged,
-                vec![note],
-            ));
+            steps.push(Step::new(KIND, label(&r), Action::Unchanged, vec![note]));
             continue;
         }
         let step = match look_up(aws, &r, &aws.region).await? {
@@ -423,10 +421,10 @@ pub async fn plan(aws: &Aws, config: &Config) -> Result<Vec<Step>, AwsError> {
                 };
                 let mut lines = found.problems;
                 lines.extend(found.notes);
-                Step::new(Kind::Reference, label(&r), action, lines)
+                Step::new(KIND, label(&r), action, lines)
             }
             None => Step::new(
-                Kind::Reference,
+                KIND,
                 label(&r),
                 Action::Missing,
                 vec![format!(
@@ -447,6 +445,50 @@ pub async fn plan(aws: &Aws, config: &Config) -> Result<Vec<Step>, AwsError> {
         step.changes.extend(notes);
     }
     Ok(steps)
+}
+
+/// The references, for the engine: observed and judged for deploy, never changed, not part of
+/// destroy (hcctl does not own them).
+pub struct References;
+
+impl Resource for References {
+    type Item = Step;
+
+    async fn observe_all(cx: &mut Context<'_>) -> Result<Vec<Step>, AwsError> {
+        match cx.command {
+            Command::Deploy => observe(cx.aws, cx.config).await,
+            Command::Destroy => Ok(Vec::new()),
+        }
+    }
+
+    fn step(_: &Context<'_>, step: &Step) -> Step {
+        step.clone()
+    }
+
+    async fn apply_step(_: &mut Context<'_>, step: &Step) -> Result<String, AwsError> {
+        Err(not_managed(step))
+    }
+
+    fn removal(_: &Context<'_>, step: &Step) -> Step {
+        Step::new(
+            KIND,
+            &step.name,
+            Action::Keep,
+            vec!["not managed by hcctl".into()],
+        )
+    }
+
+    async fn remove(_: &Context<'_>, step: &Step) -> Result<(), AwsError> {
+        Err(not_managed(step))
+    }
+}
+
+/// References are never applied (their actions do not mutate); asked to, the engine has a bug.
+fn not_managed(step: &Step) -> AwsError {
+    AwsError::other(
+        format!("reference {}", step.name),
+        "not managed by hcctl: create or fix it yourself",
+    )
 }
 
 #[cfg(test)]

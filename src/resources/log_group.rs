@@ -1,13 +1,15 @@
-//! CloudWatch Logs: the log groups the containers write to — retention, KMS key and tags brought
-//! to the config.
+//! Log groups (CloudWatch Logs): the groups the containers write to — retention, KMS key and tags
+//! brought to the config. Destroy deletes them with their log events.
 
 use std::collections::BTreeMap;
 
 use aws_sdk_cloudwatchlogs::Client;
 
-use super::{tag_changes, tag_delta, AwsError};
-use crate::config::LogGroup;
-use crate::deploy::plan::{Action, Kind, Step};
+use super::{Action, Context, Kind, Resource, Step};
+use crate::aws::{create_tags, tag_changes, tag_delta, AwsError};
+use crate::config::{Config, LogGroup};
+
+pub const KIND: Kind = Kind::new("log_group", "log group");
 
 /// A log group as CloudWatch describes it.
 #[derive(Debug, Clone, PartialEq)]
@@ -64,8 +66,13 @@ pub async fn observe(client: &Client, name: &str) -> Result<Option<Observed>, Aw
     }))
 }
 
+/// The groups the config wants, mongo's first.
+pub fn desired(config: &Config) -> [&LogGroup; 2] {
+    [&config.log_groups.mongo, &config.log_groups.app]
+}
+
 /// What deploy will do to one log group.
-pub fn plan(
+pub fn changes(
     desired: &LogGroup,
     tags: &BTreeMap<String, String>,
     observed: Option<&Observed>,
@@ -76,7 +83,7 @@ pub fn plan(
             changes.push(format!("KMS key {k}"));
         }
         changes.push(format!("{} tags", tags.len()));
-        return Step::new(Kind::LogGroup, &desired.name, Action::Create, changes);
+        return Step::new(KIND, &desired.name, Action::Create, changes);
     };
     let mut changes = Vec::new();
     if o.retention_days != Some(desired.retention_days as i32) {
@@ -100,10 +107,10 @@ pub fn plan(
     } else {
         Action::Update
     };
-    Step::new(Kind::LogGroup, &desired.name, action, changes)
+    Step::new(KIND, &desired.name, action, changes)
 }
 
-/// Bring the group to the config. `observed` is what [`plan`] saw.
+/// Bring the group to the config. `observed` is what [`observe`] saw.
 pub async fn apply(
     client: &Client,
     desired: &LogGroup,
@@ -116,7 +123,7 @@ pub async fn apply(
             .create_log_group()
             .log_group_name(name)
             .set_kms_key_id(desired.kms_key_arn.clone())
-            .set_tags(super::create_tags(tags))
+            .set_tags(create_tags(tags))
             .send()
             .await
             .map_err(|e| AwsError::new(format!("creating log group {name}"), &e))?;
@@ -201,5 +208,48 @@ pub async fn delete(client: &Client, name: &str) -> Result<(), AwsError> {
             Ok(())
         }
         Err(e) => Err(AwsError::new(format!("deleting log group {name}"), &e)),
+    }
+}
+
+/// The log groups, for the engine.
+pub struct LogGroups;
+
+impl Resource for LogGroups {
+    type Item = (LogGroup, Option<Observed>);
+
+    async fn observe_all(cx: &mut Context<'_>) -> Result<Vec<Self::Item>, AwsError> {
+        let mut items = Vec::new();
+        for group in desired(cx.config) {
+            let observed = observe(&cx.aws.logs, &group.name).await?;
+            items.push((group.clone(), observed));
+        }
+        Ok(items)
+    }
+
+    fn step(cx: &Context<'_>, (group, observed): &Self::Item) -> Step {
+        changes(group, &cx.config.tags, observed.as_ref())
+    }
+
+    async fn apply_step(
+        cx: &mut Context<'_>,
+        (group, observed): &Self::Item,
+    ) -> Result<String, AwsError> {
+        apply(&cx.aws.logs, group, &cx.config.tags, observed.as_ref()).await
+    }
+
+    fn removal(_: &Context<'_>, (group, observed): &Self::Item) -> Step {
+        match observed {
+            Some(_) => Step::new(
+                KIND,
+                &group.name,
+                Action::Delete,
+                vec!["its log events too".to_string()],
+            ),
+            None => Step::new(KIND, &group.name, Action::Absent, vec![]),
+        }
+    }
+
+    async fn remove(cx: &Context<'_>, (group, _): &Self::Item) -> Result<(), AwsError> {
+        delete(&cx.aws.logs, &group.name).await
     }
 }

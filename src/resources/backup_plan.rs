@@ -1,0 +1,289 @@
+//! The backup plan (AWS Backup): its rules (schedule, windows, lifecycle, target vault) and tags
+//! brought to the config. Its id is what the selection lives in: the engine's context carries it
+//! from here to [`super::backup_selection`].
+
+use std::collections::BTreeMap;
+
+use aws_sdk_backup::types::{BackupPlanInput, BackupRuleInput, Lifecycle};
+use aws_sdk_backup::Client;
+use serde::Serialize;
+
+use super::step::diff;
+use super::{Action, Context, Kind, Resource, Step};
+use crate::aws::backup::{list_tags, retag};
+use crate::aws::{tag_changes, AwsError};
+use crate::config::{self, Rule};
+
+pub const KIND: Kind = Kind::new("backup_plan", "backup plan");
+
+/// A backup plan as AWS Backup describes it, rules in the config's terms.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Plan {
+    pub id: String,
+    pub arn: String,
+    pub name: String,
+    pub version_id: String,
+    pub rules: Vec<PlanRule>,
+    #[serde(skip)]
+    pub tags: BTreeMap<String, String>,
+}
+
+/// One rule: the config's fields plus the vault it targets.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PlanRule {
+    pub name: String,
+    pub target_vault: String,
+    pub schedule: String,
+    pub start_window_minutes: Option<i64>,
+    pub completion_window_minutes: Option<i64>,
+    pub delete_after_days: Option<i64>,
+    pub cold_storage_after_days: Option<i64>,
+}
+
+impl PlanRule {
+    pub fn from_config(r: &Rule, vault: &str) -> PlanRule {
+        PlanRule {
+            name: r.name.clone(),
+            target_vault: vault.to_string(),
+            schedule: r.schedule.trim().to_string(),
+            start_window_minutes: Some(r.start_window_minutes),
+            completion_window_minutes: Some(r.completion_window_minutes),
+            delete_after_days: Some(r.delete_after_days),
+            cold_storage_after_days: r.cold_storage_after_days,
+        }
+    }
+}
+
+/// Find the plan named `name` (paginating) and describe it.
+pub async fn observe(client: &Client, name: &str) -> Result<Option<Plan>, AwsError> {
+    let mut pages = client.list_backup_plans().into_paginator().send();
+    let mut found = None;
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|e| AwsError::new("listing backup plans", &e))?;
+        if let Some(p) = page
+            .backup_plans_list()
+            .iter()
+            .find(|p| p.backup_plan_name() == Some(name))
+        {
+            found = p.backup_plan_id().map(str::to_string);
+            break;
+        }
+    }
+    let Some(id) = found else {
+        return Ok(None);
+    };
+    let out = client
+        .get_backup_plan()
+        .backup_plan_id(&id)
+        .send()
+        .await
+        .map_err(|e| AwsError::new(format!("reading backup plan {name}"), &e))?;
+    let rules = out
+        .backup_plan()
+        .map(|p| {
+            p.rules()
+                .iter()
+                .map(|r| PlanRule {
+                    name: r.rule_name().to_string(),
+                    target_vault: r.target_backup_vault_name().to_string(),
+                    schedule: r.schedule_expression().unwrap_or_default().to_string(),
+                    start_window_minutes: r.start_window_minutes(),
+                    completion_window_minutes: r.completion_window_minutes(),
+                    delete_after_days: r.lifecycle().and_then(|l| l.delete_after_days()),
+                    cold_storage_after_days: r
+                        .lifecycle()
+                        .and_then(|l| l.move_to_cold_storage_after_days()),
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let arn = out.backup_plan_arn().unwrap_or_default().to_string();
+    let tags = list_tags(client, &arn, &format!("backup plan {name}")).await?;
+    Ok(Some(Plan {
+        id,
+        name: name.to_string(),
+        version_id: out.version_id().unwrap_or_default().to_string(),
+        arn,
+        rules,
+        tags,
+    }))
+}
+
+/// Rule differences, one line per changed field: `rules.daily.delete_after_days: 30 → 35`.
+pub fn rule_changes(actual: &[PlanRule], desired: &[PlanRule]) -> Vec<String> {
+    let as_map = |rules: &[PlanRule]| -> serde_json::Value {
+        let map: serde_json::Map<String, serde_json::Value> = rules
+            .iter()
+            .map(|r| {
+                let mut v = serde_json::to_value(r).unwrap_or_default();
+                if let Some(o) = v.as_object_mut() {
+                    o.remove("name");
+                }
+                (r.name.clone(), v)
+            })
+            .collect();
+        serde_json::Value::Object(map)
+    };
+    let mut out = Vec::new();
+    diff("rules", &as_map(actual), &as_map(desired), &mut out);
+    out
+}
+
+/// The rules the config wants, in the plan's terms.
+pub fn desired_rules(b: &config::Backup) -> Vec<PlanRule> {
+    b.plan
+        .rules
+        .iter()
+        .map(|r| PlanRule::from_config(r, &b.vault.name))
+        .collect()
+}
+
+/// What deploy will do to the plan.
+pub fn changes(
+    b: &config::Backup,
+    tags: &BTreeMap<String, String>,
+    observed: Option<&Plan>,
+) -> Step {
+    let desired = desired_rules(b);
+    let Some(p) = observed else {
+        let rules: Vec<String> = desired
+            .iter()
+            .map(|r| {
+                format!(
+                    "rule {} {} keep {} days",
+                    r.name,
+                    r.schedule,
+                    r.delete_after_days.unwrap_or(0)
+                )
+            })
+            .collect();
+        return Step::new(KIND, &b.plan.name, Action::Create, rules);
+    };
+    let mut changes = rule_changes(&p.rules, &desired);
+    changes.extend(tag_changes(&p.tags, tags));
+    let action = if changes.is_empty() {
+        Action::Unchanged
+    } else {
+        Action::Update
+    };
+    Step::new(KIND, &b.plan.name, action, changes)
+}
+
+fn plan_input(b: &config::Backup) -> Result<BackupPlanInput, AwsError> {
+    let build = |what: &str, e: &dyn std::fmt::Display| {
+        AwsError::other(
+            format!("building backup plan {}", b.plan.name),
+            format!("{what}: {e}"),
+        )
+    };
+    let mut input = BackupPlanInput::builder().backup_plan_name(&b.plan.name);
+    for r in &b.plan.rules {
+        let rule = BackupRuleInput::builder()
+            .rule_name(&r.name)
+            .target_backup_vault_name(&b.vault.name)
+            .schedule_expression(r.schedule.trim())
+            .start_window_minutes(r.start_window_minutes)
+            .completion_window_minutes(r.completion_window_minutes)
+            .lifecycle(
+                Lifecycle::builder()
+                    .delete_after_days(r.delete_after_days)
+                    .set_move_to_cold_storage_after_days(r.cold_storage_after_days)
+                    .build(),
+            )
+            .build()
+            .map_err(|e| build("rule", &e))?;
+        input = input.rules(rule);
+    }
+    input.build().map_err(|e| build("plan", &e))
+}
+
+/// Create or update the plan; returns its id.
+pub async fn apply(
+    client: &Client,
+    b: &config::Backup,
+    tags: &BTreeMap<String, String>,
+    observed: Option<&Plan>,
+) -> Result<String, AwsError> {
+    let name = &b.plan.name;
+    match observed {
+        None => {
+            let out = client
+                .create_backup_plan()
+                .backup_plan(plan_input(b)?)
+                .set_backup_plan_tags(Some(tags.clone().into_iter().collect()))
+                .send()
+                .await
+                .map_err(|e| AwsError::new(format!("creating backup plan {name}"), &e))?;
+            Ok(out.backup_plan_id().unwrap_or_default().to_string())
+        }
+        Some(p) => {
+            if !rule_changes(&p.rules, &desired_rules(b)).is_empty() {
+                client
+                    .update_backup_plan()
+                    .backup_plan_id(&p.id)
+                    .backup_plan(plan_input(b)?)
+                    .send()
+                    .await
+                    .map_err(|e| AwsError::new(format!("updating backup plan {name}"), &e))?;
+            }
+            retag(
+                client,
+                &p.arn,
+                &p.tags,
+                tags,
+                &format!("backup plan {name}"),
+            )
+            .await?;
+            Ok(p.id.clone())
+        }
+    }
+}
+
+pub async fn delete(client: &Client, id: &str, name: &str) -> Result<(), AwsError> {
+    client
+        .delete_backup_plan()
+        .backup_plan_id(id)
+        .send()
+        .await
+        .map(|_| ())
+        .map_err(|e| AwsError::new(format!("deleting backup plan {name}"), &e))
+}
+
+/// The plan, for the engine.
+pub struct BackupPlan;
+
+impl Resource for BackupPlan {
+    type Item = Option<Plan>;
+
+    async fn observe_all(cx: &mut Context<'_>) -> Result<Vec<Self::Item>, AwsError> {
+        let observed = observe(&cx.aws.backup, &cx.config.backup.plan.name).await?;
+        cx.backup_plan_id = observed.as_ref().map(|p| p.id.clone());
+        Ok(vec![observed])
+    }
+
+    fn step(cx: &Context<'_>, observed: &Self::Item) -> Step {
+        changes(&cx.config.backup, &cx.config.tags, observed.as_ref())
+    }
+
+    async fn apply_step(cx: &mut Context<'_>, observed: &Self::Item) -> Result<String, AwsError> {
+        let c = cx.config;
+        let id = apply(&cx.aws.backup, &c.backup, &c.tags, observed.as_ref()).await?;
+        cx.backup_plan_id = Some(id.clone());
+        Ok(format!("plan id {id}"))
+    }
+
+    fn removal(cx: &Context<'_>, observed: &Self::Item) -> Step {
+        let action = match observed {
+            Some(_) => Action::Delete,
+            None => Action::Absent,
+        };
+        Step::new(KIND, &cx.config.backup.plan.name, action, vec![])
+    }
+
+    async fn remove(cx: &Context<'_>, observed: &Self::Item) -> Result<(), AwsError> {
+        match observed {
+            Some(p) => delete(&cx.aws.backup, &p.id, &p.name).await,
+            None => Ok(()),
+        }
+    }
+}
