@@ -9,6 +9,9 @@ use bson::{doc, Bson};
 
 use crate::util::*;
 
+/// Issue 24 findings 3, 7, 8, 10, 11, 12: reading and cleaning rows.
+mod cleaning;
+
 #[tokio::test]
 async fn real_export_loads_exactly_once() {
     let env = TestEnv::new("real").await;
