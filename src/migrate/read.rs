@@ -290,8 +290,8 @@ enum LineEnd {
 const SNIFF_BYTES: usize = 64 * 1024;
 
 /// Read the first bytes (up to the first LF, at most [`SNIFF_BYTES`]) to tell how lines end: a
-/// CR-only file has carriage returns and no line feed in its first [`SNIFF_BYTES`]. Returns a stream that still starts at
-/// the first byte.
+/// CR-only file has carriage returns and no line feed in its first [`SNIFF_BYTES`]. Returns a
+/// stream that still starts at the first byte.
 fn sniff_line_end(mut input: Box<dyn Read + Send>) -> io::Result<(Box<dyn Read + Send>, LineEnd)> {
     let mut prefix = Vec::with_capacity(8 * 1024);
     let mut chunk = [0u8; 8 * 1024];
