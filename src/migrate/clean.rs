@@ -63,6 +63,8 @@ const NAME_SUFFIXES: [&str; 7] = ["MD", "DDS", "DVM", "PhD", "II", "III", "IV"];
 pub enum Reason {
     WrongFieldCount,
     InvalidUtf8,
+    LoneCarriageReturn,
+    ControlCharacter,
     NameMissing,
     AgeInvalid,
     GenderMissing,
@@ -82,9 +84,11 @@ pub enum Reason {
 }
 
 impl Reason {
-    pub const ALL: [Reason; 18] = [
+    pub const ALL: [Reason; 20] = [
         Reason::WrongFieldCount,
         Reason::InvalidUtf8,
+        Reason::LoneCarriageReturn,
+        Reason::ControlCharacter,
         Reason::NameMissing,
         Reason::AgeInvalid,
         Reason::GenderMissing,
@@ -108,6 +112,8 @@ impl Reason {
         match self {
             Reason::WrongFieldCount => "wrong_field_count",
             Reason::InvalidUtf8 => "invalid_utf8",
+            Reason::LoneCarriageReturn => "lone_carriage_return",
+            Reason::ControlCharacter => "control_character",
             Reason::NameMissing => "name_missing",
             Reason::AgeInvalid => "age_invalid",
             Reason::GenderMissing => "gender_missing",
@@ -132,6 +138,12 @@ impl Reason {
         match self {
             Reason::WrongFieldCount => "the row must have as many fields as the header",
             Reason::InvalidUtf8 => "every field must be valid UTF-8",
+            Reason::LoneCarriageReturn => {
+                "a carriage return (CR) must end a line as CRLF; a CR alone inside a line is damage"
+            }
+            Reason::ControlCharacter => {
+                "text must not contain control characters (tab and line breaks count as spaces)"
+            }
             Reason::NameMissing => "Name is required",
             Reason::AgeInvalid => "Age must be an integer from 0 to 120",
             Reason::GenderMissing => "Gender is required",
@@ -176,7 +188,7 @@ pub enum HeaderError {
     DuplicateExtra(usize, usize),
     #[error("header column {0} is empty or not valid UTF-8; give every column a name")]
     Unnamed(usize),
-    #[error("extra header column {0} cannot be a MongoDB field name (it starts with '$', contains a NUL byte, or is _id or _lineage; the name is not shown in case the first line is a data row)")]
+    #[error("extra header column {0} cannot be a MongoDB field name (it contains '.', '$' or a control character, or is _id or _lineage; the name is not shown in case the first line is a data row)")]
     BadExtra(usize),
 }
 
@@ -187,15 +199,32 @@ pub const QUARANTINE_COLUMNS: [&str; 3] = ["line", "reason", "expected"];
 #[derive(Debug, Clone)]
 pub struct Columns {
     index: [usize; 15],
-    /// Extra columns, in header order: (position, trimmed name).
-    extras: Vec<(usize, String)>,
+    /// Extra columns in canonical order (by [`Extra::key`]), whatever their order in the header.
+    extras: Vec<Extra>,
     width: usize,
     /// The header starts with a quarantine file's own columns.
     quarantine: bool,
 }
 
+/// An extra column: kept in the document under its name, hashed into the `_id` by its key, so
+/// that the same admission exported with its extra columns in another order or letter case
+/// is the same document.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Extra {
+    pos: usize,
+    /// The header's name cleaned like text: format characters removed, trimmed, inner
+    /// whitespace collapsed.
+    name: String,
+    /// `name` lower-cased: what two header columns are compared by.
+    key: String,
+}
+
 impl Columns {
-    /// Match the header: case-insensitive, whitespace and a UTF-8 BOM ignored, any order.
+    /// Match the header: case-insensitive, whitespace and a UTF-8 BOM ignored, any order. A
+    /// name is cleaned like a text field first ([`clean_text`]): "Blood  Type" is Blood Type.
+    /// An extra column's name must be a plain MongoDB field name (no '.', no '$', not `_id` or
+    /// `_lineage` in any case) and differ from every other column's: a name the server would
+    /// refuse, or a second field for one column, would otherwise fail or split the load.
     pub fn from_header(header: &ByteRecord) -> Result<Columns, HeaderError> {
         let mut index = [usize::MAX; 15];
         let mut extras = Vec::new();
@@ -224,34 +253,37 @@ impl Columns {
             } else {
                 raw
             };
-            let name = std::str::from_utf8(raw)
-                .map_err(|_| HeaderError::Unnamed(pos + 1))?
-                .trim();
+            let text = std::str::from_utf8(raw).map_err(|_| HeaderError::Unnamed(pos + 1))?;
+            let mut name = String::new();
+            if clean_text(text, &mut name).is_err() {
+                return Err(HeaderError::BadExtra(pos + 1));
+            }
             if name.is_empty() {
                 return Err(HeaderError::Unnamed(pos + 1));
             }
-            let known = COLUMNS.iter().position(|c| c.eq_ignore_ascii_case(name));
-            if let Some(&first) = seen.get(&name.to_lowercase()) {
+            let known = COLUMNS.iter().position(|c| c.eq_ignore_ascii_case(&name));
+            let key = name.to_lowercase();
+            if let Some(&first) = seen.get(&key) {
                 return Err(match known {
                     Some(i) => HeaderError::Duplicate(COLUMNS[i], first + 1, pos + 1),
                     None => HeaderError::DuplicateExtra(first + 1, pos + 1),
                 });
             }
-            seen.insert(name.to_lowercase(), pos);
+            seen.insert(key.clone(), pos);
             match known {
                 Some(i) => index[i] = pos,
                 None => {
-                    if name.starts_with('$')
-                        || name.contains('\0')
-                        || name == "_id"
-                        || name == LINEAGE
-                    {
+                    // '.' and '$' make a path or an operator of the name (the server refuses the
+                    // document, or stores a sub-document), and the two reserved names would
+                    // replace the content hash or the lineage.
+                    if name.contains(['.', '$']) || key == "_id" || key == LINEAGE {
                         return Err(HeaderError::BadExtra(pos + 1));
                     }
-                    extras.push((pos, name.to_string()));
+                    extras.push(Extra { pos, name, key });
                 }
             }
         }
+        extras.sort_by(|a, b| a.key.cmp(&b.key));
         let missing: Vec<&'static str> = COLUMNS
             .iter()
             .zip(index)
@@ -296,6 +328,8 @@ pub struct Cleaner {
     columns: Columns,
     source: String,
     text: [String; 15],
+    /// The cleaned values of the extra columns, in [`Columns::extras`] order.
+    extra_text: Vec<String>,
     hasher_buf: Vec<u8>,
     doc_capacity: usize,
 }
@@ -307,6 +341,7 @@ impl Cleaner {
     /// `source` is recorded in every document's lineage (the input file's name).
     pub fn new(columns: Columns, source: &str) -> Cleaner {
         Cleaner {
+            extra_text: vec![String::new(); columns.extras.len()],
             columns,
             source: source.to_string(),
             text: Default::default(),
@@ -328,11 +363,12 @@ impl Cleaner {
         for (slot, &pos) in fields.iter_mut().zip(&self.columns.index) {
             *slot = field_str(record, pos)?;
         }
-        for &(pos, _) in &self.columns.extras {
-            field_str(record, pos)?;
+        for (extra, out) in self.columns.extras.iter().zip(&mut self.extra_text) {
+            clean_extra(field_str(record, extra.pos)?, out)?;
         }
 
-        // Text fields: trimmed, inner whitespace collapsed.
+        // Text fields: format characters removed, trimmed, inner whitespace collapsed (before
+        // the required check: a Name of only zero-width spaces is no name).
         for i in [
             NAME,
             GENDER,
@@ -344,7 +380,7 @@ impl Cleaner {
             MEDICATION,
             TEST_RESULTS,
         ] {
-            collapse_whitespace(fields[i], &mut self.text[i]);
+            clean_text(fields[i], &mut self.text[i])?;
         }
         let [name, _, gender, _, condition, _, doctor, hospital, insurance, _, _, admission_type, _, medication, test_results] =
             &mut self.text;
@@ -395,12 +431,10 @@ impl Cleaner {
                 _ => put_str(buf, text),
             }
         }
-        let mut extras_present = 0usize;
-        for (pos, col) in &self.columns.extras {
-            let value = field_str(record, *pos)?.trim();
+        // Extra columns by their case-folded names, in canonical order (see [`Extra`]).
+        for (extra, value) in self.columns.extras.iter().zip(&self.extra_text) {
             if !value.is_empty() {
-                extras_present += 1;
-                put_str(buf, col);
+                put_str(buf, &extra.key);
                 put_str(buf, value);
             }
         }
@@ -434,12 +468,9 @@ impl Cleaner {
         );
         doc.append_ref(COLUMNS[MEDICATION], t[MEDICATION].as_str());
         doc.append_ref(COLUMNS[TEST_RESULTS], t[TEST_RESULTS].as_str());
-        if extras_present > 0 {
-            for (pos, col) in &self.columns.extras {
-                let value = field_str(record, *pos)?.trim();
-                if !value.is_empty() {
-                    doc.append_ref(col.as_str(), value);
-                }
+        for (extra, value) in self.columns.extras.iter().zip(&self.extra_text) {
+            if !value.is_empty() {
+                doc.append_ref(extra.name.as_str(), value.as_str());
             }
         }
         let mut lineage = RawDocumentBuf::new();
@@ -502,28 +533,113 @@ fn hex_id(digest: &[u8]) -> String {
     s
 }
 
-/// Trim and collapse every run of inner whitespace into one space.
-pub fn collapse_whitespace(input: &str, out: &mut String) {
+/// Clean a text field into `out`: invisible characters ([`is_invisible`]) removed, trimmed, and
+/// every run of inner whitespace made one space. A control character that is not whitespace
+/// (NUL, U+0001, ESC, DEL, the C1 controls) refuses the row: it is damage or an attack, and
+/// no cleaning can say what was meant. Tab and line breaks are whitespace.
+pub fn clean_text(input: &str, out: &mut String) -> Result<(), Reason> {
     out.clear();
     if is_tidy_ascii(input.as_bytes()) {
         // The common case, already clean: one copy, no per-character work.
         out.push_str(input);
-        return;
+        return Ok(());
     }
     let mut pending_space = false;
-    for word in input.split(char::is_whitespace) {
-        if word.is_empty() {
-            continue;
+    for c in input.chars() {
+        if c.is_whitespace() {
+            pending_space = !out.is_empty();
+        } else if c.is_control() {
+            return Err(Reason::ControlCharacter);
+        } else if !is_invisible(c) {
+            if pending_space {
+                out.push(' ');
+                pending_space = false;
+            }
+            out.push(c);
         }
-        if pending_space {
-            out.push(' ');
-        }
-        out.push_str(word);
-        pending_space = true;
     }
+    Ok(())
 }
 
-/// ASCII with no whitespace but single spaces between words: what collapsing leaves as it is.
+/// An extra column's value into `out`: like [`clean_text`], but inner whitespace is kept as
+/// given (free text such as notes).
+fn clean_extra(input: &str, out: &mut String) -> Result<(), Reason> {
+    out.clear();
+    let input = input.trim();
+    if input.bytes().all(|b| (0x20..0x7f).contains(&b)) {
+        out.push_str(input);
+        return Ok(());
+    }
+    for c in input.chars() {
+        if c.is_control() && !c.is_whitespace() {
+            return Err(Reason::ControlCharacter);
+        }
+        if !is_invisible(c) {
+            out.push(c);
+        }
+    }
+    // Removing an invisible character can uncover whitespace at either end.
+    let kept = out.trim();
+    if kept.len() != out.len() {
+        *out = kept.to_string();
+    }
+    Ok(())
+}
+
+/// Characters that show nothing, removed from text before it is judged or hashed: Unicode's
+/// format characters (category Cf: zero-width space, joiners, bidirectional controls such as
+/// U+202E, the soft hyphen, the BOM, …) and the other default-ignorable code points (the Hangul
+/// fillers U+3164 and U+FFA0, variation selectors, the combining grapheme joiner). Without this,
+/// a Name of U+200B passes the required check and `Bobby Jackson` with a zero-width space is a
+/// second admission. (The password rule in `security::passwords` refuses a smaller set.)
+pub fn is_invisible(c: char) -> bool {
+    // Unicode 15: General_Category=Cf ∪ Default_Ignorable_Code_Point, as ranges.
+    const RANGES: [(u32, u32); 25] = [
+        (0x00AD, 0x00AD),
+        (0x034F, 0x034F),
+        (0x0600, 0x0605),
+        (0x061C, 0x061C),
+        (0x06DD, 0x06DD),
+        (0x070F, 0x070F),
+        (0x0890, 0x0891),
+        (0x08E2, 0x08E2),
+        (0x115F, 0x1160),
+        (0x17B4, 0x17B5),
+        (0x180B, 0x180F),
+        (0x200B, 0x200F),
+        (0x202A, 0x202E),
+        (0x2060, 0x206F),
+        (0x3164, 0x3164),
+        (0xFE00, 0xFE0F),
+        (0xFEFF, 0xFEFF),
+        (0xFFA0, 0xFFA0),
+        (0xFFF0, 0xFFFB),
+        (0x110BD, 0x110BD),
+        (0x110CD, 0x110CD),
+        (0x13430, 0x1343F),
+        (0x1BCA0, 0x1BCA3),
+        (0x1D173, 0x1D17A),
+        (0xE0000, 0xE0FFF),
+    ];
+    let c = u32::from(c);
+    if c < 0xAD {
+        return false;
+    }
+    RANGES
+        .binary_search_by(|&(lo, hi)| {
+            if hi < c {
+                std::cmp::Ordering::Less
+            } else if lo > c {
+                std::cmp::Ordering::Greater
+            } else {
+                std::cmp::Ordering::Equal
+            }
+        })
+        .is_ok()
+}
+
+/// ASCII with no whitespace but single spaces between words and no control character: what
+/// [`clean_text`] leaves as it is.
 fn is_tidy_ascii(b: &[u8]) -> bool {
     let (Some(&first), Some(&last)) = (b.first(), b.last()) else {
         return true;
@@ -533,7 +649,8 @@ fn is_tidy_ascii(b: &[u8]) -> bool {
     }
     let mut prev_space = false;
     for &c in b {
-        if !c.is_ascii() || (c.is_ascii_whitespace() && c != b' ') || c == 0x0b {
+        // Tab, line breaks and the other controls are all below 0x20.
+        if !c.is_ascii() || c < 0x20 || c == 0x7f {
             return false;
         }
         let space = c == b' ';
@@ -551,9 +668,14 @@ fn parse_int(s: &str, lo: i32, hi: i32) -> Option<i32> {
     (lo..=hi).contains(&v).then_some(v)
 }
 
-/// A finite number.
+/// A finite number. Negative zero (`-0`, `-0.00`, or an amount so small it rounds to zero,
+/// such as `-1e-400`) is zero: it is stored, hashed and judged by its sign as 0, so `0` and
+/// `-0` are one admission and neither is nulled as negative.
 fn parse_billing(s: &str) -> Option<f64> {
     let v: f64 = s.trim().parse().ok()?;
+    if v == 0.0 {
+        return Some(0.0);
+    }
     v.is_finite().then_some(v)
 }
 
@@ -723,7 +845,7 @@ mod tests {
     fn fast_paths_agree_with_the_general_ones() {
         let mut out = String::new();
         for s in short_strings() {
-            collapse_whitespace(&s, &mut out);
+            clean_text(&s, &mut out).unwrap();
             assert_eq!(
                 out,
                 s.split_whitespace().collect::<Vec<_>>().join(" "),
@@ -940,7 +1062,12 @@ mod tests {
         names.push("Ward".into());
         let cols = Columns::from_header(&ByteRecord::from(names)).unwrap();
         assert_eq!(cols.width(), 16);
-        assert_eq!(cols.extras, vec![(15, "Ward".to_string())]);
+        let ward = Extra {
+            pos: 15,
+            name: "Ward".into(),
+            key: "ward".into(),
+        };
+        assert_eq!(cols.extras, vec![ward]);
     }
 
     #[test]
@@ -1021,5 +1148,332 @@ mod tests {
             .unwrap();
         assert_eq!(d.get_str("Ward").unwrap(), "West  Wing");
         assert!(!d.contains_key("Notes"));
+    }
+}
+
+/// The regression tests of issue 24 (findings 3, 7, 8, 10) and the pinned `_id`s.
+#[cfg(test)]
+mod issue24 {
+    use super::*;
+    use bson::Bson;
+
+    fn ward_row(name: &str, extras: &[&str]) -> ByteRecord {
+        let mut fields: Vec<String> = tests_row().iter().map(|s| s.to_string()).collect();
+        fields[NAME] = name.to_string();
+        fields.extend(extras.iter().map(|s| s.to_string()));
+        ByteRecord::from(fields)
+    }
+
+    fn tests_row() -> [&'static str; 15] {
+        [
+            "Bobby JacksOn",
+            "30",
+            "Male",
+            "B-",
+            "Cancer",
+            "2024-01-31",
+            "Matthew Smith",
+            "Sons and Miller",
+            "Blue Cross",
+            "18856.281305978155",
+            "328",
+            "Urgent",
+            "2024-02-02",
+            "Paracetamol",
+            "Normal",
+        ]
+    }
+
+    fn cleaner_with(extras: &[&str]) -> Cleaner {
+        let mut names = COLUMNS.to_vec();
+        names.extend_from_slice(extras);
+        Cleaner::new(
+            Columns::from_header(&ByteRecord::from(names)).unwrap(),
+            "t.csv",
+        )
+    }
+
+    fn id_of(fields: [&str; 15]) -> String {
+        cleaner_with(&[])
+            .clean(&ByteRecord::from(fields.to_vec()), 2)
+            .unwrap()
+            .id
+    }
+
+    /// `_id`s computed by the code before issue 24's fixes (commit 85e2500): rows that hit no
+    /// finding keep them, so collections loaded before reload as duplicates, not new rows.
+    #[test]
+    fn ids_of_ordinary_rows_are_unchanged() {
+        let mut row = tests_row();
+        assert_eq!(id_of(row), "168c5c21daf9e4136a7760047da895e5");
+        row[BILLING] = "-502.5071654";
+        assert_eq!(id_of(row), "078f46c0c6c53b06986e51811bb6cd50");
+        row[BILLING] = "0";
+        assert_eq!(id_of(row), "50d694d92ff4699b18300e654fefa57c");
+        // Lines 3 and 4 of the real export.
+        let leslie = [
+            "LesLie TErRy",
+            "62",
+            "Male",
+            "A+",
+            "Obesity",
+            "2019-08-20",
+            "Samantha Davies",
+            "Kim Inc",
+            "Medicare",
+            "33643.327286577885",
+            "265",
+            "Emergency",
+            "2019-08-26",
+            "Ibuprofen",
+            "Inconclusive",
+        ];
+        assert_eq!(id_of(leslie), "6e5bdb5914977fd43fd3f289a40a51dc");
+        let danny = [
+            "DaNnY sMitH",
+            "76",
+            "Female",
+            "A-",
+            "Obesity",
+            "2022-09-22",
+            "Tiffany Mitchell",
+            "Cook PLC",
+            "Aetna",
+            "27955.096078842456",
+            "205",
+            "Emergency",
+            "2022-10-07",
+            "Aspirin",
+            "Normal",
+        ];
+        assert_eq!(id_of(danny), "d9615df1d4ad982446c79621ff9ddde0");
+    }
+
+    fn header_error(extras: &[&str]) -> String {
+        let mut names = COLUMNS.to_vec();
+        names.extend_from_slice(extras);
+        match Columns::from_header(&ByteRecord::from(names)) {
+            Ok(_) => panic!("header with extra columns {extras:?} was accepted"),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    #[test]
+    fn extra_column_names_mongodb_cannot_store_are_refused_in_the_header() {
+        for bad in [
+            "Ward.Name",
+            "a$b",
+            "$ward",
+            "_id",
+            "_ID",
+            " _Lineage ",
+            "_lineage.source",
+            "_id.x",
+            "Wa\u{1}rd",
+        ] {
+            let err = header_error(&[bad]);
+            assert!(
+                err.starts_with("extra header column 16 cannot be a MongoDB field name"),
+                "{bad:?}: {err}"
+            );
+        }
+        assert_eq!(
+            header_error(&[" \u{200B} "]),
+            "header column 16 is empty or not valid UTF-8; give every column a name"
+        );
+        // A known column spelled with other spaces or case is that column, named twice.
+        assert_eq!(
+            header_error(&["BLOOD  TYPE"]),
+            "column Blood Type appears more than once in the header (columns 4 and 16)"
+        );
+        assert_eq!(
+            header_error(&["Ward", "ward"]),
+            "header columns 16 and 17 have the same name; give every column its own (is the \
+             first line a header?)"
+        );
+        assert_eq!(
+            header_error(&["My  Ward", " my ward"]),
+            "header columns 16 and 17 have the same name; give every column its own (is the \
+             first line a header?)"
+        );
+        // Cleaned like text: a known column with a zero-width space or inner double space.
+        let mut names: Vec<String> = COLUMNS.iter().map(|c| c.to_string()).collect();
+        names[BLOOD_TYPE] = "Blood \u{200B}  Type".into();
+        assert!(Columns::from_header(&ByteRecord::from(names)).is_ok());
+    }
+
+    #[test]
+    fn extra_column_order_and_case_do_not_change_the_id() {
+        let a = cleaner_with(&["Ward", "Notes"])
+            .clean(&ward_row("Bobby Jackson", &["West", "late"]), 2)
+            .unwrap();
+        let b = cleaner_with(&["notes", "WARD"])
+            .clean(&ward_row("Bobby Jackson", &["late", "West"]), 2)
+            .unwrap();
+        assert_eq!(a.id, b.id);
+        // The document is the same whatever the header order (names as the header spells them).
+        let keys = |c: &Cleaned| -> Vec<String> {
+            c.doc
+                .to_document()
+                .unwrap()
+                .keys()
+                .map(|k| k.to_lowercase())
+                .collect()
+        };
+        assert_eq!(keys(&a), keys(&b));
+        let d = a.doc.to_document().unwrap();
+        assert_eq!(d.get_str("Ward").unwrap(), "West");
+        assert_eq!(d.get_str("Notes").unwrap(), "late");
+        // Values still count: another value, or the same value in another column, differs.
+        let c = cleaner_with(&["Ward", "Notes"])
+            .clean(&ward_row("Bobby Jackson", &["late", "West"]), 2)
+            .unwrap();
+        assert_ne!(a.id, c.id);
+    }
+
+    #[test]
+    fn invisible_and_control_characters_do_not_satisfy_required_fields() {
+        let mut c = cleaner_with(&[]);
+        for name in [
+            "\u{200B}",
+            "\u{00AD}",
+            "\u{202E}",
+            "\u{3164}",
+            " \u{FEFF} \u{2060} ",
+        ] {
+            assert_eq!(
+                c.clean(&ward_row(name, &[]), 2).unwrap_err(),
+                Reason::NameMissing,
+                "{name:?}"
+            );
+        }
+        for name in [
+            "\u{1}",
+            "Bobby\u{1}Jackson",
+            "Bobby \u{7f}",
+            "Bobby\u{9b}",
+            "\0",
+        ] {
+            assert_eq!(
+                c.clean(&ward_row(name, &[]), 2).unwrap_err(),
+                Reason::ControlCharacter,
+                "{name:?}"
+            );
+        }
+        let plain = c.clean(&ward_row("Bobby Jackson", &[]), 2).unwrap();
+        for name in [
+            "Bobby Jackson\u{200B}",
+            "Bob\u{AD}by Jack\u{200D}son",
+            "\u{202E}Bobby \u{200B} Jackson",
+            "Bobby\tJackson\r\n",
+        ] {
+            let other = c.clean(&ward_row(name, &[]), 2).unwrap();
+            assert_eq!(other.id, plain.id, "{name:?}");
+            assert_eq!(
+                other.doc.get_str("Name").unwrap(),
+                "Bobby Jackson",
+                "{name:?}"
+            );
+        }
+        // Other text fields and extra columns follow the same rule.
+        let mut r: Vec<&str> = tests_row().to_vec();
+        r[DOCTOR] = "\u{200B}\u{200C}";
+        assert_eq!(
+            c.clean(&ByteRecord::from(r.clone()), 2).unwrap_err(),
+            Reason::DoctorMissing
+        );
+        r[DOCTOR] = "Matthew\u{1b}[2J Smith";
+        assert_eq!(
+            c.clean(&ByteRecord::from(r), 2).unwrap_err(),
+            Reason::ControlCharacter
+        );
+        let mut w = cleaner_with(&["Ward"]);
+        let empty = w.clean(&ward_row("Bobby", &[" \u{200B} "]), 2).unwrap();
+        assert!(empty.doc.get("Ward").unwrap().is_none());
+        let kept = w
+            .clean(&ward_row("Bobby", &["West\u{FEFF}  Wing"]), 2)
+            .unwrap();
+        assert_eq!(kept.doc.get_str("Ward").unwrap(), "West  Wing");
+        assert_eq!(
+            w.clean(&ward_row("Bobby", &["West\u{7}"]), 2).unwrap_err(),
+            Reason::ControlCharacter
+        );
+    }
+
+    #[test]
+    fn the_invisible_set_is_unicode_cf_and_default_ignorables() {
+        for c in [
+            '\u{AD}',
+            '\u{34F}',
+            '\u{600}',
+            '\u{61C}',
+            '\u{115F}',
+            '\u{180E}',
+            '\u{200B}',
+            '\u{200F}',
+            '\u{202A}',
+            '\u{202E}',
+            '\u{2060}',
+            '\u{2064}',
+            '\u{206F}',
+            '\u{3164}',
+            '\u{FE0F}',
+            '\u{FEFF}',
+            '\u{FFA0}',
+            '\u{FFFB}',
+            '\u{1343F}',
+            '\u{1D173}',
+            '\u{E0001}',
+            '\u{E007F}',
+            '\u{E01EF}',
+        ] {
+            assert!(is_invisible(c), "{:04X}", u32::from(c));
+        }
+        for c in [
+            'a',
+            ' ',
+            '\u{AC}',
+            '\u{AE}',
+            'é',
+            '\u{A0}',
+            '\u{2010}',
+            '\u{2070}',
+            '\u{3000}',
+            '\u{3165}',
+            'ß',
+            '\u{10FFFF}',
+        ] {
+            assert!(!is_invisible(c), "{:04X}", u32::from(c));
+        }
+    }
+
+    #[test]
+    fn negative_zero_billing_is_zero() {
+        let mut c = cleaner_with(&[]);
+        let mut r = tests_row();
+        r[BILLING] = "0";
+        let zero = c.clean(&ByteRecord::from(r.to_vec()), 2).unwrap();
+        for amount in ["-0", "-0.00", " -0.0 ", "-1e-400", "0e5", "+0"] {
+            r[BILLING] = amount;
+            let other = c.clean(&ByteRecord::from(r.to_vec()), 2).unwrap();
+            assert_eq!(other.id, zero.id, "{amount}");
+            assert!(!other.billing_nulled, "{amount}");
+            match other.doc.get("Billing Amount").unwrap() {
+                Some(RawBsonRef::Double(v)) => {
+                    assert!(v == 0.0 && v.is_sign_positive(), "{amount}: {v}")
+                }
+                v => panic!("{amount}: {v:?}"),
+            }
+        }
+        r[BILLING] = "-1e-300";
+        let tiny = c.clean(&ByteRecord::from(r.to_vec()), 2).unwrap();
+        assert!(
+            tiny.billing_nulled,
+            "a tiny negative amount is still negative"
+        );
+        assert_eq!(
+            tiny.doc.to_document().unwrap().get("Billing Amount"),
+            Some(&Bson::Null)
+        );
     }
 }

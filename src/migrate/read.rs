@@ -1,11 +1,12 @@
 //! Opening the input: a file, standard input, or either of them gzip-compressed; then the
 //! header, resolved into [`Columns`] before anything is written anywhere.
 
+use std::borrow::Cow;
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
 use std::path::Path;
 
-use csv::{ByteRecord, Reader, ReaderBuilder};
+use csv::{ByteRecord, Reader, ReaderBuilder, Terminator};
 use flate2::read::MultiGzDecoder;
 
 use std::collections::{BTreeMap, VecDeque};
@@ -26,6 +27,8 @@ pub struct Input {
     pub reader: Reader<Box<dyn Read + Send>>,
     /// The bytes the CSV reader has consumed, for exact line numbers.
     lines: Arc<Mutex<LineCounter>>,
+    line_end: LineEnd,
+    /// Without the CR of a CRLF line end.
     pub header: ByteRecord,
     pub columns: Columns,
     /// A quarantine file fed back: its cells carry the formula guard, removed on reading.
@@ -57,6 +60,7 @@ impl Input {
             display,
             mut reader,
             lines,
+            line_end,
             columns,
             guarded,
             ..
@@ -69,7 +73,13 @@ impl Input {
             // Every caller reads the whole input before it writes anything (migrate sorts
             // first), so a damaged or cut-off input is an input error: exit 2, nothing written.
             let more = reader.read_byte_record(&mut record).map_err(|e| {
-                let line = record.position().map_or(0, |p| p.line());
+                let line = lines.lock().map_or(0, |mut counter| counter.current_line());
+                if is_too_large(&e) {
+                    return Error::usage(format!(
+                        "reading {display} near line {line}: {e}; nothing was written to the \
+                         database"
+                    ));
+                }
                 Error::usage(format!(
                     "reading {display} near line {line}: {e}; the input is damaged or cut off and \
                      nothing was written to the database (repair or re-export it and run again)"
@@ -77,6 +87,12 @@ impl Input {
             })?;
             if !more {
                 break;
+            }
+            if is_blank_line(&record, line_end) {
+                // Not a row. Not passed by the line counter either: each pass looks at the line
+                // breaks ahead, so a long run of blank lines would take quadratic time; the
+                // next row's pass, or the row limit's skip_blank_lines, takes them all at once.
+                continue;
             }
             tally.rows_read += 1;
             let line = match (record.position(), lines.lock()) {
@@ -92,7 +108,12 @@ impl Input {
             if guarded {
                 quarantine::unguard(&mut record);
             }
-            match cleaner.clean(&record, line) {
+            let cleaned = if line_end == LineEnd::Lf && has_lone_cr(&record) {
+                Err(Reason::LoneCarriageReturn)
+            } else {
+                cleaner.clean(&record, line)
+            };
+            match cleaned {
                 Ok(cleaned) => {
                     tally.billing_nulled += u64::from(cleaned.billing_nulled);
                     batch.push(cleaned);
@@ -108,7 +129,7 @@ impl Input {
                     tally.rejected += 1;
                     *tally.rejects_by_reason.entry(reason.code()).or_default() += 1;
                     tracing::debug!(line, reason = reason.code(), "row rejected");
-                    on_reject(line, reason, &record)?;
+                    on_reject(line, reason, &without_line_end(&record))?;
                 }
             }
         }
@@ -161,18 +182,24 @@ pub fn open(path: &str, max_bytes: u64) -> Result<Input, Error> {
     } else {
         Box::new(buffered)
     };
-    let decoded = Box::new(CappedReader {
+    let decoded: Box<dyn Read + Send> = Box::new(CappedReader {
         inner: decoded,
         left: max_bytes,
         max: max_bytes,
     });
-    let lines = Arc::new(Mutex::new(LineCounter::default()));
+    let (decoded, line_end) = sniff_line_end(decoded).map_err(|e| {
+        Error::usage(format!(
+            "cannot read the header of {display}: {}",
+            io_reason(&e)
+        ))
+    })?;
+    let lines = Arc::new(Mutex::new(LineCounter::new(line_end)));
     let stream: Box<dyn Read + Send> = Box::new(CountingReader {
         inner: decoded,
         seen: Arc::clone(&lines),
     });
 
-    let mut reader = csv_reader(stream);
+    let mut reader = csv_reader(stream, line_end);
     let mut header = ByteRecord::new();
     let got = reader
         .read_byte_record(&mut header)
@@ -182,6 +209,17 @@ pub fn open(path: &str, max_bytes: u64) -> Result<Input, Error> {
             "{display} is empty: expected a header line naming the columns"
         )));
     }
+    // Past the header: an over-long first row is then reported on its own line, not line 1.
+    if let Ok(mut counter) = lines.lock() {
+        counter.line_at(reader.position().byte());
+    }
+    if line_end == LineEnd::Lf && has_lone_cr(&header) {
+        return Err(Error::usage(format!(
+            "{display}: the header line holds a carriage return (CR) that does not end the line; \
+             repair the header (lines end with LF or CRLF)"
+        )));
+    }
+    let mut header = without_line_end(&header).into_owned();
     let columns_of = |header: &ByteRecord| {
         Columns::from_header(header).map_err(|e| Error::usage(format!("{display}: {e}")))
     };
@@ -202,19 +240,108 @@ pub fn open(path: &str, max_bytes: u64) -> Result<Input, Error> {
         display,
         reader,
         lines,
+        line_end,
         header,
         columns,
         guarded,
     })
 }
 
+/// How the lines of an input end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum LineEnd {
+    /// LF or CRLF: a CR is data unless an LF follows it.
+    Lf,
+    /// CR alone (old Mac exports): every CR, LF or CRLF ends a line, and lines are numbered by CR.
+    Cr,
+}
+
+/// How far into the input a line feed is looked for.
+const SNIFF_BYTES: usize = 64 * 1024;
+
+/// Read the first bytes (up to the first LF, at most [`SNIFF_BYTES`]) to tell how lines end: a
+/// CR-only file has carriage returns and no line feed in its first [`SNIFF_BYTES`]. Returns a
+/// stream that still starts at the first byte.
+fn sniff_line_end(mut input: Box<dyn Read + Send>) -> io::Result<(Box<dyn Read + Send>, LineEnd)> {
+    let mut prefix = Vec::with_capacity(8 * 1024);
+    let mut chunk = [0u8; 8 * 1024];
+    while prefix.len() < SNIFF_BYTES && !prefix.contains(&b'\n') {
+        let n = match input.read(&mut chunk) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        prefix.extend_from_slice(&chunk[..n]);
+    }
+    let seen = &prefix[..prefix.len().min(SNIFF_BYTES)];
+    let line_end = if !seen.contains(&b'\n') && seen.contains(&b'\r') {
+        LineEnd::Cr
+    } else {
+        LineEnd::Lf
+    };
+    Ok((Box::new(io::Cursor::new(prefix).chain(input)), line_end))
+}
+
+/// A blank line of a CRLF file, parsed with LF line ends: one field, the CR. (The parser skips
+/// other blank lines itself.)
+fn is_blank_line(record: &ByteRecord, line_end: LineEnd) -> bool {
+    line_end == LineEnd::Lf && record.len() == 1 && &record[0] == b"\r"
+}
+
+/// Whether a record (parsed with LF line ends) holds a CR that is not followed by LF, other than
+/// the CR of its own CRLF line end. Such a CR splits the row for a CR-aware reader (`Bobby`
+/// and `Jackson,30,…`, the second a row of shifted meaning), so the row is rejected whole.
+fn has_lone_cr(record: &ByteRecord) -> bool {
+    let all = record.as_slice();
+    let ends_with_cr = |f: &[u8]| f.last() == Some(&b'\r');
+    let last = record.len().saturating_sub(1);
+    let crs = all.iter().filter(|&&b| b == b'\r').count();
+    if crs == 0 || (crs == 1 && record.get(last).is_some_and(ends_with_cr)) {
+        return false;
+    }
+    record.iter().enumerate().any(|(i, field)| {
+        let field = match field.strip_suffix(b"\r") {
+            Some(rest) if i == last => rest,
+            _ => field,
+        };
+        field
+            .iter()
+            .enumerate()
+            .any(|(j, &b)| b == b'\r' && field.get(j + 1) != Some(&b'\n'))
+    })
+}
+
+/// The record without the CR of its CRLF line end (parsed with LF line ends, the CR is the
+/// last byte of the last field): what the quarantine file and the header keep.
+fn without_line_end(record: &ByteRecord) -> Cow<'_, ByteRecord> {
+    let last = record.len().saturating_sub(1);
+    match record.get(last) {
+        Some(field) if field.last() == Some(&b'\r') => {
+            let mut fixed = ByteRecord::with_capacity(record.as_slice().len(), record.len());
+            for (i, f) in record.iter().enumerate() {
+                fixed.push_field(if i == last { &f[..f.len() - 1] } else { f });
+            }
+            Cow::Owned(fixed)
+        }
+        _ => Cow::Borrowed(record),
+    }
+}
+
 /// How far the parser reads ahead of the record it returns.
 const PARSER_BUFFER: usize = 256 * 1024;
 
 /// The parser: no header handling (the header is matched by [`Columns`]), ragged rows allowed
-/// (they are rejected with their field count), [`PARSER_BUFFER`] of read-ahead.
-fn csv_reader<R: Read>(input: R) -> Reader<R> {
-    ReaderBuilder::new()
+/// (they are rejected with their field count), [`PARSER_BUFFER`] of read-ahead. With LF line
+/// ends only LF ends a record: a CR is data, so a stray one cannot split a row in two (the CR
+/// of CRLF stays at the end of the last field, where trimming and [`without_line_end`] take it
+/// off). The csv crate's default, CR or LF or CRLF, serves CR-only files.
+fn csv_reader<R: Read>(input: R, line_end: LineEnd) -> Reader<R> {
+    let mut builder = ReaderBuilder::new();
+    if line_end == LineEnd::Lf {
+        builder.terminator(Terminator::Any(b'\n'));
+    }
+    builder
         .has_headers(false)
         .flexible(true)
         .buffer_capacity(PARSER_BUFFER)
@@ -225,7 +352,7 @@ fn csv_reader<R: Read>(input: R) -> Reader<R> {
 /// and blank lines, and its byte offset points at the end of the previous record (before the
 /// line break and any blank lines). So the bytes the parser reads are kept, from the start of the
 /// current record on, and the line of a record is 1 + the line breaks before its first byte.
-#[derive(Default)]
+/// A line break is an LF, or in a CR-only file a CR.
 struct LineCounter {
     /// Bytes read but not yet passed by a record start; `window[0]` is at offset `base`.
     window: VecDeque<u8>,
@@ -233,9 +360,44 @@ struct LineCounter {
     newlines_before_base: u64,
     /// Bytes a row may have beyond [`MAX_ROW_BYTES`] (a quarantine file's rows).
     allowance: usize,
+    /// The byte lines are counted by.
+    line_break: u8,
 }
 
 impl LineCounter {
+    fn new(line_end: LineEnd) -> LineCounter {
+        LineCounter {
+            window: VecDeque::new(),
+            base: 0,
+            newlines_before_base: 0,
+            allowance: 0,
+            line_break: match line_end {
+                LineEnd::Lf => b'\n',
+                LineEnd::Cr => b'\r',
+            },
+        }
+    }
+
+    /// The line where the record being read starts.
+    fn current_line(&mut self) -> u64 {
+        self.line_at(self.base)
+    }
+
+    /// Pass the line breaks at the front of the window: blank lines between records, which the
+    /// parser skips without returning a record. Called when the window outgrows the row limit,
+    /// so that empty lines, which are not rows, never count toward it.
+    fn skip_blank_lines(&mut self) {
+        let k = self
+            .window
+            .iter()
+            .take_while(|&&b| b == b'\r' || b == b'\n')
+            .count();
+        let line_break = self.line_break;
+        let passed = self.window.drain(..k).filter(|&b| b == line_break).count();
+        self.newlines_before_base += passed as u64;
+        self.base += k as u64;
+    }
+
     /// The line of the record whose csv position is the byte offset `pos`.
     fn line_at(&mut self, pos: u64) -> u64 {
         let k = usize::try_from(pos.saturating_sub(self.base))
@@ -243,7 +405,8 @@ impl LineCounter {
             .min(self.window.len());
         let (front, back) = self.window.as_slices();
         let in_front = k.min(front.len());
-        let passed = count_newlines(&front[..in_front]) + count_newlines(&back[..k - in_front]);
+        let passed = count_byte(&front[..in_front], self.line_break)
+            + count_byte(&back[..k - in_front], self.line_break);
         self.window.drain(..k);
         self.newlines_before_base += passed;
         self.base += k as u64;
@@ -252,15 +415,15 @@ impl LineCounter {
             .window
             .iter()
             .take_while(|&&b| b == b'\r' || b == b'\n')
-            .filter(|&&b| b == b'\n')
+            .filter(|&&b| b == self.line_break)
             .count() as u64;
         1 + self.newlines_before_base + leading
     }
 }
 
 /// A plain loop over a slice, which the compiler vectorises.
-fn count_newlines(bytes: &[u8]) -> u64 {
-    bytes.iter().filter(|&&b| b == b'\n').count() as u64
+fn count_byte(bytes: &[u8], byte: u8) -> u64 {
+    bytes.iter().filter(|&&b| b == byte).count() as u64
 }
 
 /// Passes bytes through to the CSV parser and keeps a copy for the [`LineCounter`]. The copy
@@ -285,8 +448,10 @@ impl Read for CountingReader {
         if let Ok(mut seen) = self.seen.lock() {
             seen.window.extend(&buf[..n]);
             if seen.window.len() > MAX_WINDOW_BYTES + seen.allowance {
-                let base = seen.base;
-                let line = seen.line_at(base);
+                seen.skip_blank_lines();
+            }
+            if seen.window.len() > MAX_WINDOW_BYTES + seen.allowance {
+                let line = seen.current_line();
                 return Err(io::Error::new(
                     io::ErrorKind::InvalidData,
                     format!(
@@ -309,19 +474,41 @@ struct CappedReader {
     max: u64,
 }
 
+/// The error [`CappedReader`] stops with: told apart from damage, whose advice differs.
+#[derive(Debug)]
+struct InputTooLarge {
+    max: u64,
+}
+
+impl std::fmt::Display for InputTooLarge {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "the input holds more than --max-input-bytes {} of CSV once decompressed (a small \
+             gzip that expands this far is a decompression bomb); if the file is genuine, raise \
+             --max-input-bytes",
+            crate::output::bytes(self.max)
+        )
+    }
+}
+
+impl std::error::Error for InputTooLarge {}
+
+/// Whether a parser error is the input cap's, not damage.
+fn is_too_large(e: &csv::Error) -> bool {
+    match e.kind() {
+        csv::ErrorKind::Io(io) => io
+            .get_ref()
+            .is_some_and(|inner| inner.is::<InputTooLarge>()),
+        _ => false,
+    }
+}
+
 impl Read for CappedReader {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.inner.read(buf)?;
         self.left = self.left.checked_sub(n as u64).ok_or_else(|| {
-            io::Error::new(
-                io::ErrorKind::InvalidData,
-                format!(
-                    "the input holds more than --max-input-bytes {} of CSV once decompressed (a \
-                     small gzip that expands this far is a decompression bomb); if the file is \
-                     genuine, raise --max-input-bytes",
-                    crate::output::bytes(self.max)
-                ),
-            )
+            io::Error::new(io::ErrorKind::InvalidData, InputTooLarge { max: self.max })
         })?;
         Ok(n)
     }
@@ -346,25 +533,40 @@ pub fn io_reason(e: &io::Error) -> String {
 mod tests {
     use super::*;
 
-    /// A CSV reader over `input` set up as [`open`] sets it up, and its line counter.
-    fn counted(input: &[u8]) -> (Reader<CountingReader>, Arc<Mutex<LineCounter>>) {
-        let lines = Arc::new(Mutex::new(LineCounter::default()));
+    /// A CSV reader over `input` set up as [`open`] sets it up, its line counter and line end.
+    fn counted(input: &[u8]) -> (Reader<CountingReader>, Arc<Mutex<LineCounter>>, LineEnd) {
+        let (inner, line_end) = sniff_line_end(Box::new(io::Cursor::new(input.to_vec()))).unwrap();
+        let lines = Arc::new(Mutex::new(LineCounter::new(line_end)));
         let reader = CountingReader {
-            inner: Box::new(io::Cursor::new(input.to_vec())),
+            inner,
             seen: Arc::clone(&lines),
         };
-        (csv_reader(reader), lines)
+        (csv_reader(reader, line_end), lines, line_end)
     }
 
-    fn lines_of(input: &str) -> Vec<u64> {
-        let (mut r, lines) = counted(input.as_bytes());
+    /// The line and fields of each row (header included), as [`Input::stream`] sees them.
+    fn rows_of(input: &str) -> Vec<(u64, Vec<String>)> {
+        let (mut r, lines, line_end) = counted(input.as_bytes());
         let mut rec = ByteRecord::new();
         let mut out = Vec::new();
         while r.read_byte_record(&mut rec).unwrap() {
+            if is_blank_line(&rec, line_end) {
+                continue;
+            }
             let pos = rec.position().unwrap().byte();
-            out.push(lines.lock().unwrap().line_at(pos));
+            let line = lines.lock().unwrap().line_at(pos);
+            lines.lock().unwrap().line_at(r.position().byte());
+            let fields = without_line_end(&rec)
+                .iter()
+                .map(|f| String::from_utf8_lossy(f).into_owned())
+                .collect();
+            out.push((line, fields));
         }
         out
+    }
+
+    fn lines_of(input: &str) -> Vec<u64> {
+        rows_of(input).into_iter().map(|(line, _)| line).collect()
     }
 
     #[test]
@@ -373,7 +575,7 @@ mod tests {
         while text.len() < MAX_WINDOW_BYTES + 1024 {
             text.push_str("x,y,z\n");
         }
-        let (mut r, lines) = counted(text.as_bytes());
+        let (mut r, lines, _) = counted(text.as_bytes());
         let mut rec = ByteRecord::new();
         let mut rows = 0;
         let err = loop {
@@ -392,6 +594,48 @@ mod tests {
             err.contains("the row starting on line 3 runs on for more than 1 MiB"),
             "{err}"
         );
+    }
+
+    /// Issue 24 finding 11: a CR alone inside a line of an LF or CRLF file is data (the row is
+    /// then rejected whole as `lone_carriage_return`), and a CR-only file is numbered by CR.
+    #[test]
+    fn a_lone_cr_does_not_split_a_row_and_cr_files_count_lines_by_cr() {
+        let rows = rows_of("h1,h2\nBobby\rJackson,30\nc,d\n");
+        assert_eq!(
+            rows,
+            [
+                (1, vec!["h1".into(), "h2".into()]),
+                (2, vec!["Bobby\rJackson".into(), "30".into()]),
+                (3, vec!["c".into(), "d".into()]),
+            ]
+        );
+        let crlf = rows_of("h1,h2\r\nBobby\rJackson,30\r\n\r\n\"x\r\ny\",\"z\"\r\n");
+        assert_eq!(
+            crlf,
+            [
+                (1, vec!["h1".into(), "h2".into()]),
+                (2, vec!["Bobby\rJackson".into(), "30".into()]),
+                (4, vec!["x\r\ny".into(), "z".into()]),
+            ]
+        );
+        let lone = |fields: &[&str]| has_lone_cr(&ByteRecord::from(fields.to_vec()));
+        assert!(lone(&["Bobby\rJackson", "30\r"]));
+        assert!(lone(&["Bobby\r", "30"]));
+        assert!(lone(&["a", "30\r\r"]));
+        assert!(!lone(&["Bobby Jackson", "30\r"]));
+        assert!(!lone(&["x\r\ny", "30\r"]));
+        assert!(!lone(&["x\r\ny", "30"]));
+        assert_eq!(lines_of("h\ra\r\rb\rc"), [1, 2, 4, 5]);
+        assert_eq!(lines_of("h\r\"x\ry\"\rb\r"), [1, 2, 4]);
+    }
+
+    /// Issue 24 finding 12: empty lines are not rows and never count toward the row limit.
+    #[test]
+    fn blank_lines_do_not_count_toward_the_row_limit() {
+        for blank in ["\n", "\r\n"] {
+            let text = format!("h1,h2\na,b\n{}c,d\n", blank.repeat(2_000_000));
+            assert_eq!(lines_of(&text), [1, 2, 2_000_003], "{blank:?}");
+        }
     }
 
     #[test]
