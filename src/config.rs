@@ -492,6 +492,17 @@ fn container_problems(p: &mut Vec<String>, key: &str, c: &Container) {
     if c.port == Some(0) {
         p.push(format!("{key}.port: 0 is not a port"));
     }
+    for (i, arg) in c.command.iter().enumerate() {
+        if carries_credentials(arg) {
+            // e.g. `--uri mongodb://writer:…@mongo`: plaintext in the task definition. Never shown.
+            p.push(format!(
+                "{key}.command[{i}]: a URL with a user and password in it \
+                 (scheme://user:password@host) would be plaintext in the task definition; \
+                 store it in Secrets Manager and name it in {key}.secrets (HCCTL_MONGODB_URI \
+                 for hcctl's own --uri)"
+            ));
+        }
+    }
     for (name, value) in &c.environment {
         if carries_credentials(value) {
             // The value itself is never shown: it holds a password.
@@ -572,16 +583,18 @@ fn tag_problems(p: &mut Vec<String>, tags: &BTreeMap<String, String>) {
     }
 }
 
-/// `[\p{L}\p{Z}\p{N}_.:/=+\-@]*`, the tag pattern of the AWS models (`\p{Z}`: space separators).
+/// `[\p{L}\p{Z}\p{N}_.:/=+\-@]*`, the tag pattern of the AWS models: letters, separators and
+/// numbers by their Unicode general category (a combining mark is none of them: `हिंदी` is
+/// refused, as AWS refuses it).
 fn tag_text_ok(s: &str) -> bool {
+    use unicode_properties::{GeneralCategoryGroup, UnicodeGeneralCategory};
     s.chars().all(|c| {
-        c.is_alphabetic()
-            || c.is_numeric()
-            || "_.:/=+-@".contains(c)
+        "_.:/=+-@".contains(c)
             || matches!(
-                c,
-                ' ' | '\u{a0}' | '\u{1680}' | '\u{2000}'
-                    ..='\u{200a}' | '\u{2028}' | '\u{2029}' | '\u{202f}' | '\u{205f}' | '\u{3000}'
+                c.general_category_group(),
+                GeneralCategoryGroup::Letter
+                    | GeneralCategoryGroup::Number
+                    | GeneralCategoryGroup::Separator
             )
     })
 }
@@ -1159,6 +1172,15 @@ mod tests {
         );
         // Letters of any script, digits, spaces and the allowed signs pass.
         let fine = with_tags("tags: {Équipe: \"Oncologie 2/3 = +@_.:-\", 部門: 腫瘍科}");
+        // Combining marks are not letters for AWS (review of issue 22).
+        let marks = with_tags("tags: {Dept: हिंदी}");
+        let err = parse(&marks, &[("HCCTL_AWS_ACCOUNT_ID", "1")])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("tags.Dept: 'हिंदी' is not a tag value"),
+            "{err}"
+        );
         parse(&fine, &[("HCCTL_AWS_ACCOUNT_ID", "1")]).unwrap();
         let text = example().replace("name: /ecs/hcctl-dev/app", "name: aws/hcctl-dev/app");
         let err = parse(&text, &[("HCCTL_AWS_ACCOUNT_ID", "1")])
@@ -1238,5 +1260,19 @@ mod tests {
             "{err}"
         );
         assert!(!err.contains("S3cret"), "{err}");
+        // The same in the command (review: `--uri` there rendered the password in plaintext).
+        let text = example().replace(
+            "command: [migrate, /data/healthcare_dataset.csv]",
+            "command: [migrate, --uri, \"mongodb://writer:S3cretPw@mongo:27017/?authSource=admin\", /data/healthcare_dataset.csv]",
+        );
+        assert!(text.contains("S3cretPw"), "the shipped app command changed");
+        let err = parse(&text, &[("HCCTL_AWS_ACCOUNT_ID", "1")])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("containers.app.command[2]: a URL with a user and password"),
+            "{err}"
+        );
+        assert!(!err.contains("S3cretPw"), "{err}");
     }
 }

@@ -81,7 +81,8 @@ impl Plan {
         elapsed: f64,
         error: Option<String>,
     ) -> Outcome {
-        let stopped = error.is_some();
+        // A dry run applies nothing, so a stop (`--strict`) leaves its counts those of the plan.
+        let stopped = error.is_some() && !self.dry_run;
         Outcome {
             applied,
             created: self.count_done(Action::Create, stopped),

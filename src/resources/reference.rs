@@ -153,20 +153,43 @@ async fn look_up(aws: &Aws, r: &Reference, region: &str) -> Result<Option<Found>
     let result = match r.what {
         "secret" => {
             let name = secret_name(&r.arn);
-            aws.secrets
+            match aws
+                .secrets
                 .describe_secret()
                 .secret_id(secret_id(&r.arn))
                 .send()
                 .await
-                .map(|out| {
+            {
+                Ok(out) => {
                     found.secret_arn = out.arn().map(str::to_string);
-                    // Secrets Manager's own key (aws/secretsmanager) needs no grant.
-                    found.secret_key = out
+                    if out.deleted_date().is_some() {
+                        found.problems.push(format!(
+                            "is scheduled for deletion ({}): ECS could not read it; restore it \
+                             (aws secretsmanager restore-secret) or name another",
+                            r.used_by
+                        ));
+                    }
+                    // Secrets Manager's own key (aws/secretsmanager) needs no grant. Others are
+                    // named by key id or alias: IAM judges kms:Decrypt on the key's ARN.
+                    if let Some(key) = out
                         .kms_key_id()
                         .filter(|k| !k.ends_with("alias/aws/secretsmanager"))
-                        .map(str::to_string);
-                })
-                .map_err(|e| AwsError::new(format!("looking up secret {name}"), &e))
+                    {
+                        match aws.kms.describe_key().key_id(key).send().await {
+                            Ok(k) => {
+                                found.secret_key =
+                                    k.key_metadata().map(|m| m.arn().unwrap_or(key).to_string())
+                            }
+                            Err(e) => found.notes.push(format!(
+                                "its KMS key {key} not checked: {}",
+                                AwsError::new("describing the key", &e)
+                            )),
+                        }
+                    }
+                    Ok(())
+                }
+                Err(e) => Err(AwsError::new(format!("looking up secret {name}"), &e)),
+            }
         }
         "role" => {
             let name = role_name(&r.arn);
@@ -202,7 +225,13 @@ async fn look_up(aws: &Aws, r: &Reference, region: &str) -> Result<Option<Found>
                 .key_id(&r.arn)
                 .send()
                 .await
-                .map(|_| ())
+                .map(|out| {
+                    if let Some(m) = out.key_metadata() {
+                        found
+                            .problems
+                            .extend(key_problems(m, r.used_by.starts_with("log_groups.")));
+                    }
+                })
                 .map_err(|e| AwsError::new(format!("looking up KMS key {}", r.arn), &e));
             if described.is_ok() && r.used_by.starts_with("log_groups.") {
                 let service = format!("logs.{region}.amazonaws.com");
@@ -244,6 +273,29 @@ async fn look_up(aws: &Aws, r: &Reference, region: &str) -> Result<Option<Found>
         Err(e) if missing_code(&e) => Ok(None),
         Err(e) => Err(e),
     }
+}
+
+/// Why a key cannot encrypt what the config gives it: not enabled (disabled, pending deletion
+/// or import), or, for a log group, not a symmetric key (CloudWatch Logs takes no other).
+fn key_problems(m: &aws_sdk_kms::types::KeyMetadata, for_logs: bool) -> Vec<String> {
+    use aws_sdk_kms::types::{KeySpec, KeyState};
+    let mut problems = Vec::new();
+    if let Some(state) = m.key_state().filter(|s| **s != KeyState::Enabled) {
+        problems.push(format!(
+            "is {}: nothing can be encrypted with it (enable it, or cancel its deletion)",
+            state.as_str()
+        ));
+    }
+    if let Some(spec) = m
+        .key_spec()
+        .filter(|s| for_logs && **s != KeySpec::SymmetricDefault)
+    {
+        problems.push(format!(
+            "is a {} key: CloudWatch Logs encrypts with symmetric keys only",
+            spec.as_str()
+        ));
+    }
+    problems
 }
 
 /// What CloudWatch Logs needs of a key to encrypt a log group with it.
@@ -341,6 +393,16 @@ async fn execution_role_access(
                         notes.push(format!(
                             "permissions not checked: the IAM policy simulator answered \
                              {action} on {resource} with explicitDeny without naming a statement"
+                        ));
+                        continue;
+                    }
+                    // KMS decides by the key policy too, which the simulator is not given: a
+                    // deny by the role's own policies alone is no verdict.
+                    if decision != "allowed" && *action == "kms:Decrypt" {
+                        notes.push(format!(
+                            "kms:Decrypt on {resource}: not allowed by the role's own IAM \
+                             policies ({decision}); the key policy may grant it and is not \
+                             weighed here: check that it lets the execution role decrypt"
                         ));
                         continue;
                     }
@@ -580,6 +642,40 @@ mod tests {
         assert!(action_matches("*", "sts:AssumeRole"));
         assert!(!action_matches("kms:Encrypt*", "kms:Decrypt"));
         assert!(!action_matches("kms:Decrypt", "kms:DecryptX"));
+    }
+
+    #[test]
+    fn keys_that_cannot_encrypt_are_unusable() {
+        // Review of issue 22: a key pending deletion, disabled, or asymmetric passed as usable.
+        use aws_sdk_kms::types::{KeyMetadata, KeySpec, KeyState};
+        let key = |state: KeyState, spec: KeySpec| {
+            KeyMetadata::builder()
+                .key_id("k")
+                .key_state(state)
+                .key_spec(spec)
+                .build()
+                .unwrap()
+        };
+        assert!(key_problems(&key(KeyState::Enabled, KeySpec::SymmetricDefault), true).is_empty());
+        let pending = key_problems(
+            &key(KeyState::PendingDeletion, KeySpec::SymmetricDefault),
+            false,
+        );
+        assert_eq!(
+            pending,
+            ["is PendingDeletion: nothing can be encrypted with it (enable it, or cancel its deletion)"]
+        );
+        assert_eq!(
+            key_problems(&key(KeyState::Disabled, KeySpec::SymmetricDefault), true).len(),
+            1
+        );
+        let rsa = key_problems(&key(KeyState::Enabled, KeySpec::Rsa2048), true);
+        assert_eq!(
+            rsa,
+            ["is a RSA_2048 key: CloudWatch Logs encrypts with symmetric keys only"]
+        );
+        // An asymmetric key elsewhere (a vault) is AWS Backup's business, not judged here.
+        assert!(key_problems(&key(KeyState::Enabled, KeySpec::Rsa2048), false).is_empty());
     }
 
     #[test]

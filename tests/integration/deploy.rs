@@ -449,6 +449,14 @@ async fn missing_references_are_warnings_and_stop_a_strict_deploy() {
         stderr(&out)
     );
     assert_nothing_exists(&env).await;
+    // A dry run stopped by --strict still counts what the plan would do (it said "0" before).
+    let out = env.run(&["deploy", "--strict", "--dry-run"]);
+    assert_exit(&out, 1);
+    assert!(
+        stdout(&out).contains("would create 8, update 0, replace 0, delete 0"),
+        "{}",
+        stdout(&out)
+    );
     // Without --strict: a warning, and the deploy goes on.
     let plan = env.deploy(&[]);
     assert_eq!(plan["outcome"]["missing"], 1, "{plan}");
@@ -657,6 +665,104 @@ async fn changed_tags_are_applied_in_place() {
     assert_eq!(vault.tags, want);
     let again = env.deploy(&[]);
     assert_eq!(mutating(&again), 0, "{again}");
+}
+
+/// Review of issue 22: a secret scheduled for deletion and a log group key pending deletion were
+/// "found" and passed `--strict`; a secret encrypted with a customer key named by its alias had
+/// its kms:Decrypt judged on the alias (never what IAM evaluates).
+#[tokio::test]
+async fn secrets_and_keys_that_cannot_serve_are_unusable() {
+    let env = AwsEnv::new().await;
+    let project = &env.project;
+    // A secret of its own, encrypted with a customer key named by alias.
+    let key_arn = env
+        .aws
+        .kms
+        .create_key()
+        .description("hcctl test: a secret's key")
+        .send()
+        .await
+        .expect("key")
+        .key_metadata()
+        .and_then(|m| m.arn())
+        .expect("key ARN")
+        .to_string();
+    let alias = format!("alias/{project}-secrets");
+    env.aws
+        .kms
+        .create_alias()
+        .alias_name(&alias)
+        .target_key_id(&key_arn)
+        .send()
+        .await
+        .expect("alias");
+    env.aws
+        .secrets
+        .create_secret()
+        .name(format!("{project}/root-keyed"))
+        .kms_key_id(&alias)
+        .secret_string(r#"{"password":"not-a-real-password-456"}"#)
+        .send()
+        .await
+        .expect("keyed secret");
+    let text = config_text(project, "mongo:7.0.14", 30).replace(
+        &format!("secret:{project}/root:password::"),
+        &format!("secret:{project}/root-keyed:password::"),
+    );
+    env.write_config(&text);
+    let plan = env.deploy(&["--strict", "--dry-run"]);
+    assert_eq!(plan["outcome"]["unusable"], 0, "{plan}");
+    let exec = plan["steps"]
+        .as_array()
+        .expect("steps")
+        .iter()
+        .find(|s| s["name"] == format!("role {project}-exec"))
+        .expect("the execution role's step")
+        .clone();
+    let notes = exec["changes"].to_string();
+    if std::env::var_os("HCCTL_TEST_EXPECT_SPLIT").is_none() {
+        // Judged on the key's ARN, not the alias; the role's own policies do not grant it, and
+        // the key policy is not weighed: a note, not a verdict.
+        assert!(
+            notes.contains(&format!(
+                "kms:Decrypt on {key_arn}: not allowed by the role's own IAM policies"
+            )),
+            "{exec}"
+        );
+    }
+    assert!(!notes.contains(&alias), "{exec}");
+
+    // Now the secret scheduled for deletion and the app log group's key pending deletion.
+    env.aws
+        .secrets
+        .delete_secret()
+        .secret_id(format!("{project}/root-keyed"))
+        .recovery_window_in_days(7)
+        .send()
+        .await
+        .expect("scheduling the secret's deletion");
+    env.aws
+        .kms
+        .schedule_key_deletion()
+        .key_id(&env.kms_key)
+        .pending_window_in_days(7)
+        .send()
+        .await
+        .expect("scheduling the key's deletion");
+    let out = env.run(&["deploy", "--strict", "--dry-run"]);
+    assert_exit(&out, 1);
+    let text_out = stdout(&out);
+    for expected in [
+        format!("? reference secret {project}/root-keyed"),
+        "is scheduled for deletion (containers.mongo.secrets.".to_string(),
+        format!("? reference KMS key {}", env.kms_key),
+        "is PendingDeletion: nothing can be encrypted with it".to_string(),
+    ] {
+        assert!(
+            text_out.contains(&expected),
+            "missing {expected:?} in:\n{text_out}"
+        );
+    }
 }
 
 #[tokio::test]
