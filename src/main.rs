@@ -78,14 +78,17 @@ type Waiter = std::pin::Pin<Box<dyn std::future::Future<Output = i32> + Send>>;
 #[cfg(unix)]
 fn signal_waiter() -> Waiter {
     use tokio::signal::unix::{signal, SignalKind};
+    // SIGHUP too (a dropped ssh session): like the others, it must not leave a partial output.
     match (
         signal(SignalKind::interrupt()),
         signal(SignalKind::terminate()),
+        signal(SignalKind::hangup()),
     ) {
-        (Ok(mut int), Ok(mut term)) => Box::pin(async move {
+        (Ok(mut int), Ok(mut term), Ok(mut hup)) => Box::pin(async move {
             tokio::select! {
                 _ = int.recv() => 130,
                 _ = term.recv() => 143,
+                _ = hup.recv() => 129,
             }
         }),
         // No handler could be installed: keep the default behaviour (the signal ends the process).

@@ -88,7 +88,7 @@ impl Input {
             if !more {
                 break;
             }
-            if is_blank_line(&record, line_end) {
+            if is_blank_line(&record, line_end, raw_len(&record, &reader)) {
                 // Not a row. Not passed by the line counter either: each pass looks at the line
                 // breaks ahead, so a long run of blank lines would take quadratic time; the
                 // next row's pass, or the row limit's skip_blank_lines, takes them all at once.
@@ -283,10 +283,18 @@ fn sniff_line_end(mut input: Box<dyn Read + Send>) -> io::Result<(Box<dyn Read +
     Ok((Box::new(io::Cursor::new(prefix).chain(input)), line_end))
 }
 
-/// A blank line of a CRLF file, parsed with LF line ends: one field, the CR. (The parser skips
-/// other blank lines itself.)
-fn is_blank_line(record: &ByteRecord, line_end: LineEnd) -> bool {
-    line_end == LineEnd::Lf && record.len() == 1 && &record[0] == b"\r"
+/// A blank line of a CRLF file, parsed with LF line ends: one field, the CR, read from at most
+/// the two bytes CR LF (`raw_len`, from the record's start to the reader's position after it) —
+/// a quoted `"\r"` is a field of a row, not a blank line. (The parser skips other blank lines
+/// itself.)
+fn is_blank_line(record: &ByteRecord, line_end: LineEnd, raw_len: u64) -> bool {
+    line_end == LineEnd::Lf && record.len() == 1 && &record[0] == b"\r" && raw_len <= 2
+}
+
+/// The bytes a record took in the input, terminator included.
+fn raw_len<R: Read>(record: &ByteRecord, reader: &Reader<R>) -> u64 {
+    let start = record.position().map_or(0, |p| p.byte());
+    reader.position().byte().saturating_sub(start)
 }
 
 /// Whether a record (parsed with LF line ends) holds a CR that is not followed by LF, other than
@@ -387,12 +395,18 @@ impl LineCounter {
     /// parser skips without returning a record. Called when the window outgrows the row limit,
     /// so that empty lines, which are not rows, never count toward it.
     fn skip_blank_lines(&mut self) {
+        let line_break = self.line_break;
+        // Up to the last line break of the leading run only: a CR after it (in an LF file) is
+        // data of the row that follows, and counts toward its limit — a row of a million bare CRs
+        // must not slip past as "blank lines".
         let k = self
             .window
             .iter()
             .take_while(|&&b| b == b'\r' || b == b'\n')
-            .count();
-        let line_break = self.line_break;
+            .enumerate()
+            .filter(|(_, &b)| b == line_break)
+            .last()
+            .map_or(0, |(i, _)| i + 1);
         let passed = self.window.drain(..k).filter(|&b| b == line_break).count();
         self.newlines_before_base += passed as u64;
         self.base += k as u64;
@@ -550,7 +564,7 @@ mod tests {
         let mut rec = ByteRecord::new();
         let mut out = Vec::new();
         while r.read_byte_record(&mut rec).unwrap() {
-            if is_blank_line(&rec, line_end) {
+            if is_blank_line(&rec, line_end, raw_len(&rec, &r)) {
                 continue;
             }
             let pos = rec.position().unwrap().byte();

@@ -347,7 +347,18 @@ async fn a_quarantine_with_long_quoted_fields_can_be_fed_back() {
 
 #[tokio::test]
 async fn sigterm_leaves_no_partial_quarantine() {
-    let env = TestEnv::new("sigterm").await;
+    signal_leaves_no_partial_quarantine("TERM", 143).await;
+}
+
+/// Review of issue 24: a hang-up (a dropped ssh session) killed the run without removing its
+/// partial quarantine of patient rows.
+#[tokio::test]
+async fn sighup_leaves_no_partial_quarantine() {
+    signal_leaves_no_partial_quarantine("HUP", 129).await;
+}
+
+async fn signal_leaves_no_partial_quarantine(signal: &str, exit_code: i32) {
+    let env = TestEnv::new(&format!("sig{}", signal.to_ascii_lowercase())).await;
     let dir = env.dir.path();
     let mut child = env
         .command(&[
@@ -385,13 +396,13 @@ async fn sigterm_leaves_no_partial_quarantine() {
         std::thread::sleep(Duration::from_millis(10));
     }
     let kill = std::process::Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
+        .args([&format!("-{signal}"), &child.id().to_string()])
         .status()
         .unwrap();
     assert!(kill.success());
     let out = child.wait_with_output().unwrap();
     drop(stdin);
-    assert_exit(&out, 143);
+    assert_exit(&out, exit_code);
     let left: Vec<String> = std::fs::read_dir(dir)
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())

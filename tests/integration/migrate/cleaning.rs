@@ -294,3 +294,50 @@ async fn an_over_long_row_is_reported_on_the_line_where_it_starts() {
     env.assert_nothing_written().await;
     env.drop_db().await;
 }
+
+/// Review of issue 24: a run of bare CRs at the start of a row was taken for blank lines by the
+/// row limit, so one row could grow until the next LF (8 MiB quarantined with exit 0; 100 MiB,
+/// 102 KB gzipped, ran for minutes with memory growing). It is held to the limit: exit 2.
+#[tokio::test]
+async fn a_run_of_bare_crs_is_held_to_the_row_limit() {
+    let env = TestEnv::new("crrun").await;
+    let mut csv = format!("{HEADER}\n{}\n", row_with(&[])).into_bytes();
+    csv.extend(std::iter::repeat_n(b'\r', 3 << 20));
+    csv.extend_from_slice(format!("\n{}\n", row_with(&[(1, "31")])).as_bytes());
+    let path = env.write("crs.csv", &csv);
+    let out = env.run(&["migrate", path.to_str().unwrap(), "--dry-run"]);
+    assert_exit(&out, 2);
+    let err = stderr(&out);
+    assert!(
+        err.contains("the row starting on line 3 runs on for more than 1 MiB"),
+        "{err}"
+    );
+}
+
+/// Review of issue 24: a line holding only a quoted CR (`"<CR>"`) was taken for the blank line
+/// of a CRLF file and vanished: neither counted nor quarantined.
+#[tokio::test]
+async fn a_quoted_lone_cr_line_is_counted_and_quarantined() {
+    let env = TestEnv::new("quotedcr").await;
+    let csv = format!(
+        "{HEADER}\n{}\n\"\r\"\n{}\n",
+        row_with(&[]),
+        row_with(&[(1, "31")])
+    );
+    let path = env.write("qcr.csv", csv);
+    let quarantine = env.dir.path().join("qcr.q.csv");
+    let out = env.run(&[
+        "migrate",
+        path.to_str().unwrap(),
+        "--dry-run",
+        "--format",
+        "json",
+        "--quarantine",
+        quarantine.to_str().unwrap(),
+    ]);
+    assert_success(&out);
+    let r: serde_json::Value = serde_json::from_str(&stdout(&out)).expect("JSON report");
+    assert_eq!(r["rows_read"], 3, "{r}");
+    assert_eq!(r["rejected"], 1, "{r}");
+    assert_eq!(quarantined(&quarantine).len(), 1);
+}
