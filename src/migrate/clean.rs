@@ -862,24 +862,27 @@ mod tests {
         ByteRecord::from(COLUMNS.to_vec())
     }
 
+    /// A valid row of the real export's shape.
+    pub(super) const ROW: [&str; 15] = [
+        "Bobby JacksOn",
+        "30",
+        "Male",
+        "B-",
+        "Cancer",
+        "2024-01-31",
+        "Matthew Smith",
+        "Sons and Miller",
+        "Blue Cross",
+        "18856.281305978155",
+        "328",
+        "Urgent",
+        "2024-02-02",
+        "Paracetamol",
+        "Normal",
+    ];
+
     fn row(overrides: &[(usize, &str)]) -> ByteRecord {
-        let mut fields = vec![
-            "Bobby JacksOn",
-            "30",
-            "Male",
-            "B-",
-            "Cancer",
-            "2024-01-31",
-            "Matthew Smith",
-            "Sons and Miller",
-            "Blue Cross",
-            "18856.281305978155",
-            "328",
-            "Urgent",
-            "2024-02-02",
-            "Paracetamol",
-            "Normal",
-        ];
+        let mut fields = ROW.to_vec();
         for &(i, v) in overrides {
             fields[i] = v;
         }
@@ -1165,23 +1168,7 @@ mod issue24 {
     }
 
     fn tests_row() -> [&'static str; 15] {
-        [
-            "Bobby JacksOn",
-            "30",
-            "Male",
-            "B-",
-            "Cancer",
-            "2024-01-31",
-            "Matthew Smith",
-            "Sons and Miller",
-            "Blue Cross",
-            "18856.281305978155",
-            "328",
-            "Urgent",
-            "2024-02-02",
-            "Paracetamol",
-            "Normal",
-        ]
+        super::tests::ROW
     }
 
     fn cleaner_with(extras: &[&str]) -> Cleaner {

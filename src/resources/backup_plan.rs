@@ -161,12 +161,7 @@ pub fn changes(
     };
     let mut changes = rule_changes(&p.rules, &desired);
     changes.extend(tag_changes(&p.tags, tags));
-    let action = if changes.is_empty() {
-        Action::Unchanged
-    } else {
-        Action::Update
-    };
-    Step::new(KIND, &b.plan.name, action, changes)
+    Step::compared(KIND, &b.plan.name, Action::Update, changes)
 }
 
 fn plan_input(b: &config::Backup) -> Result<BackupPlanInput, AwsError> {

@@ -174,12 +174,7 @@ pub fn changes(desired: &config::Selection, observed: Option<&Selection>) -> Ste
         return Step::new(KIND, &desired.name, Action::Create, want.describe());
     };
     let changes = selection_changes(s, desired);
-    let action = if changes.is_empty() {
-        Action::Unchanged
-    } else {
-        Action::Replace
-    };
-    Step::new(KIND, &desired.name, action, changes)
+    Step::compared(KIND, &desired.name, Action::Replace, changes)
 }
 
 /// Create the selection, deleting the existing one first when it differs (selections cannot be

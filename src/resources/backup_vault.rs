@@ -80,12 +80,7 @@ pub fn changes(
         }
     }
     let changes = tag_changes(&v.tags, tags);
-    let action = if changes.is_empty() {
-        Action::Unchanged
-    } else {
-        Action::Update
-    };
-    Step::new(KIND, &desired.name, action, changes)
+    Step::compared(KIND, &desired.name, Action::Update, changes)
 }
 
 pub async fn apply(

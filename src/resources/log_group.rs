@@ -102,12 +102,7 @@ pub fn changes(
         ));
     }
     changes.extend(tag_changes(&o.tags, tags));
-    let action = if changes.is_empty() {
-        Action::Unchanged
-    } else {
-        Action::Update
-    };
-    Step::new(KIND, &desired.name, action, changes)
+    Step::compared(KIND, &desired.name, Action::Update, changes)
 }
 
 /// Bring the group to the config. `observed` is what [`observe`] saw.

@@ -116,6 +116,22 @@ impl Step {
             result: None,
         }
     }
+
+    /// `unchanged` when nothing differs, else `when_changed` (update, or replace for what AWS
+    /// cannot update in place), with the differences as its lines.
+    pub fn compared(
+        kind: Kind,
+        name: impl Into<String>,
+        when_changed: Action,
+        changes: Vec<String>,
+    ) -> Step {
+        let action = if changes.is_empty() {
+            Action::Unchanged
+        } else {
+            when_changed
+        };
+        Step::new(kind, name, action, changes)
+    }
 }
 
 /// The differences between two JSON values, one line per changed leaf: `path: old → new`.
