@@ -49,18 +49,12 @@ impl AwsEnv {
         })
         .await;
         create_references(&aws, &project).await;
-        let kms_key = aws
-            .kms
-            .create_key()
-            .description(format!("hcctl test {project}: app log group"))
-            .policy(LOG_GROUP_KEY_POLICY)
-            .send()
-            .await
-            .unwrap_or_else(|e| panic!("creating the test KMS key: {e:?}"))
-            .key_metadata()
-            .and_then(|m| m.arn())
-            .expect("the new key's ARN")
-            .to_string();
+        let kms_key = create_key(
+            &aws,
+            &format!("hcctl test {project}: app log group"),
+            Some(LOG_GROUP_KEY_POLICY),
+        )
+        .await;
         AwsEnv {
             kms_key,
             dir,
@@ -118,6 +112,21 @@ impl AwsEnv {
 /// LocalStack in the split configuration).
 /// A key policy that lets CloudWatch Logs in eu-west-3 use the key, as AWS documents it.
 pub const LOG_GROUP_KEY_POLICY: &str = r#"{"Version":"2012-10-17","Statement":[{"Sid":"Root","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::000000000000:root"},"Action":"kms:*","Resource":"*"},{"Sid":"Logs","Effect":"Allow","Principal":{"Service":"logs.eu-west-3.amazonaws.com"},"Action":["kms:Encrypt*","kms:Decrypt*","kms:ReEncrypt*","kms:GenerateDataKey*","kms:Describe*"],"Resource":"*"}]}"#;
+
+/// A new KMS key (with `policy`, else KMS's default key policy); its ARN.
+pub async fn create_key(aws: &Aws, description: &str, policy: Option<&str>) -> String {
+    aws.kms
+        .create_key()
+        .description(description)
+        .set_policy(policy.map(str::to_string))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("creating the test KMS key: {e:?}"))
+        .key_metadata()
+        .and_then(|m| m.arn())
+        .expect("the new key's ARN")
+        .to_string()
+}
 
 /// A trust policy letting `service` assume a role.
 pub fn trust_policy(service: &str) -> String {

@@ -11,7 +11,7 @@ use hcctl::resources::{
 };
 use serde_json::Value;
 
-use crate::awsenv::{config_text, trust_policy, AwsEnv};
+use crate::awsenv::{config_text, create_key, trust_policy, AwsEnv};
 use crate::util::{assert_exit, assert_success, stderr, stdout};
 
 /// The split configuration: the log group, the database secret, the execution role and the KMS
@@ -570,18 +570,7 @@ async fn references_that_exist_but_cannot_serve_are_unusable() {
         .send()
         .await
         .expect("taking the execution role's grant away");
-    let default_key = env
-        .aws
-        .kms
-        .create_key()
-        .description("hcctl test: a key with the default policy")
-        .send()
-        .await
-        .expect("key")
-        .key_metadata()
-        .and_then(|m| m.arn())
-        .expect("key ARN")
-        .to_string();
+    let default_key = create_key(&env.aws, "hcctl test: a key with the default policy", None).await;
     let text =
         config_text(project, "mongo:7.0.14", 30).replace("${HCCTL_TEST_KMS_KEY}", &default_key);
     env.write_config(&text);
@@ -675,18 +664,7 @@ async fn secrets_and_keys_that_cannot_serve_are_unusable() {
     let env = AwsEnv::new().await;
     let project = &env.project;
     // A secret of its own, encrypted with a customer key named by alias.
-    let key_arn = env
-        .aws
-        .kms
-        .create_key()
-        .description("hcctl test: a secret's key")
-        .send()
-        .await
-        .expect("key")
-        .key_metadata()
-        .and_then(|m| m.arn())
-        .expect("key ARN")
-        .to_string();
+    let key_arn = create_key(&env.aws, "hcctl test: a secret's key", None).await;
     let alias = format!("alias/{project}-secrets");
     env.aws
         .kms

@@ -13,6 +13,29 @@ use bson::{doc, Bson};
 
 use crate::util::*;
 
+/// `hcctl migrate -` into collection `coll` with `--report report`, reading a pipe the test
+/// writes to: the run holds its outputs while it waits for more rows.
+fn migrate_from_pipe(env: &TestEnv, coll: &str, report: &str) -> (Child, std::process::ChildStdin) {
+    let mut child = env
+        .command(&[
+            "migrate",
+            "-",
+            "--db",
+            &env.db,
+            "--collection",
+            coll,
+            "--report",
+            report,
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdin = child.stdin.take().unwrap();
+    (child, stdin)
+}
+
 fn mode(path: &Path) -> u32 {
     std::fs::metadata(path).unwrap().permissions().mode() & 0o777
 }
@@ -251,23 +274,7 @@ async fn concurrent_runs_cannot_share_a_quarantine() {
     let dir = env.dir.path();
     let quarantine = dir.join("stdin.quarantine.csv");
     // Run A reads standard input and holds its outputs while it waits for more rows.
-    let mut a = env
-        .command(&[
-            "migrate",
-            "-",
-            "--db",
-            &env.db,
-            "--collection",
-            "a",
-            "--report",
-            "a.json",
-        ])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut a_in = a.stdin.take().unwrap();
+    let (mut a, mut a_in) = migrate_from_pipe(&env, "a", "a.json");
     writeln!(a_in, "{HEADER}").unwrap();
     for age in 200..210 {
         writeln!(a_in, "{}", row_with(&[(1, &age.to_string())])).unwrap();
@@ -360,23 +367,7 @@ async fn sighup_leaves_no_partial_quarantine() {
 async fn signal_leaves_no_partial_quarantine(signal: &str, exit_code: i32) {
     let env = TestEnv::new(&format!("sig{}", signal.to_ascii_lowercase())).await;
     let dir = env.dir.path();
-    let mut child = env
-        .command(&[
-            "migrate",
-            "-",
-            "--db",
-            &env.db,
-            "--collection",
-            "c",
-            "--report",
-            "r.json",
-        ])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdin = child.stdin.take().unwrap();
+    let (mut child, mut stdin) = migrate_from_pipe(&env, "c", "r.json");
     writeln!(stdin, "{HEADER}").unwrap();
     // Enough rejected rows to be on disk already (more than the write buffer).
     for _ in 0..2_000 {
