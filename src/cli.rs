@@ -52,22 +52,36 @@ pub enum Command {
     /// Write a deterministic synthetic admissions CSV (same columns, domains and quirks as the
     /// real export) for tests, demos and load tests.
     Generate(GenerateArgs),
-    /// Converge AWS to infra/hcctl.yaml: log groups, ECS cluster and task definitions, AWS Backup
-    /// vault, plan and selection.
+    /// Converge AWS to infra/hcctl.yaml, from an empty account: security groups, MongoDB's
+    /// encrypted EFS file system (mount targets, access point), log groups, generated secrets,
+    /// least-privilege IAM roles, the ECS cluster, task definitions and the MongoDB service
+    /// (reachable as mongo.<namespace> through Cloud Map), AWS Backup vault, plan and selection.
     ///
     /// Prints the plan (one line per resource: create / update / replace / unchanged, with what
-    /// changes), then applies it. Only what differs is changed: a second deploy makes no mutating
-    /// call. A deploy that stopped on an error converges when run again.
+    /// changes), applies it, then follows the MongoDB service until it is stable (--no-wait to
+    /// skip). Only what differs is changed: a second deploy makes no mutating call. A deploy that
+    /// stopped on an error converges when run again.
     Deploy(DeployArgs),
-    /// Remove what deploy created: backup selection and plan, the vault when it is empty, the task
-    /// definitions' revisions, the cluster, the log groups.
+    /// Remove what deploy created, in reverse order: the backup selection and plan, the MongoDB
+    /// service, Cloud Map, task definitions, cluster, roles, log groups.
     ///
-    /// A vault holding recovery points is kept and reported, never emptied. Asks for
+    /// What holds or opens the patient data — the file system (with its mount targets and access
+    /// point), the security groups guarding it, the generated secrets, a vault holding recovery
+    /// points — is kept and reported unless --delete-data=<project>-<environment>; secrets are
+    /// then scheduled for deletion with a recovery window, never force-deleted. Asks for
     /// confirmation on a terminal; scripts pass --yes.
     Destroy(DestroyArgs),
     /// Print the task definitions rendered from task-definitions/*.json and the config, as
     /// `aws ecs register-task-definition --cli-input-json` takes them. No AWS call.
     Render(RenderArgs),
+    /// Print the IAM policy that whoever runs deploy, destroy, backup-status and backup run for
+    /// this config needs: the actions hcctl calls, on the resources the config names.
+    ///
+    /// JSON by default (aws iam put-user-policy --policy-document file://…); --format text says
+    /// what each statement is for and why `*` where AWS requires it. The account is --account-id,
+    /// else the credentials' (STS GetCallerIdentity, which needs no permission).
+    #[command(name = "iam-policy")]
+    IamPolicy(IamPolicyArgs),
     /// Is the patient data protected? Vault, plan (and drift from the config), selection, the
     /// latest backup jobs, and a verdict.
     ///
@@ -287,6 +301,20 @@ pub struct DeployArgs {
     #[arg(long)]
     pub strict: bool,
 
+    /// After applying, follow the MongoDB service until it is stable (one primary deployment,
+    /// running = desired, rollout completed), printing its events to stderr; a failed rollout is
+    /// exit 1 with the stopped tasks' reasons. The default.
+    #[arg(long, overrides_with = "no_wait")]
+    pub wait: bool,
+
+    /// Return once the changes are applied, without following the service.
+    #[arg(long, overrides_with = "wait")]
+    pub no_wait: bool,
+
+    /// How long --wait follows the service before giving up (exit 1): 90s, 15m, 1h.
+    #[arg(long, value_name = "DURATION", default_value = "15m", value_parser = parse_duration)]
+    pub wait_timeout: Duration,
+
     /// Output: the plan and result as text, or one JSON object for pipelines.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
@@ -305,9 +333,45 @@ pub struct DestroyArgs {
     #[arg(long)]
     pub dry_run: bool,
 
+    /// Also delete what holds the patient data or gives access to it: MongoDB's file system
+    /// (with its mount targets and access point), the generated secrets and the security groups
+    /// the file system uses. Kept otherwise. Confirm by typing `<project>-<environment>` as the
+    /// value (`--delete-data=hcctl-dev`), or give the flag alone to be asked on the terminal.
+    #[arg(
+        long,
+        value_name = "PROJECT-ENVIRONMENT",
+        num_args = 0..=1,
+        default_missing_value = "",
+        require_equals = true
+    )]
+    pub delete_data: Option<String>,
+
     /// Output: the plan and result as text, or one JSON object for pipelines.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
+}
+
+#[derive(Debug, Args)]
+pub struct IamPolicyArgs {
+    #[command(flatten)]
+    pub aws: AwsArgs,
+
+    /// The AWS account the policy's ARNs name (12 digits); default: the credentials' account.
+    #[arg(long, value_name = "ID", value_parser = parse_account_id)]
+    pub account_id: Option<String>,
+
+    /// The policy document (json), or what each statement is for (text).
+    #[arg(long, value_enum, default_value_t = Format::Json)]
+    pub format: Format,
+}
+
+/// A 12-digit AWS account id.
+pub fn parse_account_id(s: &str) -> Result<String, String> {
+    if s.len() == 12 && s.chars().all(|c| c.is_ascii_digit()) {
+        Ok(s.to_string())
+    } else {
+        Err(format!("'{s}' is not an AWS account id (12 digits)"))
+    }
 }
 
 #[derive(Debug, Args)]

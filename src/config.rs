@@ -34,8 +34,18 @@ pub struct Config {
     /// AWS region; when absent, AWS_REGION or the profile's region, then eu-west-3.
     #[serde(default)]
     pub region: Option<String>,
+    /// Where the tasks run: the VPC and subnets (default: the account's default VPC and all its
+    /// subnets).
+    #[serde(default)]
+    pub network: Network,
     pub ecs: Ecs,
     pub containers: Containers,
+    /// The Cloud Map private DNS namespace the app finds MongoDB in (`mongo.<namespace>`).
+    #[serde(default)]
+    pub service_discovery: ServiceDiscovery,
+    /// The Secrets Manager secrets hcctl creates when missing (generated passwords).
+    #[serde(default)]
+    pub secrets: ManagedSecrets,
     pub log_groups: LogGroups,
     pub backup: Backup,
     /// The database's technical accounts, for `hcctl db-users apply`.
@@ -71,15 +81,157 @@ pub struct Account {
 /// The roles `db-users` may grant: the database-level built-ins, nothing cluster-wide.
 pub const DATABASE_ROLES: [&str; 5] = ["read", "readWrite", "dbAdmin", "userAdmin", "dbOwner"];
 
+/// `network`: the VPC the tasks, the file system's mount targets and the namespace live in.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Network {
+    /// `default` (the account's default VPC) or a VPC id (`vpc-…`).
+    #[serde(default = "default_vpc")]
+    pub vpc_id: String,
+    /// Subnet ids (`subnet-…`) of that VPC; empty: all of its subnets.
+    #[serde(default)]
+    pub subnets: Vec<String>,
+    /// Give the tasks public IPs (needed to pull images from a public subnet without a NAT).
+    #[serde(default)]
+    pub assign_public_ip: bool,
+}
+
+impl Default for Network {
+    fn default() -> Network {
+        Network {
+            vpc_id: default_vpc(),
+            subnets: Vec::new(),
+            assign_public_ip: false,
+        }
+    }
+}
+
+fn default_vpc() -> String {
+    "default".to_string()
+}
+
+/// `service_discovery`: names; both default from the project and environment.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceDiscovery {
+    /// The private DNS namespace; default `<environment>.<project>.internal`.
+    #[serde(default)]
+    pub namespace: Option<String>,
+    /// The service's name in it; default `mongo`.
+    #[serde(default)]
+    pub service: Option<String>,
+}
+
+/// `secrets`: the names of the secrets hcctl creates when they are missing (never overwritten).
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ManagedSecrets {
+    /// MongoDB's root account, `{"username", "password"}`; default `<project>/<environment>/mongo-root`.
+    #[serde(default)]
+    pub root: Option<String>,
+    /// The writer account, `{"username", "password", "uri"}`; default `…/mongo-writer`.
+    #[serde(default)]
+    pub writer: Option<String>,
+    /// The reader account, as the writer's; default `…/mongo-reader`.
+    #[serde(default)]
+    pub reader: Option<String>,
+    /// A customer-managed KMS key for the secrets (default: the AWS-managed key).
+    #[serde(default)]
+    pub kms_key_arn: Option<String>,
+    /// Days destroy leaves a secret recoverable (7-30; default 30).
+    #[serde(default)]
+    pub recovery_window_days: Option<i64>,
+}
+
+/// The secrets hcctl creates, by role.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum SecretRole {
+    Root,
+    Writer,
+    Reader,
+}
+
+impl SecretRole {
+    pub const ALL: [SecretRole; 3] = [SecretRole::Root, SecretRole::Writer, SecretRole::Reader];
+
+    /// `root`, `writer`, `reader`: the config key and the account name.
+    pub fn id(self) -> &'static str {
+        match self {
+            SecretRole::Root => "root",
+            SecretRole::Writer => "writer",
+            SecretRole::Reader => "reader",
+        }
+    }
+}
+
+/// The IAM roles the tasks and AWS Backup assume; hcctl creates each one the config does not
+/// name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum RoleKind {
+    /// ECS pulls the images, writes the logs and reads the secrets with it.
+    Execution,
+    /// The mongo container's: mounts the file system through its access point.
+    MongoTask,
+    /// The app container's.
+    AppTask,
+    /// AWS Backup's, for the selection.
+    Backup,
+}
+
+impl RoleKind {
+    pub const ALL: [RoleKind; 4] = [
+        RoleKind::Execution,
+        RoleKind::MongoTask,
+        RoleKind::AppTask,
+        RoleKind::Backup,
+    ];
+
+    /// `execution`, `mongo-task`, `app-task`, `backup`: the suffix of the role's name.
+    pub fn id(self) -> &'static str {
+        match self {
+            RoleKind::Execution => "execution",
+            RoleKind::MongoTask => "mongo-task",
+            RoleKind::AppTask => "app-task",
+            RoleKind::Backup => "backup",
+        }
+    }
+
+    /// The config key that adopts an existing role instead.
+    pub fn config_key(self) -> &'static str {
+        match self {
+            RoleKind::Execution => "ecs.execution_role_arn",
+            RoleKind::MongoTask => "ecs.mongo_task_role_arn",
+            RoleKind::AppTask => "ecs.task_role_arn",
+            RoleKind::Backup => "backup.selection.iam_role_arn",
+        }
+    }
+
+    /// The service that assumes it.
+    pub fn service(self) -> &'static str {
+        match self {
+            RoleKind::Backup => "backup.amazonaws.com",
+            _ => "ecs-tasks.amazonaws.com",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct Ecs {
     pub cluster: String,
-    /// Role ECS uses to pull images, write logs and read the secrets.
-    pub execution_role_arn: String,
-    /// Role the containers run with.
+    /// Role ECS uses to pull images, write logs and read the secrets; absent: hcctl creates
+    /// `<project>-<environment>-execution`.
+    #[serde(default)]
+    pub execution_role_arn: Option<String>,
+    /// Role the app container runs with; absent: hcctl creates `…-app-task`.
     #[serde(default)]
     pub task_role_arn: Option<String>,
+    /// Role the mongo container runs with; absent: hcctl creates `…-mongo-task`.
+    #[serde(default)]
+    pub mongo_task_role_arn: Option<String>,
+    /// The ECS service that runs MongoDB; default `<project>-<environment>-mongo`.
+    #[serde(default)]
+    pub service: Option<String>,
     /// Directory of the task definition templates (`mongo.json`, `app.json`), relative to this
     /// file. Default: `../task-definitions`.
     #[serde(default)]
@@ -120,8 +272,12 @@ pub struct Container {
 #[serde(deny_unknown_fields)]
 pub struct Volume {
     pub name: String,
-    /// An EFS file system, the storage Fargate tasks can keep and AWS Backup can protect.
-    pub efs_file_system_id: String,
+    /// An existing EFS file system to adopt; absent: hcctl creates one (encrypted, TLS only).
+    #[serde(default)]
+    pub efs_file_system_id: Option<String>,
+    /// The customer-managed KMS key of the file system hcctl creates (default: AWS-managed).
+    #[serde(default)]
+    pub kms_key_arn: Option<String>,
     pub container_path: String,
 }
 
@@ -191,7 +347,10 @@ fn default_completion_window() -> i64 {
 #[serde(deny_unknown_fields)]
 pub struct Selection {
     pub name: String,
-    pub iam_role_arn: String,
+    /// The role AWS Backup assumes; absent: hcctl creates `<project>-<environment>-backup`.
+    #[serde(default)]
+    pub iam_role_arn: Option<String>,
+    /// More resources to protect, besides the file system the config deploys (always included).
     #[serde(default)]
     pub resources: Vec<String>,
     #[serde(default)]
@@ -309,15 +468,68 @@ impl Config {
             255,
             "letters, digits, - and _",
         );
-        arn_check(
-            &mut p,
-            "ecs.execution_role_arn",
-            &self.ecs.execution_role_arn,
-            "iam",
-            ":role/",
-        );
-        if let Some(arn) = &self.ecs.task_role_arn {
-            arn_check(&mut p, "ecs.task_role_arn", arn, "iam", ":role/");
+        for role in RoleKind::ALL {
+            if let Some(arn) = self.adopted_role(role) {
+                arn_check(&mut p, role.config_key(), arn, "iam", ":role/");
+            }
+        }
+        if let Some(name) = &self.ecs.service {
+            name_check(
+                &mut p,
+                "ecs.service",
+                name,
+                1,
+                255,
+                "letters, digits, - and _",
+            );
+        }
+        network_problems(&mut p, &self.network);
+        let ns = self.namespace();
+        let labels_ok = ns.split('.').all(|l| {
+            !l.is_empty()
+                && l.len() <= 63
+                && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+                && !l.starts_with('-')
+                && !l.ends_with('-')
+        });
+        if ns.len() > 253 || !ns.contains('.') || !labels_ok {
+            p.push(format!(
+                "service_discovery.namespace: '{ns}' is not a DNS name of two labels or more \
+                 (letters, digits and -, e.g. dev.hcctl.internal)"
+            ));
+        }
+        let service = self.discovery_service();
+        if service.is_empty()
+            || service.len() > 63
+            || !service
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-')
+        {
+            p.push(format!(
+                "service_discovery.service: '{service}' is not a DNS label (letters, digits and -)"
+            ));
+        }
+        for role in SecretRole::ALL {
+            let name = self.secret_name(role);
+            let ok = name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "/_+=.@-".contains(c));
+            if name.is_empty() || name.len() > 512 || !ok {
+                p.push(format!(
+                    "secrets.{}: '{name}' is not a secret name (1-512 of letters, digits and /_+=.@-)",
+                    role.id()
+                ));
+            }
+        }
+        if let Some(k) = &self.secrets.kms_key_arn {
+            arn_check(&mut p, "secrets.kms_key_arn", k, "kms", ":key/");
+        }
+        if let Some(days) = self.secrets.recovery_window_days {
+            if !(7..=30).contains(&days) {
+                p.push(format!(
+                    "secrets.recovery_window_days: {days} is outside Secrets Manager's 7-30 days"
+                ));
+            }
         }
         for (name, c) in [
             ("mongo", &self.containers.mongo),
@@ -328,7 +540,7 @@ impl Config {
         if self.containers.mongo.volume.is_none() {
             p.push(
                 "containers.mongo.volume: missing (the MongoDB data must live on a volume: \
-                 name, efs_file_system_id, container_path)"
+                 name and container_path; efs_file_system_id to adopt a file system)"
                     .to_string(),
             );
         }
@@ -409,19 +621,6 @@ impl Config {
             50,
             "letters, digits, - and _",
         );
-        arn_check(
-            &mut p,
-            "backup.selection.iam_role_arn",
-            &s.iam_role_arn,
-            "iam",
-            ":role/",
-        );
-        if s.resources.is_empty() && s.tag_conditions.is_empty() {
-            p.push(
-                "backup.selection: name at least one of resources (ARNs) or tag_conditions"
-                    .to_string(),
-            );
-        }
         for (i, arn) in s.resources.iter().enumerate() {
             if !arn.starts_with("arn:") && arn != "*" {
                 p.push(format!(
@@ -473,6 +672,116 @@ impl Config {
     /// The task definition family of a container: `<project>-<environment>-<name>`.
     pub fn family(&self, container: &str) -> String {
         format!("{}-{}-{}", self.project, self.environment, container)
+    }
+
+    /// `<project>-<environment>-<suffix>`: how hcctl names what it creates.
+    pub fn resource_name(&self, suffix: &str) -> String {
+        format!("{}-{}-{}", self.project, self.environment, suffix)
+    }
+
+    /// The role ARN the config adopts for `role`, if any.
+    pub fn adopted_role(&self, role: RoleKind) -> Option<&str> {
+        match role {
+            RoleKind::Execution => self.ecs.execution_role_arn.as_deref(),
+            RoleKind::MongoTask => self.ecs.mongo_task_role_arn.as_deref(),
+            RoleKind::AppTask => self.ecs.task_role_arn.as_deref(),
+            RoleKind::Backup => self.backup.selection.iam_role_arn.as_deref(),
+        }
+    }
+
+    /// The name of the role hcctl creates for `role` (when the config adopts none).
+    pub fn role_name(&self, role: RoleKind) -> String {
+        self.resource_name(role.id())
+    }
+
+    /// The name of a secret hcctl creates when missing.
+    pub fn secret_name(&self, role: SecretRole) -> String {
+        let configured = match role {
+            SecretRole::Root => &self.secrets.root,
+            SecretRole::Writer => &self.secrets.writer,
+            SecretRole::Reader => &self.secrets.reader,
+        };
+        configured
+            .clone()
+            .unwrap_or_else(|| format!("{}/{}/mongo-{}", self.project, self.environment, role.id()))
+    }
+
+    /// The Cloud Map namespace: configured, or `<environment>.<project>.internal`.
+    pub fn namespace(&self) -> String {
+        self.service_discovery
+            .namespace
+            .clone()
+            .unwrap_or_else(|| format!("{}.{}.internal", self.environment, self.project))
+    }
+
+    /// MongoDB's name in the namespace: configured, or `mongo`.
+    pub fn discovery_service(&self) -> String {
+        self.service_discovery
+            .service
+            .clone()
+            .unwrap_or_else(|| "mongo".to_string())
+    }
+
+    /// The host name the app reaches MongoDB at: `mongo.<namespace>`.
+    pub fn mongo_host(&self) -> String {
+        format!("{}.{}", self.discovery_service(), self.namespace())
+    }
+
+    /// The ECS service that runs MongoDB.
+    pub fn service_name(&self) -> String {
+        self.ecs
+            .service
+            .clone()
+            .unwrap_or_else(|| self.resource_name("mongo"))
+    }
+
+    /// The database the app's accounts live in: `database.name`, else the mongo container's
+    /// `MONGO_INITDB_DATABASE`, else `healthcare`.
+    pub fn database_name(&self) -> String {
+        self.database
+            .as_ref()
+            .map(|d| d.name.clone())
+            .or_else(|| {
+                self.containers
+                    .mongo
+                    .environment
+                    .get("MONGO_INITDB_DATABASE")
+                    .cloned()
+            })
+            .unwrap_or_else(|| "healthcare".to_string())
+    }
+
+    /// The file system the config adopts, if any.
+    pub fn adopted_file_system(&self) -> Option<&str> {
+        self.containers
+            .mongo
+            .volume
+            .as_ref()
+            .and_then(|v| v.efs_file_system_id.as_deref())
+    }
+}
+
+fn network_problems(p: &mut Vec<String>, n: &Network) {
+    let id_ok = |id: &str, prefix: &str| {
+        id.strip_prefix(prefix).is_some_and(|hex| {
+            (8..=17).contains(&hex.len()) && hex.chars().all(|c| c.is_ascii_hexdigit())
+        })
+    };
+    if n.vpc_id != "default" && !id_ok(&n.vpc_id, "vpc-") {
+        p.push(format!(
+            "network.vpc_id: '{}' is neither 'default' nor a VPC id (vpc-…)",
+            n.vpc_id
+        ));
+    }
+    for (i, s) in n.subnets.iter().enumerate() {
+        if !id_ok(s, "subnet-") {
+            p.push(format!(
+                "network.subnets[{i}]: '{s}' is not a subnet id (subnet-…)"
+            ));
+        }
+        if n.subnets[..i].contains(s) {
+            p.push(format!("network.subnets[{i}]: '{s}' is listed twice"));
+        }
     }
 }
 
@@ -538,11 +847,21 @@ fn container_problems(p: &mut Vec<String>, key: &str, c: &Container) {
                 "{key}.volume: needs a name and an absolute container_path"
             ));
         }
-        if !v.efs_file_system_id.starts_with("fs-") {
-            p.push(format!(
-                "{key}.volume.efs_file_system_id: '{}' is not an EFS file system id (fs-…)",
-                v.efs_file_system_id
-            ));
+        if let Some(id) = &v.efs_file_system_id {
+            if !id.starts_with("fs-") {
+                p.push(format!(
+                    "{key}.volume.efs_file_system_id: '{id}' is not an EFS file system id (fs-…)"
+                ));
+            }
+        }
+        if let Some(k) = &v.kms_key_arn {
+            arn_check(p, &format!("{key}.volume.kms_key_arn"), k, "kms", ":key/");
+            if v.efs_file_system_id.is_some() {
+                p.push(format!(
+                    "{key}.volume: kms_key_arn applies to the file system hcctl creates; an \
+                     adopted one (efs_file_system_id) keeps its own key"
+                ));
+            }
         }
     }
 }
@@ -942,20 +1261,44 @@ mod tests {
 
     #[test]
     fn the_shipped_config_is_valid() {
-        let c = parse(&example(), &[("HCCTL_AWS_ACCOUNT_ID", "123456789012")]).unwrap();
+        let c = parse(&example(), &[]).unwrap();
         assert_eq!(c.region.as_deref(), Some("eu-west-3"));
         assert_eq!(c.family("mongo"), "hcctl-dev-mongo");
-        assert!(c.ecs.execution_role_arn.contains(":123456789012:role/"));
+        // From an empty account: every role, secret and the file system are hcctl's to create.
+        assert!(RoleKind::ALL.iter().all(|r| c.adopted_role(*r).is_none()));
+        assert_eq!(c.adopted_file_system(), None);
+        assert_eq!(c.secret_name(SecretRole::Writer), "hcctl/dev/mongo-writer");
+        assert_eq!(c.mongo_host(), "mongo.dev.hcctl.internal");
         assert_eq!(c.backup.plan.rules.len(), 2);
+    }
+
+    /// The example with adopted roles and a secret, named through ${HCCTL_AWS_ACCOUNT_ID}.
+    fn example_with_references() -> String {
+        let text = example();
+        assert!(text.contains("  cluster: hcctl-dev\n") && text.contains("    volume:\n"));
+        text.replacen(
+            "  cluster: hcctl-dev\n",
+            "  cluster: hcctl-dev\n  \
+             execution_role_arn: arn:aws:iam::${HCCTL_AWS_ACCOUNT_ID}:role/hcctl-dev-ecs-execution\n  \
+             task_role_arn: arn:aws:iam::${HCCTL_AWS_ACCOUNT_ID}:role/hcctl-dev-task\n",
+            1,
+        )
+        .replacen(
+            "    volume:\n",
+            "    secrets:\n      MONGO_INITDB_ROOT_PASSWORD: \"arn:aws:secretsmanager:eu-west-3:${HCCTL_AWS_ACCOUNT_ID}:secret:hcctl/dev/mongo-root:password::\"\n    volume:\n",
+            1,
+        )
     }
 
     #[test]
     fn unset_variables_are_all_named_with_their_keys() {
-        let err = parse(&example(), &[]).unwrap_err().to_string();
+        let err = parse(&example_with_references(), &[])
+            .unwrap_err()
+            .to_string();
         assert!(
             err.ends_with(
                 "environment variable not set: ${HCCTL_AWS_ACCOUNT_ID} (at ecs.execution_role_arn, \
-                 ecs.task_role_arn and 5 more) (export it or remove the reference)"
+                 ecs.task_role_arn and 1 more) (export it or remove the reference)"
             ),
             "{err}"
         );
@@ -983,7 +1326,7 @@ mod tests {
 
     #[test]
     fn a_value_from_the_environment_is_never_quoted_in_an_error() {
-        let text = example().replace(
+        let text = example_with_references().replace(
             "MONGO_INITDB_ROOT_PASSWORD: \"arn:aws:secretsmanager:eu-west-3:${HCCTL_AWS_ACCOUNT_ID}:secret:hcctl/dev/mongo-root:password::\"",
             "MONGO_INITDB_ROOT_PASSWORD: ${ROOT_PASSWORD}",
         );
@@ -1011,7 +1354,7 @@ mod tests {
             "invalid type: string, expected u32"
         );
         // Values in rule messages are written back as their ${VAR}.
-        let text = example()
+        let text = example_with_references()
             .replace(
                 "execution_role_arn: arn:aws:iam::${HCCTL_AWS_ACCOUNT_ID}:role/hcctl-dev-ecs-execution",
                 "execution_role_arn: ${ROLE}",
@@ -1274,5 +1617,18 @@ mod tests {
             "{err}"
         );
         assert!(!err.contains("S3cretPw"), "{err}");
+    }
+}
+
+/// The shipped example config, parsed: what unit tests of other modules start from.
+#[cfg(test)]
+pub mod tests_support {
+    use super::*;
+
+    pub fn example_config() -> Config {
+        let text =
+            std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(DEFAULT_PATH))
+                .expect("infra/hcctl.yaml");
+        Config::parse(&text, Path::new("hcctl.yaml"), &|_| None).expect("the example parses")
     }
 }

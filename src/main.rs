@@ -134,7 +134,8 @@ async fn run(command: Command) -> Result<(), Error> {
                 config_path: args.aws.config.clone(),
                 endpoint_url: args.aws.endpoint_url.clone(),
             };
-            let plan = deploy::deploy(&settings, args.dry_run, args.strict, |p| {
+            let wait = (!args.no_wait).then_some(args.wait_timeout);
+            let plan = deploy::deploy(&settings, args.dry_run, args.strict, wait, |p| {
                 show_plan(p, args.format)
             })
             .await?;
@@ -145,9 +146,13 @@ async fn run(command: Command) -> Result<(), Error> {
                 config_path: args.aws.config.clone(),
                 endpoint_url: args.aws.endpoint_url.clone(),
             };
-            let plan = deploy::destroy(&settings, args.yes, args.dry_run, |p| {
-                show_plan(p, args.format)
-            })
+            let plan = deploy::destroy(
+                &settings,
+                args.yes,
+                args.delete_data.as_deref(),
+                args.dry_run,
+                |p| show_plan(p, args.format),
+            )
             .await?;
             finish_plan(&plan, args.format)
         }
@@ -207,6 +212,16 @@ async fn run(command: Command) -> Result<(), Error> {
             write_stdout(&String::from_utf8_lossy(&script))
         }
         Command::DbUsers(cmd) => db_users(cmd).await,
+        Command::IamPolicy(args) => {
+            let text = deploy::iam_policy_command(
+                &args.aws.config,
+                args.aws.endpoint_url.clone(),
+                args.account_id.clone(),
+                args.format == Format::Json,
+            )
+            .await?;
+            write_stdout(&text)
+        }
         Command::Render(args) => {
             let all = deploy::render_command(&args.config).await?;
             let value = match &args.container {

@@ -52,6 +52,14 @@ pub struct Aws {
     pub secrets: aws_sdk_secretsmanager::Client,
     pub iam: aws_sdk_iam::Client,
     pub kms: aws_sdk_kms::Client,
+    /// The network: the VPC, subnets and the security groups hcctl creates.
+    pub ec2: aws_sdk_ec2::Client,
+    /// MongoDB's file system, its mount targets and access point.
+    pub efs: aws_sdk_efs::Client,
+    /// Cloud Map: the private DNS name the app reaches MongoDB by.
+    pub discovery: aws_sdk_servicediscovery::Client,
+    /// The account the credentials belong to (GetCallerIdentity).
+    pub sts: aws_sdk_sts::Client,
     pub calls: Calls,
     pub region: String,
     /// Where requests go, for messages: the explicit endpoint, `AWS_ENDPOINT_URL`, or AWS.
@@ -83,6 +91,10 @@ impl Aws {
             secrets: client!(aws_sdk_secretsmanager),
             iam: client!(aws_sdk_iam),
             kms: client!(aws_sdk_kms),
+            ec2: client!(aws_sdk_ec2),
+            efs: client!(aws_sdk_efs),
+            discovery: client!(aws_sdk_servicediscovery),
+            sts: client!(aws_sdk_sts),
             calls,
             region,
             endpoint,
@@ -100,6 +112,13 @@ fn describe_endpoints(explicit: Option<&str>, region: &str) -> String {
         ("ECS", "ecs"),
         ("CLOUDWATCH_LOGS", "logs"),
         ("BACKUP", "backup"),
+        ("EC2", "ec2"),
+        ("EFS", "efs"),
+        ("SERVICEDISCOVERY", "servicediscovery"),
+        ("IAM", "iam"),
+        ("SECRETS_MANAGER", "secretsmanager"),
+        ("KMS", "kms"),
+        ("STS", "sts"),
     ]
     .iter()
     .filter_map(|(var, short)| {
@@ -153,6 +172,26 @@ pub async fn resolve_region(target: &Target) -> String {
         .region()
         .await
         .map_or_else(|| DEFAULT_REGION.to_string(), |r| r.to_string())
+}
+
+/// The account the credentials belong to (STS GetCallerIdentity: read-only, needs no
+/// permission), for the ARNs hcctl derives and for telling the home account's references from
+/// another account's.
+pub async fn account_id(aws: &Aws) -> Result<String, AwsError> {
+    let action = format!(
+        "finding the AWS account of these credentials ({})",
+        aws.endpoint
+    );
+    let out = aws
+        .sts
+        .get_caller_identity()
+        .send()
+        .await
+        .map_err(|e| AwsError::new(action.clone(), &e))?;
+    out.account()
+        .filter(|a| !a.is_empty())
+        .map(str::to_string)
+        .ok_or_else(|| AwsError::other(action, "STS answered without an account id"))
 }
 
 /// Counts the API calls made, read-only and mutating, by operation name. Deploy proves "no

@@ -7,8 +7,10 @@ use std::path::Path;
 use std::time::Duration;
 
 use crate::aws::{Aws, Target};
-use crate::config::Config;
+use crate::config::{Config, RoleKind};
 use crate::error::Error;
+use crate::resources::backup_selection::Selection;
+use crate::resources::{backup_selection, AFTER_APPLY};
 
 /// Load the config and connect: config errors are usage errors (exit 2).
 async fn connect(config_path: &Path, endpoint_url: Option<String>) -> Result<(Config, Aws), Error> {
@@ -58,8 +60,18 @@ pub async fn run_command(
     wait: Option<Duration>,
 ) -> Result<run::RunReport, Error> {
     let (config, aws) = connect(config_path, endpoint_url).await?;
-    let resources = run::resources(&config, resources)?;
-    Ok(run::run(&aws, &config, &resources, wait).await?)
+    let outputs = backup_selection::resolve(&aws, &config)
+        .await
+        .map_err(|e| Error::AwsUnavailable(anyhow::Error::new(e)))?;
+    let desired = Selection::desired(&config, &outputs);
+    let resources = run::resources(&config, &desired, resources)?;
+    if desired.iam_role_arn == AFTER_APPLY {
+        return Err(Error::usage(format!(
+            "the backup role {} does not exist yet: run hcctl deploy first",
+            config.role_name(RoleKind::Backup)
+        )));
+    }
+    Ok(run::run(&aws, &config, &desired.iam_role_arn, &resources, wait).await?)
 }
 
 /// `--now` for what-if checks and tests: RFC 3339 ("2026-11-28T12:00:00Z") or epoch seconds.

@@ -11,6 +11,8 @@ use crate::aws::backup::{self as aws_backup, Job};
 use crate::aws::{Aws, AwsError};
 use crate::config::Config;
 use crate::error::Error;
+use crate::resources::backup_selection::Selection;
+use crate::resources::AFTER_APPLY;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct RunReport {
@@ -21,8 +23,13 @@ pub struct RunReport {
     pub ok: bool,
 }
 
-/// The resources to back up: `--resource` ARNs, else the selection's resources.
-pub fn resources(config: &Config, given: &[String]) -> Result<Vec<String>, Error> {
+/// The resources to back up: `--resource` ARNs, else what the selection protects (the file
+/// system the deploy created or adopts, and the config's extra resources).
+pub fn resources(
+    config: &Config,
+    desired: &Selection,
+    given: &[String],
+) -> Result<Vec<String>, Error> {
     if !given.is_empty() {
         if let Some(bad) = given.iter().find(|r| !is_resource_arn(r)) {
             return Err(Error::usage(format!(
@@ -32,20 +39,21 @@ pub fn resources(config: &Config, given: &[String]) -> Result<Vec<String>, Error
         }
         return Ok(given.to_vec());
     }
-    let from_config: Vec<String> = config
-        .backup
-        .selection
+    if desired.resources.first().map(String::as_str) == Some(AFTER_APPLY) {
+        return Err(Error::usage(format!(
+            "the file system {} does not exist yet: run hcctl deploy first, or name what to back \
+             up with --resource ARN",
+            config
+                .adopted_file_system()
+                .map_or_else(|| config.resource_name("mongo-data"), str::to_string)
+        )));
+    }
+    Ok(desired
         .resources
         .iter()
         .filter(|r| is_resource_arn(r))
         .cloned()
-        .collect();
-    if from_config.is_empty() {
-        return Err(Error::usage(
-            "backup.selection has no resource ARNs (only tag conditions): name one with --resource ARN",
-        ));
-    }
-    Ok(from_config)
+        .collect())
 }
 
 /// `arn:PARTITION:SERVICE:REGION:ACCOUNT:RESOURCE` with a partition, a service and a resource.
@@ -57,11 +65,11 @@ fn is_resource_arn(s: &str) -> bool {
 pub async fn run(
     aws: &Aws,
     config: &Config,
+    role: &str,
     resources: &[String],
     wait: Option<Duration>,
 ) -> Result<RunReport, AwsError> {
     let vault = &config.backup.vault.name;
-    let role = &config.backup.selection.iam_role_arn;
     let mut ids: Vec<(String, &String)> = Vec::new();
     for arn in resources {
         match aws_backup::start_job(&aws.backup, vault, arn, role).await {

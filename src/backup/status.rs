@@ -27,12 +27,18 @@ pub struct Observed {
     pub vault: Option<Vault>,
     pub plan: Option<backup_plan::Plan>,
     pub selection: Option<Selection>,
+    /// The selection the config resolves to: the file system hcctl created or adopts (found by
+    /// read-only lookups) and the backup role.
+    pub desired_selection: Selection,
+    /// The MongoDB file system's id, when it exists.
+    pub file_system: Option<String>,
     /// Newest first.
     pub jobs: Vec<Job>,
 }
 
 pub async fn gather(aws: &Aws, config: &Config) -> Result<Observed, AwsError> {
     let b = &config.backup;
+    let outputs = backup_selection::resolve(aws, config).await?;
     let vault = backup_vault::observe(&aws.backup, &b.vault.name).await?;
     let plan = backup_plan::observe(&aws.backup, &b.plan.name).await?;
     let selection = match &plan {
@@ -47,6 +53,8 @@ pub async fn gather(aws: &Aws, config: &Config) -> Result<Observed, AwsError> {
         vault,
         plan,
         selection,
+        desired_selection: Selection::desired(config, &outputs),
+        file_system: outputs.file_system_id,
         jobs,
     })
 }
@@ -252,9 +260,21 @@ pub fn judge(
         }
     };
 
+    if observed.file_system.is_none() {
+        reasons.push(match config.adopted_file_system() {
+            Some(id) => format!(
+                "file system {id} (containers.mongo.volume.efs_file_system_id) does not exist"
+            ),
+            None => format!(
+                "file system {} does not exist: run hcctl deploy",
+                config.resource_name("mongo-data")
+            ),
+        });
+    }
+
     let selection = match &observed.selection {
         Some(s) => {
-            let drift = backup_selection::selection_changes(s, &b.selection);
+            let drift = backup_selection::selection_changes(s, &observed.desired_selection);
             if !drift.is_empty() {
                 reasons.push(format!(
                     "backup selection {} differs from the config: {}",
@@ -564,6 +584,7 @@ impl fmt::Display for Status {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::RoleKind;
     use std::path::Path;
 
     fn config() -> Config {
@@ -574,6 +595,15 @@ mod tests {
             Some("000000000000".into())
         })
         .unwrap()
+    }
+
+    fn desired_selection(c: &Config) -> Selection {
+        let outputs = crate::resources::Outputs {
+            file_system_arn: Some("arn:aws:elasticfilesystem:eu-west-3:0:file-system/fs-1".into()),
+            roles: [(RoleKind::Backup, "arn:aws:iam::0:role/b".to_string())].into(),
+            ..Default::default()
+        };
+        Selection::desired(c, &outputs)
     }
 
     fn job(id: &str, state: &str, created: i64) -> Job {
@@ -606,7 +636,9 @@ mod tests {
                 rules: backup_plan::desired_rules(&c.backup),
                 tags: Default::default(),
             }),
-            selection: Some(Selection::from_config(&c.backup.selection)),
+            selection: Some(desired_selection(c)),
+            desired_selection: desired_selection(c),
+            file_system: Some("fs-1".into()),
             jobs: vec![job("j1", "COMPLETED", 1_000_000)],
         }
     }

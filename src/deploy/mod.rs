@@ -12,6 +12,7 @@
 //! call. Applying is ordered so that a failure halfway leaves a state the next run converges from
 //! (each step re-observes nothing; the next run's plan does).
 
+pub mod iam_policy;
 pub mod plan;
 pub mod render;
 
@@ -22,12 +23,15 @@ use std::time::Instant;
 use crate::aws::{self, Aws, Target};
 use crate::config::Config;
 use crate::error::Error;
+use crate::resources::task_definition::TaskDef;
 use crate::resources::{
-    backup_plan, backup_selection, backup_vault, cluster, log_group, reference, task_definition,
-    Action, AnyResource, Command, Context, ObservedKind, Step,
+    access_point, backup_plan, backup_selection, backup_vault, cluster, discovery_service,
+    file_system, log_group, mount_target, namespace, network, reference, role, secret,
+    security_group, service, task_definition, Action, AnyResource, Command, Context, ObservedKind,
+    Outputs, Step,
 };
 use plan::Plan;
-use render::Rendered;
+use render::Templates;
 
 /// Settings shared by deploy and destroy.
 #[derive(Debug, Clone)]
@@ -36,36 +40,66 @@ pub struct Settings {
     pub endpoint_url: Option<String>,
 }
 
-/// Load the config and render the templates: every input error, before any AWS call.
-pub async fn prepare(
-    settings: &Settings,
-) -> Result<(Config, Target, String, Vec<Rendered>), Error> {
+/// Load the config and the templates, and render them once (values AWS assigns left as
+/// placeholders): every input error, before any AWS call.
+pub async fn prepare(settings: &Settings) -> Result<(Config, Target, String, Templates), Error> {
     let config = Config::load(&settings.config_path)?;
     let target = Target {
         region: config.region.clone(),
         endpoint_url: settings.endpoint_url.clone(),
     };
     let region = aws::resolve_region(&target).await;
-    let rendered = render::render_all(&config, &settings.config_path, &region)?;
-    Ok((config, target, region, rendered))
+    let templates = Templates::load(&config, &settings.config_path)?;
+    templates.render(&config, &region, &Outputs::default())?;
+    Ok((config, target, region, templates))
+}
+
+/// The outputs every command starts from: the account (STS GetCallerIdentity, read-only), for
+/// the ARNs hcctl derives.
+async fn initial_outputs(aws: &Aws) -> Result<Outputs, Error> {
+    let account_id = aws::account_id(aws).await?;
+    Ok(Outputs {
+        account_id: Some(account_id),
+        ..Outputs::default()
+    })
 }
 
 /// Every kind, in the order deploy brings them up; destroy walks it backwards. What depends on
 /// what:
-/// - log groups before the task definitions (the awslogs driver writes to them) and the cluster
-///   they run in;
+/// - the network (read only) first: the security groups live in its VPC, each group's rule names
+///   the group before it (app → mongo → efs);
+/// - the file system, then its mount targets (in the network's subnets, behind the efs group) and
+///   its access point;
+/// - log groups and secrets before the roles (the execution role's policy names their ARNs, the
+///   mongo task role's the file system and access point, the backup role's the file system);
+/// - roles, secrets, the file system and the log groups before the task definitions that name
+///   them, and the cluster they run in;
+/// - the network before the Cloud Map namespace (a private DNS namespace lives in the VPC), the
+///   namespace before the discovery service in it;
+/// - the ECS service last of what runs: after the task definitions (it runs the mongo one), the
+///   `mongo` security group and the subnets (its network), the discovery service (its registry)
+///   and the cluster. Destroy, walking backwards, deletes the ECS service first (ECS then
+///   deregisters its task from Cloud Map), the discovery service after it, the namespace last;
 /// - the vault before the plan (its rules target the vault), the plan before the selection (the
 ///   selection lives in the plan: its id goes through the context);
 /// - references last: read-only, they change nothing and only report (`--strict` stops on them
 ///   before anything is applied).
 ///
-/// Kinds still to come slot in by the same rule: network and roles before storage, storage and
-/// secrets before the task definitions, the namespace before the service. Adding a kind: one file
-/// under `src/resources/` (and its `pub mod` line there) and one line here.
+/// Adding a kind: one file under `src/resources/` (and its `pub mod` line there) and one line here.
 pub const ORDER: &[&dyn AnyResource] = &[
+    &network::Network,
+    &security_group::SecurityGroups,
+    &file_system::FileSystem,
+    &mount_target::MountTargets,
+    &access_point::AccessPoint,
     &log_group::LogGroups,
+    &secret::Secrets,
+    &role::Roles,
     &cluster::Cluster,
+    &namespace::Namespace,
+    &discovery_service::DiscoveryService,
     &task_definition::TaskDefinitions,
+    &service::Service,
     &backup_vault::BackupVault,
     &backup_plan::BackupPlan,
     &backup_selection::BackupSelection,
@@ -101,17 +135,26 @@ pub async fn deploy(
     settings: &Settings,
     dry_run: bool,
     strict: bool,
+    wait: Option<std::time::Duration>,
     show: impl FnOnce(&Plan),
 ) -> Result<Plan, Error> {
     let started = Instant::now();
-    let (config, target, _, rendered) = prepare(settings).await?;
+    let (config, target, region, templates) = prepare(settings).await?;
     let aws = Aws::connect(&target).await;
+    let render = |outputs: &Outputs| -> Result<Vec<TaskDef>, String> {
+        templates
+            .render(&config, &region, outputs)
+            .map(|r| r.into_iter().map(|r| r.task_def).collect())
+            .map_err(|e| e.to_string())
+    };
     let mut cx = Context {
         aws: &aws,
         config: &config,
         command: Command::Deploy,
-        task_definitions: rendered.into_iter().map(|r| r.task_def).collect(),
+        render: &render,
+        outputs: initial_outputs(&aws).await?,
         backup_plan_id: None,
+        delete_data: false,
     };
     let (observed, located) = observe_all(&mut cx).await?;
     let mut plan = Plan {
@@ -128,6 +171,18 @@ pub async fn deploy(
         .iter()
         .filter(|s| matches!(s.action, Action::Missing | Action::Unusable))
         .collect();
+    // What hcctl manages but cannot bring to the config (no VPC, a file system that is not
+    // encrypted) stops the deploy, with or without --strict; references only warn without it.
+    let blocking: Vec<String> = missing
+        .iter()
+        .filter(|s| s.kind != reference::KIND)
+        .map(|s| format!("{} {}: {}", s.kind.label(), s.name, s.changes.join("; ")))
+        .collect();
+    if !blocking.is_empty() {
+        let error = format!("cannot deploy: {}", blocking.join(" | "));
+        conclude(&mut plan, &aws, started, false, Some(error));
+        return Ok(plan);
+    }
     if strict && !missing.is_empty() {
         let names: Vec<&str> = missing.iter().map(|s| s.name.as_str()).collect();
         let error = format!("{}: {}", plan::STRICT_STOP, names.join(", "));
@@ -153,6 +208,14 @@ pub async fn deploy(
             }
         }
     }
+    let mut service_state = None;
+    if let (None, Some(timeout)) = (&error, wait) {
+        let progress = |m: &str| eprintln!("  service {}: {m}", config.service_name());
+        match service::wait_stable(&aws, &config, timeout, &progress).await {
+            Ok(state) => service_state = Some(format!("{} {state}", config.service_name())),
+            Err(e) => error = Some(e.to_string()),
+        }
+    }
     if error.is_none() {
         if let Some(kept) = plan.steps.iter().find(|s| s.action == Action::Keep) {
             error = Some(format!(
@@ -165,6 +228,9 @@ pub async fn deploy(
     }
     let applied = error.is_none();
     conclude(&mut plan, &aws, started, applied, error);
+    if let Some(o) = plan.outcome.as_mut() {
+        o.service = service_state;
+    }
     Ok(plan)
 }
 
@@ -175,26 +241,47 @@ fn conclude(plan: &mut Plan, aws: &Aws, started: Instant, applied: bool, error: 
 }
 
 /// Plan the removal of everything deploy creates (in reverse [`ORDER`]); confirm unless `yes`;
-/// apply.
+/// apply. `delete_data`: `--delete-data[=<project>-<environment>]` — the typed confirmation, or
+/// empty to be asked on the terminal.
 pub async fn destroy(
     settings: &Settings,
     yes: bool,
+    delete_data: Option<&str>,
     dry_run: bool,
     show: impl FnOnce(&Plan),
 ) -> Result<Plan, Error> {
     let started = Instant::now();
     let config = Config::load(&settings.config_path)?;
+    let expected = format!("{}-{}", config.project, config.environment);
+    match delete_data {
+        Some(typed) if !typed.is_empty() && typed != expected => {
+            return Err(Error::usage(format!(
+                "--delete-data={typed} does not name this deployment: type \
+                 --delete-data={expected} to delete its patient data"
+            )))
+        }
+        Some("") if !dry_run && !std::io::stdin().is_terminal() => {
+            return Err(Error::usage(format!(
+                "--delete-data deletes the patient data: confirm by typing the deployment's name, \
+                 --delete-data={expected}, when standard input is not a terminal"
+            )))
+        }
+        _ => {}
+    }
     let target = Target {
         region: config.region.clone(),
         endpoint_url: settings.endpoint_url.clone(),
     };
     let aws = Aws::connect(&target).await;
+    let render = |_: &Outputs| -> Result<Vec<TaskDef>, String> { Ok(Vec::new()) };
     let mut cx = Context {
         aws: &aws,
         config: &config,
         command: Command::Destroy,
-        task_definitions: Vec::new(),
+        render: &render,
+        outputs: initial_outputs(&aws).await?,
         backup_plan_id: None,
+        delete_data: delete_data.is_some(),
     };
     let (observed, located) = observe_all(&mut cx).await?;
     let mut plan = Plan {
@@ -211,7 +298,9 @@ pub async fn destroy(
         conclude(&mut plan, &aws, started, false, None);
         return Ok(plan);
     }
-    if !yes {
+    if delete_data == Some("") {
+        confirm_data(&expected)?;
+    } else if !yes {
         confirm(deletions)?;
     }
     let mut error = None;
@@ -253,6 +342,53 @@ fn confirm(deletions: usize) -> Result<(), Error> {
     } else {
         Err(Error::usage("destroy cancelled: nothing was deleted"))
     }
+}
+
+/// `--delete-data` without a value: the deployment's name, typed on the terminal.
+fn confirm_data(expected: &str) -> Result<(), Error> {
+    eprint!(
+        "This deletes the MongoDB data of {expected} (not recoverable once its backups expire). \
+         Type '{expected}' to confirm: "
+    );
+    let _ = std::io::stderr().flush();
+    let mut answer = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut answer)
+        .map_err(|e| Error::usage(format!("reading the confirmation: {e}")))?;
+    if answer.trim() == expected {
+        Ok(())
+    } else {
+        Err(Error::usage("destroy cancelled: nothing was deleted"))
+    }
+}
+
+/// `hcctl iam-policy`: the policy document (JSON) or its explanation (text). The account is
+/// `account_id`, else the credentials' (STS GetCallerIdentity: needs no permission).
+pub async fn iam_policy_command(
+    config_path: &Path,
+    endpoint_url: Option<String>,
+    account_id: Option<String>,
+    json: bool,
+) -> Result<String, Error> {
+    let config = Config::load(config_path)?;
+    let target = Target {
+        region: config.region.clone(),
+        endpoint_url,
+    };
+    let region = aws::resolve_region(&target).await;
+    let account = match account_id {
+        Some(a) => a,
+        None => aws::account_id(&Aws::connect(&target).await).await?,
+    };
+    Ok(if json {
+        let doc = iam_policy::document(&config, &region, &account);
+        serde_json::to_string_pretty(&doc)
+            .map_err(|e| Error::failed(format!("writing the policy: {e}")))?
+            + "\n"
+    } else {
+        iam_policy::text(&config, &region, &account)
+    })
 }
 
 /// `hcctl render`: the rendered task definitions, as a JSON object keyed by container.

@@ -40,6 +40,9 @@ pub struct Outcome {
     pub unusable: usize,
     pub api_calls: CallCount,
     pub elapsed_seconds: f64,
+    /// `deploy --wait`: the MongoDB service once stable ("stable: 1/1 running …:3").
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub service: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
 }
@@ -95,6 +98,7 @@ impl Plan {
             unusable: self.count(Action::Unusable),
             api_calls,
             elapsed_seconds: (elapsed * 1000.0).round() / 1000.0,
+            service: None,
             error,
         }
     }
@@ -208,6 +212,9 @@ impl Plan {
             )
         };
         out.push_str(&format!("{head}: {counts}{kept} — {calls}\n"));
+        if let Some(s) = &o.service {
+            out.push_str(&format!("ECS service {s}\n"));
+        }
         if let Some(e) = &o.error {
             out.push_str(&format!("error: {e}\n"));
         }

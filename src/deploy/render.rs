@@ -10,10 +10,11 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{json, Map, Value};
 
-use crate::config::{looks_secret, Config, Container};
+use crate::config::{looks_secret, Config, Container, RoleKind, SecretRole};
 use crate::error::Error;
 use crate::resources::task_definition::TaskDef;
 pub use crate::resources::task_definition::CONTAINERS;
+use crate::resources::Outputs;
 
 #[derive(Debug, Clone)]
 pub struct Rendered {
@@ -33,27 +34,57 @@ pub fn templates_dir(config: &Config, config_path: &Path) -> PathBuf {
     }
 }
 
-/// Render both task definitions for `region` (the region the awslogs driver writes to).
+/// The two templates, read once: deploy renders them at plan time and again as the steps before
+/// the task definitions produce ids and ARNs.
+#[derive(Debug, Clone)]
+pub struct Templates {
+    items: Vec<(&'static str, PathBuf, String)>,
+}
+
+impl Templates {
+    pub fn load(config: &Config, config_path: &Path) -> Result<Templates, Error> {
+        let dir = templates_dir(config, config_path);
+        let items = CONTAINERS
+            .iter()
+            .map(|&name| {
+                let path = dir.join(format!("{name}.json"));
+                let text = std::fs::read_to_string(&path).map_err(|e| {
+                    Error::usage(format!(
+                        "cannot read the task definition template {}: {e} (set ecs.templates in \
+                         the config to its directory)",
+                        path.display()
+                    ))
+                })?;
+                Ok((name, path, text))
+            })
+            .collect::<Result<_, Error>>()?;
+        Ok(Templates { items })
+    }
+
+    /// Both task definitions for `region` (the region the awslogs driver writes to), with what
+    /// `outputs` knows ([`crate::resources::AFTER_APPLY`] for the rest).
+    pub fn render(
+        &self,
+        config: &Config,
+        region: &str,
+        outputs: &Outputs,
+    ) -> Result<Vec<Rendered>, Error> {
+        self.items
+            .iter()
+            .map(|(name, path, text)| {
+                render(name, path, text, &context(config, name, region, outputs))
+            })
+            .collect()
+    }
+}
+
+/// Render both task definitions for `region`, as a plan on an empty account shows them.
 pub fn render_all(
     config: &Config,
     config_path: &Path,
     region: &str,
 ) -> Result<Vec<Rendered>, Error> {
-    let dir = templates_dir(config, config_path);
-    CONTAINERS
-        .iter()
-        .map(|&name| {
-            let path = dir.join(format!("{name}.json"));
-            let text = std::fs::read_to_string(&path).map_err(|e| {
-                Error::usage(format!(
-                    "cannot read the task definition template {}: {e} (set ecs.templates in the \
-                     config to its directory)",
-                    path.display()
-                ))
-            })?;
-            render(name, &path, &text, &context(config, name, region))
-        })
-        .collect()
+    Templates::load(config, config_path)?.render(config, region, &Outputs::default())
 }
 
 fn container<'a>(config: &'a Config, name: &str) -> (&'a Container, &'a str) {
@@ -64,19 +95,66 @@ fn container<'a>(config: &'a Config, name: &str) -> (&'a Container, &'a str) {
     }
 }
 
+/// The secrets hcctl creates that a container gets without the config naming them: variable,
+/// secret, JSON key. A variable the container's `secrets` sets itself keeps the config's ARN.
+pub fn managed_secrets(name: &str) -> &'static [(&'static str, SecretRole, &'static str)] {
+    if name == "mongo" {
+        &[
+            ("MONGO_INITDB_ROOT_USERNAME", SecretRole::Root, "username"),
+            ("MONGO_INITDB_ROOT_PASSWORD", SecretRole::Root, "password"),
+        ]
+    } else {
+        &[("HCCTL_MONGODB_URI", SecretRole::Writer, "uri")]
+    }
+}
+
+/// A role's ARN: adopted from the config, else created (known once the role step ran).
+fn role_arn(config: &Config, outputs: &Outputs, role: RoleKind) -> String {
+    match config.adopted_role(role) {
+        Some(arn) => arn.to_string(),
+        None => Outputs::show(outputs.roles.get(&role)),
+    }
+}
+
 /// The values placeholders can name.
-pub fn context(config: &Config, name: &str, region: &str) -> Value {
+pub fn context(config: &Config, name: &str, region: &str, outputs: &Outputs) -> Value {
     let (c, log_group) = container(config, name);
     let environment: Vec<Value> = c
         .environment
         .iter()
         .map(|(k, v)| json!({"name": k, "value": v}))
         .collect();
-    let secrets: Vec<Value> = c
+    let mut secrets: Vec<Value> = c
         .secrets
         .iter()
         .map(|(k, v)| json!({"name": k, "valueFrom": v}))
         .collect();
+    for (var, role, key) in managed_secrets(name) {
+        if !c.secrets.contains_key(*var) {
+            let value_from = match outputs.secrets.get(role) {
+                Some(arn) => format!("{arn}:{key}::"),
+                None => Outputs::show(None),
+            };
+            secrets.push(json!({"name": var, "valueFrom": value_from}));
+        }
+    }
+    let task_role = if name == "mongo" {
+        RoleKind::MongoTask
+    } else {
+        RoleKind::AppTask
+    };
+    let volume = c.volume.as_ref().map(|v| {
+        let fs = match &v.efs_file_system_id {
+            Some(id) => id.clone(),
+            None => Outputs::show(outputs.file_system_id.as_ref()),
+        };
+        json!({
+            "name": v.name,
+            "container_path": v.container_path,
+            "efs_file_system_id": fs,
+            "access_point_id": Outputs::show(outputs.access_point_id.as_ref()),
+        })
+    });
     let tags: Vec<Value> = config
         .tags
         .iter()
@@ -88,8 +166,9 @@ pub fn context(config: &Config, name: &str, region: &str) -> Value {
         "region": region,
         "cluster": config.ecs.cluster,
         "family": config.family(name),
-        "execution_role_arn": config.ecs.execution_role_arn,
-        "task_role_arn": config.ecs.task_role_arn,
+        "execution_role_arn": role_arn(config, outputs, RoleKind::Execution),
+        "task_role_arn": role_arn(config, outputs, task_role),
+        "mongo_host": config.mongo_host(),
         "log_group": log_group,
         "tags": tags,
         "container": {
@@ -103,7 +182,7 @@ pub fn context(config: &Config, name: &str, region: &str) -> Value {
             "environment": environment,
             "secrets": secrets,
             "command": if c.command.is_empty() { Value::Null } else { json!(c.command) },
-            "volume": c.volume,
+            "volume": volume,
         },
     })
 }
@@ -126,7 +205,7 @@ pub fn render(
         unknown.dedup();
         return Err(Error::usage(format!(
             "{file}: unknown placeholder{} {} (known: project, environment, region, cluster, \
-             family, execution_role_arn, task_role_arn, log_group, tags, container.*)",
+             family, execution_role_arn, task_role_arn, mongo_host, log_group, tags, container.*)",
             if unknown.len() == 1 { "" } else { "s" },
             unknown.join(", ")
         )));

@@ -12,9 +12,9 @@ use aws_sdk_backup::Client;
 use serde::Serialize;
 
 use super::step::diff;
-use super::{Action, Context, Kind, Resource, Step};
-use crate::aws::AwsError;
-use crate::config;
+use super::{file_system, Action, Context, Kind, Outputs, Resource, Step, AFTER_APPLY};
+use crate::aws::{Aws, AwsError};
+use crate::config::{self, Config, RoleKind};
 
 pub const KIND: Kind = Kind::new("backup_selection", "backup selection");
 
@@ -53,8 +53,27 @@ impl Selection {
         })
     }
 
-    pub fn from_config(s: &config::Selection) -> Selection {
-        let (list_of_tags, conditions) = if s.resources.is_empty() {
+    /// The selection the config asks for: the file system the deploy creates or adopts first,
+    /// then the config's extra `resources`, protected under the backup role (created or adopted).
+    /// A value not known yet (a file system or role still to be created) is [`AFTER_APPLY`].
+    pub fn desired(config: &Config, outputs: &Outputs) -> Selection {
+        let s = &config.backup.selection;
+        let role = match config.adopted_role(RoleKind::Backup) {
+            Some(arn) => arn.to_string(),
+            None => Outputs::show(outputs.roles.get(&RoleKind::Backup)),
+        };
+        let mut resources = vec![Outputs::show(outputs.file_system_arn.as_ref())];
+        for r in &s.resources {
+            if !resources.contains(r) {
+                resources.push(r.clone());
+            }
+        }
+        Selection::from_parts(s, role, resources)
+    }
+
+    /// `resources` and the tag conditions as AWS Backup combines them (see [`Selection`]).
+    pub fn from_parts(s: &config::Selection, role: String, resources: Vec<String>) -> Selection {
+        let (list_of_tags, conditions) = if resources.is_empty() {
             (s.tag_conditions.clone(), BTreeMap::new())
         } else {
             (BTreeMap::new(), s.tag_conditions.clone())
@@ -62,8 +81,8 @@ impl Selection {
         Selection {
             id: String::new(),
             name: s.name.clone(),
-            iam_role_arn: s.iam_role_arn.clone(),
-            resources: s.resources.clone(),
+            iam_role_arn: role,
+            resources,
             list_of_tags,
             conditions,
         }
@@ -88,6 +107,34 @@ impl Selection {
         );
         what
     }
+}
+
+/// What the selection protects and with which role, found by read-only lookups (for
+/// backup-status and `backup run`, which do not deploy): the file system the config creates or
+/// adopts, and the backup role (adopted, or hcctl's when it exists).
+pub async fn resolve(aws: &Aws, config: &Config) -> Result<Outputs, AwsError> {
+    let mut outputs = Outputs::default();
+    if let Some(fs) = file_system::find(aws, config).await? {
+        outputs.file_system_id = Some(fs.id);
+        outputs.file_system_arn = Some(fs.arn);
+    }
+    if config.adopted_role(RoleKind::Backup).is_none() {
+        let name = config.role_name(RoleKind::Backup);
+        match aws.iam.get_role().role_name(&name).send().await {
+            Ok(out) => {
+                if let Some(role) = out.role() {
+                    outputs
+                        .roles
+                        .insert(RoleKind::Backup, role.arn().to_string());
+                }
+            }
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_no_such_entity_exception()) => {}
+            Err(e) => return Err(AwsError::new(format!("looking up role {name}"), &e)),
+        }
+    }
+    Ok(outputs)
 }
 
 /// The selection named `name` in the plan (paginating).
@@ -159,22 +206,20 @@ pub async fn observe(
     }))
 }
 
-/// Differences of a selection from the config, one line per field.
-pub fn selection_changes(actual: &Selection, desired: &config::Selection) -> Vec<String> {
-    let want = Selection::from_config(desired);
+/// Differences of a selection from the desired one, one line per field.
+pub fn selection_changes(actual: &Selection, want: &Selection) -> Vec<String> {
     let mut changes = Vec::new();
     diff("", &actual.comparable(), &want.comparable(), &mut changes);
     changes
 }
 
 /// What deploy will do to the selection.
-pub fn changes(desired: &config::Selection, observed: Option<&Selection>) -> Step {
-    let want = Selection::from_config(desired);
+pub fn changes(want: &Selection, observed: Option<&Selection>) -> Step {
     let Some(s) = observed else {
-        return Step::new(KIND, &desired.name, Action::Create, want.describe());
+        return Step::new(KIND, &want.name, Action::Create, want.describe());
     };
-    let changes = selection_changes(s, desired);
-    Step::compared(KIND, &desired.name, Action::Replace, changes)
+    let changes = selection_changes(s, want);
+    Step::compared(KIND, &want.name, Action::Replace, changes)
 }
 
 /// Create the selection, deleting the existing one first when it differs (selections cannot be
@@ -182,17 +227,25 @@ pub fn changes(desired: &config::Selection, observed: Option<&Selection>) -> Ste
 pub async fn apply(
     client: &Client,
     plan_id: &str,
-    desired: &config::Selection,
+    want: &Selection,
     observed: Option<&Selection>,
 ) -> Result<String, AwsError> {
-    let name = &desired.name;
+    let name = &want.name;
+    if let Some(bad) = std::iter::once(&want.iam_role_arn)
+        .chain(&want.resources)
+        .find(|v| *v == AFTER_APPLY)
+    {
+        return Err(AwsError::other(
+            format!("creating backup selection {name}"),
+            format!("a value it needs is still {bad} (a bug in hcctl's order)"),
+        ));
+    }
     if let Some(s) = observed {
         delete(client, plan_id, &s.id, name).await?;
     }
-    let want = Selection::from_config(desired);
     let mut sel = SdkSelection::builder()
         .selection_name(name)
-        .iam_role_arn(&desired.iam_role_arn)
+        .iam_role_arn(&want.iam_role_arn)
         .set_resources((!want.resources.is_empty()).then(|| want.resources.clone()));
     if !want.conditions.is_empty() {
         let equals = want
@@ -270,15 +323,18 @@ impl Resource for BackupSelection {
     }
 
     fn step(cx: &Context<'_>, observed: &Self::Item) -> Step {
-        changes(&cx.config.backup.selection, observed.as_ref())
+        changes(
+            &Selection::desired(cx.config, &cx.outputs),
+            observed.as_ref(),
+        )
     }
 
     async fn apply_step(cx: &mut Context<'_>, observed: &Self::Item) -> Result<String, AwsError> {
-        let desired = &cx.config.backup.selection;
+        let want = Selection::desired(cx.config, &cx.outputs);
         let Some(id) = cx.backup_plan_id.as_deref() else {
-            return Err(no_plan_id("creating", &desired.name));
+            return Err(no_plan_id("creating", &want.name));
         };
-        apply(&cx.aws.backup, id, desired, observed.as_ref())
+        apply(&cx.aws.backup, id, &want, observed.as_ref())
             .await
             .map(|sid| format!("selection id {sid}"))
     }
@@ -304,25 +360,30 @@ impl Resource for BackupSelection {
 mod tests {
     use super::*;
 
-    fn config_selection(resources: &[&str], tags: &[(&str, &str)]) -> config::Selection {
-        config::Selection {
+    fn selection(resources: &[&str], tags: &[(&str, &str)]) -> Selection {
+        let s = config::Selection {
             name: "s".into(),
-            iam_role_arn: "arn:aws:iam::1:role/r".into(),
-            resources: resources.iter().map(|r| r.to_string()).collect(),
+            iam_role_arn: None,
+            resources: Vec::new(),
             tag_conditions: tags
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect(),
-        }
+        };
+        Selection::from_parts(
+            &s,
+            "arn:aws:iam::1:role/r".into(),
+            resources.iter().map(|r| r.to_string()).collect(),
+        )
     }
 
     #[test]
     fn tags_narrow_named_resources_and_select_alone_only_without_them() {
         // Issue 22, finding 2: AWS Backup ORs ListOfTags with Resources.
-        let narrowed = Selection::from_config(&config_selection(
+        let narrowed = selection(
             &["arn:aws:elasticfilesystem:eu-west-3:1:file-system/fs-1"],
             &[("Backup", "daily")],
-        ));
+        );
         assert_eq!(
             narrowed.conditions.get("Backup").map(String::as_str),
             Some("daily")
@@ -335,7 +396,7 @@ mod tests {
                 "only if tagged Backup=daily"
             ]
         );
-        let by_tag = Selection::from_config(&config_selection(&[], &[("Backup", "daily")]));
+        let by_tag = selection(&[], &[("Backup", "daily")]);
         assert_eq!(
             by_tag.list_of_tags.get("Backup").map(String::as_str),
             Some("daily")
@@ -344,10 +405,7 @@ mod tests {
         // A selection made the old way (resources OR tags) differs: deploy replaces it.
         let mut old = narrowed.clone();
         old.list_of_tags = std::mem::take(&mut old.conditions);
-        let desired = config_selection(
-            &["arn:aws:elasticfilesystem:eu-west-3:1:file-system/fs-1"],
-            &[("Backup", "daily")],
-        );
+        let desired = narrowed.clone();
         assert_eq!(changes(&desired, Some(&old)).action, Action::Replace);
         assert_eq!(changes(&desired, Some(&narrowed)).action, Action::Unchanged);
     }

@@ -126,16 +126,55 @@ pub async fn delete(client: &Client, name: &str) -> Result<(), AwsError> {
         .map_err(|e| AwsError::new(format!("deleting backup vault {name}"), &e))
 }
 
-/// What destroy does with the vault: delete it when empty, keep it when it holds recovery points.
-pub fn removal(name: &str, observed: Option<&Vault>) -> Step {
+/// Delete every recovery point in the vault (`destroy --delete-data`), paginating; a vault lock
+/// refuses it, and that error is reported as AWS words it.
+pub async fn delete_recovery_points(client: &Client, name: &str) -> Result<usize, AwsError> {
+    let mut arns = Vec::new();
+    let mut pages = client
+        .list_recovery_points_by_backup_vault()
+        .backup_vault_name(name)
+        .into_paginator()
+        .send();
+    while let Some(page) = pages.next().await {
+        let page =
+            page.map_err(|e| AwsError::new(format!("listing the recovery points of {name}"), &e))?;
+        arns.extend(
+            page.recovery_points()
+                .iter()
+                .filter_map(|p| p.recovery_point_arn().map(str::to_string)),
+        );
+    }
+    for arn in &arns {
+        client
+            .delete_recovery_point()
+            .backup_vault_name(name)
+            .recovery_point_arn(arn)
+            .send()
+            .await
+            .map_err(|e| AwsError::new(format!("deleting recovery point {arn}"), &e))?;
+    }
+    Ok(arns.len())
+}
+
+/// What destroy does with the vault: delete it when empty; when it holds recovery points, keep
+/// it, unless `delete_data` (then its recovery points go first).
+pub fn removal(name: &str, observed: Option<&Vault>, delete_data: bool) -> Step {
     match observed {
+        Some(v) if v.recovery_points > 0 && delete_data => Step::new(
+            KIND,
+            name,
+            Action::Delete,
+            vec![format!(
+                "with its {} recovery point(s): the backups of the patient data",
+                v.recovery_points
+            )],
+        ),
         Some(v) if v.recovery_points > 0 => Step::new(
             KIND,
             name,
             Action::Keep,
             vec![format!(
-                "holds {} recovery point(s): kept; delete them deliberately (AWS console or \
-                 `aws backup delete-recovery-point`) if they must go",
+                "holds {} recovery point(s): kept (destroy --delete-data deletes them with it)",
                 v.recovery_points
             )],
         ),
@@ -165,11 +204,19 @@ impl Resource for BackupVault {
     }
 
     fn removal(cx: &Context<'_>, observed: &Self::Item) -> Step {
-        removal(&cx.config.backup.vault.name, observed.as_ref())
+        removal(
+            &cx.config.backup.vault.name,
+            observed.as_ref(),
+            cx.delete_data,
+        )
     }
 
-    async fn remove(cx: &Context<'_>, _: &Self::Item) -> Result<(), AwsError> {
-        delete(&cx.aws.backup, &cx.config.backup.vault.name).await
+    async fn remove(cx: &Context<'_>, observed: &Self::Item) -> Result<(), AwsError> {
+        let name = &cx.config.backup.vault.name;
+        if cx.delete_data && observed.as_ref().is_some_and(|v| v.recovery_points > 0) {
+            delete_recovery_points(&cx.aws.backup, name).await?;
+        }
+        delete(&cx.aws.backup, name).await
     }
 }
 
@@ -187,10 +234,11 @@ mod tests {
             recovery_points,
             tags: BTreeMap::new(),
         };
-        let kept = removal("v", Some(&vault(3)));
+        let kept = removal("v", Some(&vault(3)), false);
         assert_eq!(kept.action, Action::Keep);
         assert!(kept.changes[0].starts_with("holds 3 recovery point(s): kept"));
-        assert_eq!(removal("v", Some(&vault(0))).action, Action::Delete);
-        assert_eq!(removal("v", None).action, Action::Absent);
+        assert_eq!(removal("v", Some(&vault(3)), true).action, Action::Delete);
+        assert_eq!(removal("v", Some(&vault(0)), false).action, Action::Delete);
+        assert_eq!(removal("v", None, false).action, Action::Absent);
     }
 }

@@ -12,22 +12,80 @@
 //! Read-only commands (backup-status) call the same `observe`/`desired`/`changes` parts directly,
 //! so this floor sits below both and imports neither.
 
+pub mod access_point;
 pub mod backup_plan;
 pub mod backup_selection;
 pub mod backup_vault;
 pub mod cluster;
+pub mod discovery_service;
+pub mod file_system;
 pub mod log_group;
+pub mod mount_target;
+pub mod namespace;
+pub mod network;
 pub mod reference;
+pub mod role;
+pub mod secret;
+pub mod security_group;
+pub mod service;
 pub mod step;
 pub mod task_definition;
 
 use std::future::Future;
 use std::pin::Pin;
 
+use std::collections::BTreeMap;
+
 use crate::aws::{Aws, AwsError};
-use crate::config::Config;
+use crate::config::{Config, RoleKind, SecretRole};
 pub use step::{Action, Kind, Step};
 use task_definition::TaskDef;
+
+/// What a plan shows for a value AWS assigns when the resource is created (an id, a new
+/// revision's ARN): known only once the step before it has been applied.
+pub const AFTER_APPLY: &str = "(known after apply)";
+
+/// What kinds tell later kinds: ids and ARNs, set by a kind's observe when the resource exists
+/// and keeps its identity through the apply, and by its apply otherwise. A value that is absent
+/// at plan time is [`AFTER_APPLY`] in the plan; the kinds that depend on it compute their desired
+/// state again when they are applied, from the values the earlier steps produced.
+#[derive(Debug, Clone, Default)]
+pub struct Outputs {
+    /// The account the deploy runs in (STS GetCallerIdentity), for the ARNs hcctl derives.
+    pub account_id: Option<String>,
+    /// The VPC and the subnets the tasks, mount targets and namespace use.
+    pub vpc_id: Option<String>,
+    pub subnets: Vec<String>,
+    /// One subnet per availability zone (EFS allows one mount target per zone).
+    pub mount_subnets: Vec<String>,
+    /// Security group ids by purpose: `app`, `mongo`, `efs`.
+    pub security_groups: BTreeMap<&'static str, String>,
+    /// The MongoDB file system (created or adopted) and its access point.
+    pub file_system_id: Option<String>,
+    pub file_system_arn: Option<String>,
+    pub access_point_id: Option<String>,
+    pub access_point_arn: Option<String>,
+    /// Role ARNs, created or adopted.
+    pub roles: BTreeMap<RoleKind, String>,
+    /// Secret ARNs (created by hcctl, with Secrets Manager's random suffix).
+    pub secrets: BTreeMap<SecretRole, String>,
+    /// The Cloud Map namespace id and the `mongo` service's ARN in it.
+    pub namespace_id: Option<String>,
+    pub discovery_service_arn: Option<String>,
+    /// Task definition ARNs (with revision) by container, once unchanged or registered.
+    pub task_definitions: BTreeMap<&'static str, String>,
+}
+
+impl Outputs {
+    /// `value`, or [`AFTER_APPLY`] for the plan.
+    pub fn show(value: Option<&String>) -> String {
+        value.cloned().unwrap_or_else(|| AFTER_APPLY.to_string())
+    }
+}
+
+/// Renders the task definitions from the config and the outputs known so far (the deploy layer
+/// owns the templates; kinds call this at plan time and again when they apply).
+pub type RenderFn<'a> = dyn Fn(&Outputs) -> Result<Vec<TaskDef>, String> + 'a;
 
 /// Which command the engine runs: deploy observes what the config wants, destroy what is there
 /// to remove (task definitions: every active revision; references: nothing).
@@ -43,11 +101,16 @@ pub struct Context<'a> {
     pub aws: &'a Aws,
     pub config: &'a Config,
     pub command: Command,
-    /// Deploy: the rendered task definitions (destroy renders nothing: a broken template must not
-    /// stop a teardown).
-    pub task_definitions: Vec<TaskDef>,
+    /// Deploy: renders the task definitions from the outputs so far (destroy renders nothing: a
+    /// broken template must not stop a teardown).
+    pub render: &'a RenderFn<'a>,
+    /// What earlier kinds observed or created.
+    pub outputs: Outputs,
     /// The backup plan's id, once observed or created: the selection lives inside the plan.
     pub backup_plan_id: Option<String>,
+    /// `destroy --delete-data`: remove what holds patient data (the file system, a vault with
+    /// recovery points) too.
+    pub delete_data: bool,
 }
 
 /// One resource kind: its parts, for the engine. `Item` is one instance as observed, with what

@@ -15,7 +15,7 @@
 
 use super::{Action, Command, Context, Kind, Resource, Step};
 use crate::aws::{Aws, AwsError, AwsErrorKind};
-use crate::config::Config;
+use crate::config::{Config, RoleKind};
 
 pub const KIND: Kind = Kind::new("reference", "reference");
 
@@ -31,14 +31,14 @@ pub struct Reference {
 
 /// The service principal that must be able to assume the role named at a config key.
 fn trusted_service(used_by: &str) -> Option<&'static str> {
-    match used_by {
-        "ecs.execution_role_arn" | "ecs.task_role_arn" => Some("ecs-tasks.amazonaws.com"),
-        "backup.selection.iam_role_arn" => Some("backup.amazonaws.com"),
-        _ => None,
-    }
+    RoleKind::ALL
+        .iter()
+        .find(|r| r.config_key() == used_by)
+        .map(|r| r.service())
 }
 
-/// Every reference in the config, each once.
+/// Every reference in the config, each once: the roles it adopts (the others hcctl creates), the
+/// secrets the containers name besides the ones hcctl manages, the KMS keys.
 pub fn collect(config: &Config) -> Vec<Reference> {
     let mut refs: Vec<Reference> = Vec::new();
     let mut add = |what: &'static str, arn: &str, used_by: String| {
@@ -56,13 +56,10 @@ pub fn collect(config: &Config) -> Vec<Reference> {
             });
         }
     };
-    add(
-        "role",
-        &config.ecs.execution_role_arn,
-        "ecs.execution_role_arn".into(),
-    );
-    if let Some(arn) = &config.ecs.task_role_arn {
-        add("role", arn, "ecs.task_role_arn".into());
+    for role in [RoleKind::Execution, RoleKind::MongoTask, RoleKind::AppTask] {
+        if let Some(arn) = config.adopted_role(role) {
+            add("role", arn, role.config_key().into());
+        }
     }
     for (name, c) in [
         ("mongo", &config.containers.mongo),
@@ -88,11 +85,9 @@ pub fn collect(config: &Config) -> Vec<Reference> {
     if let Some(k) = &config.backup.vault.kms_key_arn {
         add("KMS key", k, "backup.vault.kms_key_arn".into());
     }
-    add(
-        "role",
-        &config.backup.selection.iam_role_arn,
-        "backup.selection.iam_role_arn".into(),
-    );
+    if let Some(arn) = config.adopted_role(RoleKind::Backup) {
+        add("role", arn, RoleKind::Backup.config_key().into());
+    }
     refs
 }
 
@@ -302,7 +297,7 @@ fn key_problems(m: &aws_sdk_kms::types::KeyMetadata, for_logs: bool) -> Vec<Stri
 const LOGS_KMS_ACTIONS: &[&str] = &["kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey"];
 
 /// A policy document as IAM and KMS return it: JSON, or (IAM's trust policies) URL-encoded JSON.
-fn policy_json(text: &str) -> Option<serde_json::Value> {
+pub fn policy_json(text: &str) -> Option<serde_json::Value> {
     serde_json::from_str(text).ok().or_else(|| {
         let decoded = percent_encoding::percent_decode_str(text)
             .decode_utf8()
@@ -428,7 +423,7 @@ async fn execution_role_access(
 
 /// Why a secret cannot be looked up from here, if it cannot: ECS accepts a secret of another
 /// region or account by its full ARN, but the lookup runs in the deploy's region and account (the
-/// account of `ecs.execution_role_arn`, which must be the task's own).
+/// account of the credentials, STS GetCallerIdentity).
 pub fn elsewhere(r: &Reference, region: &str, home_account: Option<&str>) -> Option<String> {
     if r.what != "secret" {
         return None;
@@ -451,8 +446,11 @@ pub fn elsewhere(r: &Reference, region: &str, home_account: Option<&str>) -> Opt
 /// Observe every reference and say what it is (the kind's observe and changes in one: the
 /// execution role's check needs what the secrets' lookups found): found and usable ones
 /// unchanged, missing ones `missing`, unusable ones `unusable`.
-pub async fn observe(aws: &Aws, config: &Config) -> Result<Vec<Step>, AwsError> {
-    let home_account = config.ecs.execution_role_arn.split(':').nth(4);
+pub async fn observe(
+    aws: &Aws,
+    config: &Config,
+    home_account: Option<&str>,
+) -> Result<Vec<Step>, AwsError> {
     let mut steps = Vec::new();
     // What the execution role must read when a task starts, and where its step is.
     let mut needs: Vec<(&'static str, String)> = Vec::new();
@@ -518,7 +516,7 @@ impl Resource for References {
 
     async fn observe_all(cx: &mut Context<'_>) -> Result<Vec<Step>, AwsError> {
         match cx.command {
-            Command::Deploy => observe(cx.aws, cx.config).await,
+            Command::Deploy => observe(cx.aws, cx.config, cx.outputs.account_id.as_deref()).await,
             Command::Destroy => Ok(Vec::new()),
         }
     }

@@ -9,10 +9,11 @@
 use std::collections::BTreeMap;
 
 use aws_sdk_ecs::types::{
-    Compatibility, ContainerDefinition, CpuArchitecture, EfsTransitEncryption,
-    EfsVolumeConfiguration, HealthCheck, KeyValuePair, LogConfiguration, LogDriver, MountPoint,
-    NetworkMode, OsFamily, PortMapping, RuntimePlatform, Secret, SortOrder, Tag, TaskDefinition,
-    TaskDefinitionField, TaskDefinitionStatus, TransportProtocol, Ulimit, UlimitName, Volume,
+    Compatibility, ContainerDefinition, CpuArchitecture, EfsAuthorizationConfig,
+    EfsAuthorizationConfigIam, EfsTransitEncryption, EfsVolumeConfiguration, HealthCheck,
+    KeyValuePair, LogConfiguration, LogDriver, MountPoint, NetworkMode, OsFamily, PortMapping,
+    RuntimePlatform, Secret, SortOrder, Tag, TaskDefinition, TaskDefinitionField,
+    TaskDefinitionStatus, TransportProtocol, Ulimit, UlimitName, Volume,
 };
 use aws_sdk_ecs::Client;
 use serde::{Deserialize, Serialize};
@@ -180,6 +181,18 @@ pub struct Efs {
     pub root_directory: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub transit_encryption: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub authorization_config: Option<EfsAuthorization>,
+}
+
+/// Mount through an access point, authorized by the task role (IAM).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct EfsAuthorization {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub access_point_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iam: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -201,6 +214,9 @@ impl TaskDef {
                 efs.root_directory.get_or_insert_with(|| "/".to_string());
                 efs.transit_encryption
                     .get_or_insert_with(|| "DISABLED".to_string());
+                if let Some(a) = &mut efs.authorization_config {
+                    a.iam.get_or_insert_with(|| "DISABLED".to_string());
+                }
             }
         }
         let awsvpc = self.network_mode.as_deref() == Some("awsvpc");
@@ -271,6 +287,10 @@ impl TaskDef {
                         file_system_id: e.file_system_id().to_string(),
                         root_directory: e.root_directory().map(str::to_string),
                         transit_encryption: e.transit_encryption().map(|t| t.as_str().to_string()),
+                        authorization_config: e.authorization_config().map(|a| EfsAuthorization {
+                            access_point_id: a.access_point_id().map(str::to_string),
+                            iam: a.iam().map(|i| i.as_str().to_string()),
+                        }),
                     }),
                 })
                 .collect(),
@@ -574,6 +594,12 @@ pub async fn apply(client: &Client, td: &TaskDef) -> Result<String, AwsError> {
                             .as_deref()
                             .map(EfsTransitEncryption::from),
                     )
+                    .set_authorization_config(e.authorization_config.as_ref().map(|a| {
+                        EfsAuthorizationConfig::builder()
+                            .set_access_point_id(a.access_point_id.clone())
+                            .set_iam(a.iam.as_deref().map(EfsAuthorizationConfigIam::from))
+                            .build()
+                    }))
                     .build()
                     .map_err(|err| build_err("an EFS volume", err))?,
             );
@@ -633,10 +659,17 @@ impl Resource for TaskDefinitions {
         let mut items = Vec::new();
         match cx.command {
             Command::Deploy => {
-                for desired in &cx.task_definitions {
+                for (container, desired) in CONTAINERS.iter().zip(rendered(cx)?) {
                     let latest = latest(&cx.aws.ecs, &desired.family).await?.map(Box::new);
+                    // The latest revision stays the one to run when nothing changes; otherwise
+                    // the new revision's ARN is known only once it is registered.
+                    if let Some(l) = latest.as_deref() {
+                        if changes(&desired, Some(l)).action == Action::Unchanged {
+                            cx.outputs.task_definitions.insert(container, l.0.clone());
+                        }
+                    }
                     items.push(Item::Deploy {
-                        desired: Box::new(desired.clone()),
+                        desired: Box::new(desired),
                         latest,
                     });
                 }
@@ -660,7 +693,22 @@ impl Resource for TaskDefinitions {
 
     async fn apply_step(cx: &mut Context<'_>, item: &Item) -> Result<String, AwsError> {
         match item {
-            Item::Deploy { desired, .. } => apply(&cx.aws.ecs, desired).await,
+            Item::Deploy { desired, .. } => {
+                // Rendered again: roles, secrets and the file system created by the steps before
+                // this one are known now.
+                let now = rendered(cx)?
+                    .into_iter()
+                    .find(|td| td.family == desired.family)
+                    .ok_or_else(|| wrong_command(&desired.family))?;
+                let arn = apply(&cx.aws.ecs, &now).await?;
+                if let Some(container) = CONTAINERS
+                    .iter()
+                    .find(|c| cx.config.family(c) == desired.family)
+                {
+                    cx.outputs.task_definitions.insert(container, arn.clone());
+                }
+                Ok(arn)
+            }
             Item::Destroy { family, .. } => Err(wrong_command(family)),
         }
     }
@@ -691,6 +739,11 @@ impl Resource for TaskDefinitions {
             Item::Deploy { desired, .. } => Err(wrong_command(&desired.family)),
         }
     }
+}
+
+/// The task definitions as the outputs known so far make them, in [`CONTAINERS`] order.
+fn rendered(cx: &Context<'_>) -> Result<Vec<TaskDef>, AwsError> {
+    (cx.render)(&cx.outputs).map_err(|e| AwsError::other("rendering the task definitions", e))
 }
 
 /// An item observed for one command and asked of by the other: a bug in the engine, shown in the

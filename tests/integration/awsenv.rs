@@ -94,6 +94,17 @@ impl AwsEnv {
             .unwrap_or_else(|e| panic!("deploy --format json is not JSON: {e}\n{}", stdout(&out)))
     }
 
+    /// The test's config, parsed with the variables hcctl gets.
+    pub fn parsed_config(&self) -> hcctl::config::Config {
+        let text = std::fs::read_to_string(&self.config).expect("read config");
+        hcctl::config::Config::parse(&text, &self.config, &|name| match name {
+            "HCCTL_AWS_ACCOUNT_ID" => Some("000000000000".to_string()),
+            "HCCTL_TEST_KMS_KEY" => Some(self.kms_key.clone()),
+            _ => None,
+        })
+        .expect("the test config parses")
+    }
+
     pub fn name(&self, suffix: &str) -> String {
         format!("{}-dev-{suffix}", self.project)
     }
@@ -195,6 +206,39 @@ pub fn templates() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("task-definitions")
 }
 
+/// The config of a deploy from an empty account: no role, secret or file system adopted; hcctl
+/// creates them all.
+pub fn empty_account_config_text(project: &str) -> String {
+    let text = config_text(project, "mongo:7.0.14", 30);
+    let mut out = String::new();
+    let mut skipping = false;
+    for line in text.lines() {
+        let trimmed = line.trim_start();
+        let indent = line.len() - trimmed.len();
+        if skipping && indent > 4 {
+            continue;
+        }
+        skipping = false;
+        if trimmed.starts_with("execution_role_arn:")
+            || trimmed.starts_with("task_role_arn:")
+            || trimmed.starts_with("iam_role_arn:")
+        {
+            continue;
+        }
+        if indent == 4 && trimmed == "secrets:" {
+            skipping = true;
+            continue;
+        }
+        out.push_str(line);
+        out.push('\n');
+    }
+    assert!(
+        !out.contains("role_arn") && !out.contains("secretsmanager"),
+        "{out}"
+    );
+    out
+}
+
 /// A complete config for `project`; tests edit the text for their case.
 pub fn config_text(project: &str, mongo_image: &str, mongo_retention: u32) -> String {
     format!(
@@ -219,7 +263,6 @@ containers:
       MONGO_INITDB_ROOT_PASSWORD: "arn:aws:secretsmanager:eu-west-3:000000000000:secret:{project}/root:password::"
     volume:
       name: mongo-data
-      efs_file_system_id: fs-0123456789abcdef0
       container_path: /data/db
   app:
     image: hcctl:test
@@ -257,8 +300,6 @@ backup:
   selection:
     name: {project}-dev-data
     iam_role_arn: arn:aws:iam::000000000000:role/service-role/AWSBackupDefaultServiceRole
-    resources:
-      - arn:aws:elasticfilesystem:eu-west-3:000000000000:file-system/fs-0123456789abcdef0
     tag_conditions:
       Backup: daily
 tags:

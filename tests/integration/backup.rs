@@ -81,10 +81,13 @@ async fn no_backup_yet_is_unhealthy_and_a_completed_run_makes_it_healthy() {
     assert_eq!(v["healthy"], true);
     assert_eq!(v["jobs"][0]["id"], job_id.as_str());
     assert_eq!(v["jobs"][0]["state"], "COMPLETED");
-    assert_eq!(
-        v["jobs"][0]["resource_arn"],
-        "arn:aws:elasticfilesystem:eu-west-3:000000000000:file-system/fs-0123456789abcdef0"
-    );
+    // The file system deploy created: what the selection protects and `backup run` backs up.
+    let fs = hcctl::resources::file_system::find(&env.aws, &env.parsed_config())
+        .await
+        .unwrap()
+        .expect("the file system");
+    assert_eq!(v["jobs"][0]["resource_arn"], fs.arn.as_str());
+    assert_eq!(v["selection"]["resources"], serde_json::json!([fs.arn]));
     assert_eq!(v["last_completed"]["id"], job_id.as_str());
     assert!(v["vault"]["recovery_points"].as_i64().unwrap() >= 1);
     let text = stdout(&env.run(&["backup-status"]));
@@ -171,7 +174,7 @@ async fn a_plan_changed_outside_hcctl_shows_drift_and_exits_1() {
 #[tokio::test]
 async fn a_missing_vault_or_plan_is_named() {
     let env = AwsEnv::new().await;
-    // Nothing deployed: both missing.
+    // Nothing deployed: the vault, the plan and the file system they protect, all missing.
     let (code, v) = status_json(&env, &[]);
     assert_eq!(code, Some(1));
     assert_eq!(
@@ -179,7 +182,22 @@ async fn a_missing_vault_or_plan_is_named() {
         [
             format!("backup vault {} does not exist", env.name("vault")),
             format!("backup plan {} does not exist", env.name("daily")),
+            format!(
+                "file system {} does not exist: run hcctl deploy",
+                env.name("mongo-data")
+            ),
         ]
+    );
+    // And `backup run` has nothing to back up yet: it says so before starting any job.
+    let out = env.run(&["backup", "run"]);
+    assert_exit(&out, 2);
+    assert!(
+        stderr(&out).contains(&format!(
+            "the file system {} does not exist yet: run hcctl deploy first",
+            env.name("mongo-data")
+        )),
+        "{}",
+        stderr(&out)
     );
     let text = stdout(&env.run(&["backup-status"]));
     assert!(text.contains("MISSING"), "{text}");

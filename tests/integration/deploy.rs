@@ -7,11 +7,12 @@ use std::time::{Duration, Instant};
 use aws_sdk_ecs::types::TaskDefinitionField;
 use hcctl::deploy::plan;
 use hcctl::resources::{
-    backup_plan, backup_selection, backup_vault, cluster, log_group, task_definition,
+    backup_plan, backup_selection, backup_vault, cluster, file_system, log_group, secret,
+    security_group, task_definition,
 };
 use serde_json::Value;
 
-use crate::awsenv::{config_text, create_key, trust_policy, AwsEnv};
+use crate::awsenv::{config_text, create_key, empty_account_config_text, trust_policy, AwsEnv};
 use crate::util::{assert_exit, assert_success, stderr, stdout};
 
 /// The split configuration: the log group, the database secret, the execution role and the KMS
@@ -112,7 +113,28 @@ async fn assert_nothing_exists(env: &AwsEnv) {
         .await
         .unwrap();
     assert!(plan.is_none(), "{plan:?}");
+    let config = env.parsed_config();
+    let fs = file_system::find(&env.aws, &config).await.unwrap();
+    assert!(fs.is_none(), "{fs:?}");
+    let vpc = hcctl::resources::network::observe(&env.aws, &config)
+        .await
+        .unwrap()
+        .vpc_id
+        .expect("the emulator's default VPC");
+    for tier in security_group::TIERS {
+        let g = security_group::observe(&env.aws.ec2, &vpc, &env.name(tier))
+            .await
+            .unwrap();
+        assert!(g.is_none(), "security group {tier}: {g:?}");
+    }
 }
+
+/// What the test config creates on an empty account: 3 security groups, the file system, its 3
+/// mount targets (one per zone of the emulator's default VPC) and access point, 2 log groups,
+/// 3 secrets, the mongo task role (the others are adopted), the cluster, the Cloud Map namespace
+/// and service, 2 task definitions, the ECS service, the vault, plan and selection. The network is
+/// only read.
+const CREATED: u64 = 23;
 
 fn mutating(plan: &Value) -> u64 {
     plan["outcome"]["api_calls"]["mutating"]
@@ -140,9 +162,17 @@ async fn deploy_creates_what_the_config_says_and_a_second_deploy_changes_nothing
         "{refs:?}"
     );
     let acts = actions(&first);
-    assert_eq!(acts.len(), 8, "{acts:?}");
-    assert!(acts.values().all(|a| a == "create"), "{acts:?}");
-    assert_eq!(first["outcome"]["created"], 8);
+    assert_eq!(acts.len() as u64, CREATED + 1, "{acts:?}");
+    assert_eq!(
+        acts.get("network default").map(String::as_str),
+        Some("unchanged")
+    );
+    assert!(
+        acts.iter()
+            .all(|(k, a)| a == "create" || k == "network default"),
+        "{acts:?}"
+    );
+    assert_eq!(first["outcome"]["created"], CREATED);
 
     // Log groups: retention and tags.
     for (which, days) in [("mongo", 30), ("app", 90)] {
@@ -183,6 +213,85 @@ async fn deploy_creates_what_the_config_says_and_a_second_deploy_changes_nothing
     assert!(cluster::observe(&env.aws.ecs, &env.cluster())
         .await
         .unwrap());
+
+    // MongoDB as an ECS service, reachable by name, followed until stable (--wait, the default).
+    let state = first["outcome"]["service"].as_str().unwrap_or("");
+    assert!(
+        state.starts_with(&format!("{} stable: 1/1 running ", env.name("mongo"))),
+        "{state}"
+    );
+    let described = env
+        .aws
+        .ecs
+        .describe_services()
+        .cluster(env.cluster())
+        .services(env.name("mongo"))
+        .include(aws_sdk_ecs::types::ServiceField::Tags)
+        .send()
+        .await
+        .expect("describe the service");
+    let svc = &described.services()[0];
+    assert_eq!(svc.status(), Some("ACTIVE"));
+    assert_eq!(svc.desired_count(), 1);
+    assert_eq!(svc.launch_type().map(|l| l.as_str()), Some("FARGATE"));
+    let dc = svc
+        .deployment_configuration()
+        .expect("deployment configuration");
+    assert_eq!(dc.minimum_healthy_percent(), Some(0));
+    assert_eq!(dc.maximum_percent(), Some(100));
+    let breaker = dc.deployment_circuit_breaker().expect("circuit breaker");
+    assert!(breaker.enable() && breaker.rollback());
+    assert_eq!(svc.propagate_tags().map(|p| p.as_str()), Some("SERVICE"));
+    let vpc_conf = svc
+        .network_configuration()
+        .and_then(|n| n.awsvpc_configuration())
+        .expect("awsvpc configuration");
+    let mut subnets = vpc_conf.subnets().to_vec();
+    subnets.sort();
+    assert_eq!(
+        subnets,
+        ["subnet-00000001", "subnet-00000002", "subnet-00000003"]
+    );
+    assert_eq!(
+        vpc_conf.assign_public_ip().map(|a| a.as_str()),
+        Some("DISABLED")
+    );
+    let config = env.parsed_config();
+    let vpc = hcctl::resources::network::observe(&env.aws, &config)
+        .await
+        .unwrap()
+        .vpc_id
+        .expect("the default VPC");
+    let mongo_group = security_group::observe(&env.aws.ec2, &vpc, &env.name("mongo"))
+        .await
+        .unwrap()
+        .expect("the mongo security group");
+    assert_eq!(
+        vpc_conf.security_groups(),
+        std::slice::from_ref(&mongo_group.id)
+    );
+    assert!(
+        svc.task_definition()
+            .is_some_and(|t| t.ends_with(&format!("{}:1", env.name("mongo")))),
+        "{svc:?}"
+    );
+    let ns = hcctl::resources::namespace::observe(&env.aws.discovery, &config.namespace())
+        .await
+        .unwrap()
+        .expect("the Cloud Map namespace");
+    let discovery =
+        hcctl::resources::discovery_service::observe(&env.aws.discovery, &ns.id, "mongo")
+            .await
+            .unwrap()
+            .expect("the Cloud Map service");
+    assert_eq!(
+        svc.service_registries()
+            .iter()
+            .filter_map(|r| r.registry_arn())
+            .collect::<Vec<_>>(),
+        [discovery.arn.as_str()]
+    );
+    assert_eq!(config.namespace(), format!("dev.{}.internal", env.project));
 
     // Task definitions, described from ECS.
     let out = env
@@ -238,12 +347,125 @@ async fn deploy_creates_what_the_config_says_and_a_second_deploy_changes_nothing
     assert_eq!(hc.command()[0], "CMD-SHELL");
     assert_eq!(hc.retries(), Some(5));
     assert_eq!(c.mount_points()[0].container_path(), Some("/data/db"));
+    // The file system hcctl created, mounted through its access point with IAM and TLS.
+    let config = env.parsed_config();
+    let fs = file_system::observe(&env.aws, &config)
+        .await
+        .unwrap()
+        .expect("the file system");
+    let efs = td.volumes()[0]
+        .efs_volume_configuration()
+        .expect("an EFS volume");
+    assert_eq!(efs.file_system_id(), fs.id);
     assert_eq!(
-        td.volumes()[0]
-            .efs_volume_configuration()
-            .map(|e| e.file_system_id()),
-        Some("fs-0123456789abcdef0")
+        efs.transit_encryption().map(|t| t.as_str()),
+        Some("ENABLED")
     );
+    let auth = efs.authorization_config().expect("authorization config");
+    assert_eq!(auth.iam().map(|i| i.as_str()), Some("ENABLED"));
+    let ap = hcctl::resources::access_point::observe(&env.aws.efs, &fs.id, &env.name("mongo"))
+        .await
+        .unwrap()
+        .expect("the access point");
+    assert_eq!(auth.access_point_id(), Some(ap.id.as_str()));
+    assert_eq!(
+        ap.settings,
+        hcctl::resources::access_point::Settings {
+            uid: 999,
+            gid: 999,
+            path: "/mongo".into(),
+            creation: Some((999, 999, "0700".into())),
+        }
+    );
+    assert!(fs.encrypted, "the file system is encrypted");
+    assert_eq!(fs.automatic_backups.as_deref(), Some("DISABLED"));
+    assert!(
+        fs.policy
+            .as_ref()
+            .is_some_and(file_system::denies_insecure_transport),
+        "{:?}",
+        fs.policy
+    );
+    assert_eq!(fs.tags.get("Backup").map(String::as_str), Some("daily"));
+    // Network: one mount target per zone, behind the efs group, which lets in NFS from the mongo
+    // group only; the mongo group lets in 27017 from the app group only.
+    let net = hcctl::resources::network::observe(&env.aws, &config)
+        .await
+        .unwrap();
+    let vpc = net.vpc_id.clone().expect("the default VPC");
+    let group = |tier: &'static str| {
+        let (ec2, vpc, name) = (env.aws.ec2.clone(), vpc.clone(), env.name(tier));
+        async move {
+            security_group::observe(&ec2, &vpc, &name)
+                .await
+                .unwrap()
+                .unwrap_or_else(|| panic!("security group {tier}"))
+        }
+    };
+    let (app_sg, mongo_sg, efs_sg) = (group("app").await, group("mongo").await, group("efs").await);
+    assert!(app_sg.ingress.is_empty(), "{:?}", app_sg.ingress);
+    let only = |g: &security_group::Observed| -> Vec<(i32, String)> {
+        g.ingress
+            .iter()
+            .map(|r| (r.from_port, r.source.clone()))
+            .collect()
+    };
+    assert_eq!(only(&mongo_sg), [(27017, app_sg.id.clone())]);
+    assert_eq!(only(&efs_sg), [(2049, mongo_sg.id.clone())]);
+    let mts = hcctl::resources::mount_target::observe(&env.aws.efs, &fs.id)
+        .await
+        .unwrap();
+    assert_eq!(mts.len(), 3, "{mts:?}");
+    assert!(
+        mts.iter().all(|m| m.security_groups == [efs_sg.id.clone()]),
+        "{mts:?}"
+    );
+    // Generated secrets: never printed, URI-safe 32-character passwords, the writer's URI names
+    // MongoDB's Cloud Map name.
+    let plan_text = first.to_string();
+    for role in ["root", "writer", "reader"] {
+        let value = env
+            .aws
+            .secrets
+            .get_secret_value()
+            .secret_id(format!("{}/dev/mongo-{role}", env.project))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("secret {role}: {e:?}"));
+        let v: Value = serde_json::from_str(value.secret_string().unwrap()).unwrap();
+        let password = v["password"].as_str().unwrap();
+        assert_eq!(password.len(), 32);
+        assert!(password.chars().all(|c| c.is_ascii_alphanumeric()));
+        assert!(!plan_text.contains(password), "a password is in the plan");
+        assert_eq!(v["username"], role);
+        if role == "writer" {
+            assert_eq!(
+                v["uri"],
+                format!(
+                    "mongodb://writer:{password}@mongo.dev.{}.internal:27017/healthcare?authSource=healthcare",
+                    env.project
+                )
+            );
+        }
+    }
+    // The mongo task role may mount that file system through that access point, nothing else.
+    let role = env.name("mongo-task");
+    let doc = env
+        .aws
+        .iam
+        .get_role_policy()
+        .role_name(&role)
+        .policy_name("hcctl")
+        .send()
+        .await
+        .expect("the mongo task role's policy");
+    let doc = hcctl::resources::reference::policy_json(doc.policy_document()).unwrap();
+    assert_eq!(doc["Statement"][0]["Resource"], fs.arn);
+    assert_eq!(
+        doc["Statement"][0]["Condition"]["StringEquals"]["elasticfilesystem:AccessPointArn"],
+        ap.arn
+    );
+    assert_eq!(doc["Statement"].as_array().map(Vec::len), Some(1));
     let tags: BTreeMap<_, _> = out
         .tags()
         .iter()
@@ -291,10 +513,8 @@ async fn deploy_creates_what_the_config_says_and_a_second_deploy_changes_nothing
         .await
         .unwrap()
         .expect("selection");
-    assert_eq!(
-        sel.resources,
-        ["arn:aws:elasticfilesystem:eu-west-3:000000000000:file-system/fs-0123456789abcdef0"]
-    );
+    // The selection protects the file system deploy created: derived, never typed.
+    assert_eq!(sel.resources, std::slice::from_ref(&fs.arn));
     // Issue 22, finding 2: with resources named, the tag narrows them (Conditions, AND); as
     // ListOfTags it would add every resource of the account tagged Backup=daily (OR).
     assert_eq!(
@@ -319,6 +539,172 @@ async fn deploy_creates_what_the_config_says_and_a_second_deploy_changes_nothing
     assert_eq!(revisions.len(), 1, "{revisions:?}");
 }
 
+/// Issue 14: from an empty account, deploy creates the roles and the secrets the tasks use too,
+/// wires them into the task definitions, and converges. Issue 22, finding 9: a file system
+/// adopted with EFS's automatic backups on is reported.
+#[tokio::test]
+async fn an_empty_account_gets_roles_and_secrets_wired_into_the_tasks() {
+    let env = AwsEnv::new().await;
+    env.write_config(&empty_account_config_text(&env.project));
+    let first = env.deploy(&["--strict"]);
+    let acts = actions(&first);
+    for role in ["execution", "mongo-task", "app-task", "backup"] {
+        assert_eq!(
+            acts.get(&format!("role {}", env.name(role)))
+                .map(String::as_str),
+            Some("create"),
+            "{acts:?}"
+        );
+    }
+    assert_eq!(first["outcome"]["created"], CREATED + 3, "{first}");
+    let refs: Vec<&Value> = first["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["kind"] == "reference")
+        .collect();
+    assert_eq!(
+        refs.len(),
+        1,
+        "only the log group's KMS key is referenced: {refs:?}"
+    );
+
+    let role_arn = |name: &str| format!("arn:aws:iam::000000000000:role/{}", env.name(name));
+    let secret_arn = |role: &str| {
+        let (secrets, name) = (
+            env.aws.secrets.clone(),
+            format!("{}/dev/mongo-{role}", env.project),
+        );
+        async move {
+            secret::observe(&secrets, &name)
+                .await
+                .unwrap()
+                .unwrap_or_else(|| panic!("secret {name}"))
+                .arn
+        }
+    };
+    let (root, writer) = (secret_arn("root").await, secret_arn("writer").await);
+    let mongo = task_definition::latest(&env.aws.ecs, &env.name("mongo"))
+        .await
+        .unwrap()
+        .expect("mongo task definition")
+        .1;
+    assert_eq!(mongo.execution_role_arn, Some(role_arn("execution")));
+    assert_eq!(mongo.task_role_arn, Some(role_arn("mongo-task")));
+    let mut injected: Vec<(String, String)> = mongo.container_definitions[0]
+        .secrets
+        .iter()
+        .map(|s| (s.name.clone(), s.value_from.clone()))
+        .collect();
+    injected.sort();
+    assert_eq!(
+        injected,
+        [
+            (
+                "MONGO_INITDB_ROOT_PASSWORD".to_string(),
+                format!("{root}:password::")
+            ),
+            (
+                "MONGO_INITDB_ROOT_USERNAME".to_string(),
+                format!("{root}:username::")
+            ),
+        ]
+    );
+    let app = task_definition::latest(&env.aws.ecs, &env.name("app"))
+        .await
+        .unwrap()
+        .expect("app task definition")
+        .1;
+    assert_eq!(app.task_role_arn, Some(role_arn("app-task")));
+    assert_eq!(app.container_definitions[0].secrets.len(), 1);
+    assert_eq!(
+        app.container_definitions[0].secrets[0].name,
+        "HCCTL_MONGODB_URI"
+    );
+    assert_eq!(
+        app.container_definitions[0].secrets[0].value_from,
+        format!("{writer}:uri::")
+    );
+    // The execution role reads exactly the generated secrets and writes the two log groups.
+    let doc = env
+        .aws
+        .iam
+        .get_role_policy()
+        .role_name(env.name("execution"))
+        .policy_name("hcctl")
+        .send()
+        .await
+        .expect("the execution role's policy");
+    let doc = hcctl::resources::reference::policy_json(doc.policy_document()).unwrap();
+    let read = doc["Statement"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["Action"] == "secretsmanager:GetSecretValue")
+        .expect("the secrets statement");
+    let mut want = vec![root.clone(), writer.clone(), secret_arn("reader").await];
+    want.sort();
+    assert_eq!(read["Resource"], serde_json::json!(want));
+    // The backup selection uses the backup role hcctl made.
+    let plan = backup_plan::observe(&env.aws.backup, &env.name("daily"))
+        .await
+        .unwrap()
+        .expect("backup plan");
+    let sel = backup_selection::observe(&env.aws.backup, &plan.id, &env.name("data"))
+        .await
+        .unwrap()
+        .expect("selection");
+    assert_eq!(sel.iam_role_arn, role_arn("backup"));
+
+    let second = env.deploy(&["--strict"]);
+    assert_eq!(mutating(&second), 0, "{second}");
+
+    // Adopting a file system made elsewhere, with EFS's automatic backups on: reported, and
+    // left as it is.
+    let fs = file_system::find(&env.aws, &env.parsed_config())
+        .await
+        .unwrap()
+        .expect("the file system");
+    env.aws
+        .efs
+        .put_backup_policy()
+        .file_system_id(&fs.id)
+        .backup_policy(
+            aws_sdk_efs::types::BackupPolicy::builder()
+                .status(aws_sdk_efs::types::Status::Enabled)
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .expect("turning automatic backups on");
+    let adopting = empty_account_config_text(&env.project).replace(
+        "      container_path: /data/db\n",
+        &format!(
+            "      container_path: /data/db\n      efs_file_system_id: {}\n",
+            fs.id
+        ),
+    );
+    env.write_config(&adopting);
+    let plan = env.deploy(&["--dry-run"]);
+    let step = plan["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["kind"] == "file_system")
+        .expect("the file system step");
+    assert_eq!(step["name"], fs.id.as_str());
+    assert_eq!(step["action"], "unchanged", "{step}");
+    assert!(
+        step["changes"].as_array().unwrap().iter().any(|l| l
+            .as_str()
+            .unwrap_or("")
+            .starts_with("automatic backups ENABLED")),
+        "{step}"
+    );
+    assert_eq!(mutating(&plan), 0);
+}
+
 #[tokio::test]
 async fn a_changed_image_registers_exactly_one_revision_and_touches_nothing_else() {
     let env = AwsEnv::new().await;
@@ -329,21 +715,57 @@ async fn a_changed_image_registers_exactly_one_revision_and_touches_nothing_else
     let changed: Vec<_> = acts.iter().filter(|(_, a)| *a != "unchanged").collect();
     assert_eq!(
         changed,
-        [(
-            &format!("task_definition {}", env.name("mongo")),
-            &"update".to_string()
-        )],
+        [
+            (
+                &format!("ecs_service {}", env.name("mongo")),
+                &"update".to_string()
+            ),
+            (
+                &format!("task_definition {}", env.name("mongo")),
+                &"update".to_string()
+            )
+        ],
         "{acts:?}"
     );
     assert_eq!(
         plan["outcome"]["api_calls"]["mutating_operations"],
-        serde_json::json!(["ecs:RegisterTaskDefinition"])
+        serde_json::json!(["ecs:RegisterTaskDefinition", "ecs:UpdateService"])
+    );
+    // The plan says what the new revision does to the running database.
+    let service_step = plan["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["kind"] == "ecs_service")
+        .unwrap();
+    assert!(
+        service_step["changes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c.as_str().unwrap_or("").starts_with("restarts MongoDB")),
+        "{service_step}"
+    );
+    let described = env
+        .aws
+        .ecs
+        .describe_services()
+        .cluster(env.cluster())
+        .services(env.name("mongo"))
+        .send()
+        .await
+        .expect("describe the service");
+    assert!(
+        described.services()[0]
+            .task_definition()
+            .is_some_and(|td| td.ends_with(&format!("{}:2", env.name("mongo")))),
+        "{described:?}"
     );
     let step = plan["steps"]
         .as_array()
         .unwrap()
         .iter()
-        .find(|s| s["action"] == "update")
+        .find(|s| s["action"] == "update" && s["kind"] == "task_definition")
         .unwrap();
     assert!(
         step["changes"]
@@ -453,14 +875,16 @@ async fn missing_references_are_warnings_and_stop_a_strict_deploy() {
     let out = env.run(&["deploy", "--strict", "--dry-run"]);
     assert_exit(&out, 1);
     assert!(
-        stdout(&out).contains("would create 8, update 0, replace 0, delete 0"),
+        stdout(&out).contains(&format!(
+            "would create {CREATED}, update 0, replace 0, delete 0"
+        )),
         "{}",
         stdout(&out)
     );
     // Without --strict: a warning, and the deploy goes on.
     let plan = env.deploy(&[]);
     assert_eq!(plan["outcome"]["missing"], 1, "{plan}");
-    assert_eq!(plan["outcome"]["created"], 8);
+    assert_eq!(plan["outcome"]["created"], CREATED);
 }
 
 /// Issue 22, finding 6: a secret named by its full ARN (with the random suffix Secrets Manager
@@ -522,7 +946,7 @@ async fn a_config_without_tags_deploys_without_empty_tag_maps() {
     assert!(!text.contains("\ntags:"), "{text}");
     env.write_config(&text);
     let plan = env.deploy(&[]);
-    assert_eq!(plan["outcome"]["created"], 8, "{plan}");
+    assert_eq!(plan["outcome"]["created"], CREATED, "{plan}");
     let group = log_group::observe(&env.aws.logs, &env.log_group("mongo"))
         .await
         .unwrap()
@@ -756,7 +1180,9 @@ async fn dry_run_on_an_empty_account_changes_nothing() {
     assert!(text.contains("dry run, nothing changed"), "{text}");
     let plan = env.deploy(&["--dry-run"]);
     assert_eq!(mutating(&plan), 0);
-    assert!(actions(&plan).values().all(|a| a == "create"));
+    assert!(actions(&plan)
+        .iter()
+        .all(|(k, a)| a == "create" || k == "network default"));
     // Described afterwards: nothing exists.
     assert_nothing_exists(&env).await;
 }
@@ -813,11 +1239,14 @@ async fn an_unreachable_endpoint_fails_within_seconds_with_exit_1() {
     );
     let err = stderr(&out);
     assert!(err.contains("no answer from the AWS endpoint"), "{err}");
-    assert!(err.contains("log group"), "names the resource: {err}");
+    assert!(
+        err.contains("finding the AWS account of these credentials"),
+        "names what it was doing: {err}"
+    );
 }
 
 #[tokio::test]
-async fn destroy_removes_what_deploy_made() {
+async fn destroy_keeps_the_patient_data_unless_told_and_then_removes_it_too() {
     let env = AwsEnv::new().await;
     env.deploy(&[]);
     // Not on a terminal and no --yes: refuses, deletes nothing.
@@ -828,20 +1257,119 @@ async fn destroy_removes_what_deploy_made() {
         .await
         .unwrap()
         .is_some());
+    // --delete-data must name this deployment, or be confirmed on a terminal.
+    let out = env.run(&["destroy", "--yes", "--delete-data=other-dev"]);
+    assert_exit(&out, 2);
+    assert!(
+        stderr(&out).contains(&format!(
+            "--delete-data=other-dev does not name this deployment: type --delete-data={}-dev",
+            env.project
+        )),
+        "{}",
+        stderr(&out)
+    );
+    let out = env.run(&["destroy", "--yes", "--delete-data"]);
+    assert_exit(&out, 2);
+    assert!(
+        stderr(&out).contains("when standard input is not a terminal"),
+        "{}",
+        stderr(&out)
+    );
 
+    // Without --delete-data: everything but the data and what guards or opens it.
     let out = env.run(&["destroy", "--yes", "--format", "json"]);
     assert_success(&out);
     let plan: Value = serde_json::from_str(&stdout(&out)).unwrap();
-    assert_eq!(plan["outcome"]["deleted"], 8, "{plan}");
+    assert_eq!(plan["outcome"]["deleted"], 12, "{plan}");
+    let kept: Vec<String> = plan["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["action"] == "keep")
+        .map(|s| {
+            format!(
+                "{} {}",
+                s["kind"].as_str().unwrap(),
+                s["name"].as_str().unwrap()
+            )
+        })
+        .collect();
+    assert_eq!(kept.len(), 12, "{kept:?}");
+    assert!(
+        kept.contains(&format!("file_system {}", env.name("mongo-data"))),
+        "{kept:?}"
+    );
+    let config = env.parsed_config();
+    let fs = file_system::find(&env.aws, &config)
+        .await
+        .unwrap()
+        .expect("the file system is kept");
+    assert!(
+        secret::observe(&env.aws.secrets, &format!("{}/dev/mongo-root", env.project))
+            .await
+            .unwrap()
+            .is_some_and(|s| !s.scheduled_deletion)
+    );
+
+    // With it: the file system (mount targets and access point first), the secrets (recoverable
+    // for the window) and the security groups.
+    let out = env.run(&[
+        "destroy",
+        "--yes",
+        "--format",
+        "json",
+        &format!("--delete-data={}-dev", env.project),
+    ]);
+    assert_success(&out);
+    let plan: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(plan["outcome"]["deleted"], 11, "{plan}");
+    assert!(file_system::find(&env.aws, &config)
+        .await
+        .unwrap()
+        .is_none());
+    let mts = env
+        .aws
+        .efs
+        .describe_mount_targets()
+        .file_system_id(&fs.id)
+        .send()
+        .await;
+    assert!(
+        mts.as_ref().map_or(true, |m| m.mount_targets().is_empty()),
+        "{mts:?}"
+    );
+    for role in ["root", "writer", "reader"] {
+        let s = secret::observe(
+            &env.aws.secrets,
+            &format!("{}/dev/mongo-{role}", env.project),
+        )
+        .await
+        .unwrap();
+        assert!(
+            s.as_ref().is_none_or(|s| s.scheduled_deletion),
+            "secret {role} not scheduled for deletion: {s:?}"
+        );
+    }
     assert_nothing_exists(&env).await;
 
     // Nothing left: a second destroy deletes nothing, and deploy converges from scratch.
-    let again = env.run(&["destroy", "--yes", "--format", "json"]);
+    let again = env.run(&[
+        "destroy",
+        "--yes",
+        "--format",
+        "json",
+        &format!("--delete-data={}-dev", env.project),
+    ]);
     assert_success(&again);
     let plan: Value = serde_json::from_str(&stdout(&again)).unwrap();
-    assert_eq!(plan["outcome"]["api_calls"]["mutating"], 0);
+    assert_eq!(plan["outcome"]["api_calls"]["mutating"], 0, "{plan}");
     let redeploy = env.deploy(&[]);
-    assert_eq!(redeploy["outcome"]["created"], 8);
+    let restored = redeploy["outcome"]["updated"].as_u64().unwrap_or(0);
+    assert_eq!(
+        redeploy["outcome"]["created"].as_u64().unwrap_or(0) + restored,
+        CREATED,
+        "{redeploy}"
+    );
 }
 
 #[tokio::test]

@@ -6,6 +6,7 @@ mod awsenv;
 mod backup;
 mod cli;
 mod deploy;
+mod least_privilege;
 mod mangled;
 mod migrate;
 mod outputs;

@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # 01-hcctl-deploy.sh — LocalStack "ready" hook: once LocalStack answers, converge it to
-# infra/hcctl.yaml with `hcctl deploy` (ECS cluster and task definitions, CloudWatch log groups,
-# AWS Backup vault, plan and selection), so a fresh emulator starts with the whole AWS side.
+# infra/hcctl.yaml with `hcctl deploy --no-wait` (security groups, MongoDB's EFS file system,
+# log groups, secrets, roles, the ECS cluster, Cloud Map, task definitions and the MongoDB
+# service, AWS Backup), so a fresh emulator starts with the whole AWS side. --no-wait: the hook
+# must not hold LocalStack's start while the service's task comes up (`hcctl deploy` by hand
+# follows it).
 #
 # LocalStack runs every script in /etc/localstack/init/ready.d when it is ready;
 # docker-compose.yml mounts this directory there, and mounts what the deploy needs:
@@ -20,7 +23,7 @@
 # Settings (environment of the LocalStack container):
 #   HCCTL_BIN             hcctl to run            (default: `hcctl` on PATH, else /opt/hcctl/bin/hcctl)
 #   HCCTL_CONFIG          the config              (default: /opt/hcctl/infra/hcctl.yaml)
-#   HCCTL_AWS_ACCOUNT_ID  account in the ARNs     (default: 000000000000, LocalStack's)
+#   HCCTL_AWS_ACCOUNT_ID  for configs naming ${HCCTL_AWS_ACCOUNT_ID} (default: 000000000000, LocalStack's)
 #   HCCTL_DEPLOY_ENDPOINT where to deploy         (default: http://localhost:4566)
 set -euo pipefail
 
@@ -74,7 +77,7 @@ export HCCTL_AWS_ACCOUNT_ID=${HCCTL_AWS_ACCOUNT_ID:-000000000000}
 
 log "$version: deploying $config to $endpoint (account $HCCTL_AWS_ACCOUNT_ID)"
 rc=0
-"$hcctl" deploy --config "$config" --endpoint-url "$endpoint" || rc=$?
+"$hcctl" deploy --no-wait --config "$config" --endpoint-url "$endpoint" || rc=$?
 if [ "$rc" -ne 0 ]; then
   log "failed: hcctl deploy exited with $rc (see above). Is this the localstack-pro image with a" \
     "valid LOCALSTACK_AUTH_TOKEN? Re-run by hand with:" \

@@ -1,0 +1,401 @@
+//! `hcctl iam-policy` proven against an emulator that enforces IAM (ministack with AUTH=true, an
+//! instance of its own started here): an IAM user holding exactly that policy deploys from an
+//! empty account, redeploys without a change, reads the backup status, runs a backup and destroys
+//! everything; the same user without any one of the statements hcctl's own calls need is
+//! refused, and the refusal names an action of that statement.
+//!
+//! ministack authorizes each request against one resource ARN, not always the one AWS uses (ECS
+//! service calls on the cluster's ARN; EFS, AWS Backup, Cloud Map tagging and some EC2 calls on
+//! `*`; see
+//! README "Differences between the emulators and AWS"): for the statements of those services the
+//! test adds `*` to the policy's resources, so there the emulator proves the actions, not the
+//! resource scoping (and, for EC2, not the tag conditions: the emulator resolves no EC2 tag).
+//! IAM, Secrets Manager, CloudWatch Logs and Cloud Map statements are used exactly as printed. Statements AWS checks on hcctl's behalf (`iam:PassRole`, the network
+//! interfaces EFS creates, Cloud Map's hosted zone) are never checked by the emulator.
+
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use hcctl::aws::{Aws, Target};
+use serde_json::Value;
+
+use crate::awsenv::{empty_account_config_text, require_endpoint};
+use crate::util::{stderr, stdout, HCCTL};
+
+/// A ministack process with AUTH=true, stopped on drop.
+struct AuthEmulator {
+    child: Child,
+    url: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for AuthEmulator {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .expect("a free port")
+        .local_addr()
+        .expect("its address")
+        .port()
+}
+
+fn healthy(port: u16) -> bool {
+    use std::io::{Read, Write};
+    let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
+        return false;
+    };
+    let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
+    if s.write_all(b"GET /_ministack/health HTTP/1.0\r\nHost: localhost\r\n\r\n")
+        .is_err()
+    {
+        return false;
+    }
+    let mut answer = String::new();
+    let _ = s.read_to_string(&mut answer);
+    answer.starts_with("HTTP/1.0 200") || answer.starts_with("HTTP/1.1 200")
+}
+
+fn start_auth_emulator() -> AuthEmulator {
+    let bin = std::env::var("HCCTL_MINISTACK_BIN").unwrap_or_else(|_| {
+        panic!("HCCTL_MINISTACK_BIN is not set: run `eval \"$(scripts/stack up)\"` (it exports the emulator the least-privilege test starts with AUTH=true)")
+    });
+    let dir = tempfile::tempdir().expect("temp dir");
+    for _attempt in 0..3 {
+        let port = free_port();
+        let mut cmd = Command::new(&bin);
+        // Nothing of the test's AWS environment: ministack treats the access key in its own
+        // environment as root.
+        for (k, _) in std::env::vars() {
+            if k.starts_with("AWS_") {
+                cmd.env_remove(k);
+            }
+        }
+        let mut child = cmd
+            .env("BIND_HOST", "127.0.0.1")
+            .env("GATEWAY_PORT", port.to_string())
+            .env("LOG_LEVEL", "WARNING")
+            .env("IOT_MTLS_ENABLED", "0")
+            .env("AUTH", "true")
+            .env("MINISTACK_ACCOUNT_ID", "000000000000")
+            .env("S3_DATA_DIR", dir.path().join("s3"))
+            .current_dir(dir.path())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("starting {bin}: {e}"));
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if healthy(port) {
+                return AuthEmulator {
+                    child,
+                    url: format!("http://127.0.0.1:{port}"),
+                    _dir: dir,
+                };
+            }
+            if child.try_wait().ok().flatten().is_some() {
+                break; // exited (the port was taken meanwhile): another port
+            }
+            if Instant::now() >= deadline {
+                let _ = child.kill();
+                panic!("ministack with AUTH=true did not answer on 127.0.0.1:{port} in 60 s");
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+    panic!("ministack with AUTH=true exited at start three times");
+}
+
+/// The services ministack authorizes on another ARN than AWS (see the module's comment).
+fn emulator_scopes_differently(action: &str) -> bool {
+    ["ec2:", "ecs:", "elasticfilesystem:", "backup:"]
+        .iter()
+        .any(|p| action.starts_with(p))
+        || [
+            "logs:DescribeLogGroups",
+            "servicediscovery:ListTagsForResource",
+            "servicediscovery:TagResource",
+            "servicediscovery:UntagResource",
+        ]
+        .contains(&action)
+}
+
+/// The policy as the emulator can check it: `*` added where it authorizes on another ARN.
+fn for_the_emulator(doc: &Value) -> Value {
+    let mut doc = doc.clone();
+    for s in doc["Statement"].as_array_mut().expect("statements") {
+        let actions: Vec<String> = match &s["Action"] {
+            Value::String(a) => vec![a.clone()],
+            Value::Array(a) => a
+                .iter()
+                .filter_map(|v| v.as_str().map(str::to_string))
+                .collect(),
+            _ => Vec::new(),
+        };
+        if actions.iter().any(|a| emulator_scopes_differently(a)) {
+            let mut resources: Vec<Value> = match &s["Resource"] {
+                Value::Array(r) => r.clone(),
+                r => vec![r.clone()],
+            };
+            if !resources.contains(&Value::from("*")) {
+                resources.push(Value::from("*"));
+            }
+            s["Resource"] = Value::Array(resources);
+            // The emulator resolves no tag of an EC2 resource: a condition on one never holds.
+            if actions.iter().any(|a| a.starts_with("ec2:")) {
+                if let Some(o) = s.as_object_mut() {
+                    o.remove("Condition");
+                }
+            }
+        }
+    }
+    doc
+}
+
+struct User {
+    key: String,
+    secret: String,
+}
+
+async fn create_user(root: &Aws, name: &str, policy: &Value) -> User {
+    root.iam
+        .create_user()
+        .user_name(name)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("creating user {name}: {e:?}"));
+    root.iam
+        .put_user_policy()
+        .user_name(name)
+        .policy_name("hcctl")
+        .policy_document(policy.to_string())
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("putting the policy of {name}: {e:?}"));
+    let key = root
+        .iam
+        .create_access_key()
+        .user_name(name)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("creating a key for {name}: {e:?}"));
+    let key = key.access_key().expect("the access key");
+    User {
+        key: key.access_key_id().to_string(),
+        secret: key.secret_access_key().to_string(),
+    }
+}
+
+/// One project's config, written into `dir`: the empty-account config without the log group's
+/// KMS key (this emulator instance has none).
+fn write_config(dir: &Path, project: &str) -> std::path::PathBuf {
+    let text: String = empty_account_config_text(project)
+        .lines()
+        .filter(|l| !l.contains("kms_key_arn"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let path = dir.join(format!("{project}.yaml"));
+    std::fs::write(&path, text).expect("write config");
+    path
+}
+
+fn run_as(user: &User, url: &str, config: &Path, args: &[&str]) -> Output {
+    let mut cmd = Command::new(HCCTL);
+    for (k, _) in std::env::vars() {
+        if k.starts_with("AWS_ENDPOINT_URL") || k == "AWS_PROFILE" || k == "AWS_SESSION_TOKEN" {
+            cmd.env_remove(k);
+        }
+    }
+    cmd.args(args)
+        .arg("--config")
+        .arg(config)
+        .env("AWS_ENDPOINT_URL", url)
+        .env("AWS_ACCESS_KEY_ID", &user.key)
+        .env("AWS_SECRET_ACCESS_KEY", &user.secret)
+        .env("AWS_REGION", "eu-west-3")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env_remove("HCCTL_LOG")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {HCCTL}: {e}"))
+}
+
+/// deploy, redeploy, backup-status, backup run, destroy --delete-data: the first refusal, or
+/// `None` when all of it went through.
+fn lifecycle(user: &User, url: &str, config: &Path, project: &str) -> Result<(), String> {
+    let check = |what: &str, out: &Output, ok: &[i32]| -> Result<(), String> {
+        if out.status.code().is_some_and(|c| ok.contains(&c)) {
+            return Ok(());
+        }
+        Err(format!(
+            "{what}: exit {:?}\n{}\n{}",
+            out.status.code(),
+            stdout(out),
+            stderr(out)
+        ))
+    };
+    let first = run_as(user, url, config, &["deploy", "--format", "json"]);
+    check("deploy", &first, &[0])?;
+    let second = run_as(user, url, config, &["deploy", "--format", "json"]);
+    check("redeploy", &second, &[0])?;
+    let plan: Value = serde_json::from_str(&stdout(&second)).map_err(|e| e.to_string())?;
+    if plan["outcome"]["api_calls"]["mutating"] != 0 {
+        return Err(format!("the redeploy changed something: {plan}"));
+    }
+    // Unhealthy (no backup yet) is exit 1; a refused call is exit 3.
+    let status = run_as(user, url, config, &["backup-status", "--format", "json"]);
+    check("backup-status", &status, &[0, 1])?;
+    let run = run_as(user, url, config, &["backup", "run", "--wait"]);
+    check("backup run", &run, &[0])?;
+    let status = run_as(user, url, config, &["backup-status", "--format", "json"]);
+    check("backup-status after the backup", &status, &[0])?;
+    let confirm = format!("--delete-data={project}-dev");
+    let destroy = run_as(user, url, config, &["destroy", "--yes", &confirm]);
+    check("destroy --delete-data", &destroy, &[0])?;
+    Ok(())
+}
+
+/// `hcctl iam-policy` for `config` (no AWS call: the account is given).
+fn policy_for(nobody: &User, url: &str, config: &Path) -> Value {
+    let out = run_as(
+        nobody,
+        url,
+        config,
+        &["iam-policy", "--account-id", "000000000000"],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    serde_json::from_str(&stdout(&out)).expect("iam-policy prints JSON")
+}
+
+/// Statements the lifecycle above does not exercise, and why.
+const NOT_EXERCISED: &[(&str, &str)] = &[(
+    "FollowTheMongoTasks",
+    "ListTasks/DescribeTasks are called only after a failed rollout",
+)];
+
+#[tokio::test]
+async fn a_user_with_exactly_the_iam_policy_can_run_everything_and_without_a_statement_cannot() {
+    require_endpoint();
+    let emulator = start_auth_emulator();
+    let root = Aws::connect(&Target {
+        region: Some("eu-west-3".into()),
+        endpoint_url: Some(emulator.url.clone()),
+    })
+    .await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let project = format!("lp{}", std::process::id());
+    let config = write_config(dir.path(), &project);
+
+    // The policy, as hcctl prints it for this config.
+    let nobody = User {
+        key: "AKIAIOSFODNN7NOBODY0".into(),
+        secret: "x".into(),
+    };
+    let policy = policy_for(&nobody, &emulator.url, &config);
+    let text = run_as(
+        &nobody,
+        &emulator.url,
+        &config,
+        &[
+            "iam-policy",
+            "--account-id",
+            "000000000000",
+            "--format",
+            "text",
+        ],
+    );
+    let explained = stdout(&text);
+    let indirect: Vec<String> = explained
+        .split("\n\n")
+        .filter(|block| block.contains("checked by AWS on hcctl's behalf"))
+        .filter_map(|block| block.split(':').next().map(|s| s.trim().to_string()))
+        .collect();
+    assert!(
+        indirect.contains(&"PassRolesToEcsAndBackup".to_string()),
+        "{explained}"
+    );
+
+    // A user without any permission is refused at the first call that needs one.
+    let none = create_user(&root, "lp-none", &serde_json::json!({"Version": "2012-10-17", "Statement": [{"Effect": "Deny", "Action": "*", "Resource": "*"}]})).await;
+    let refused = run_as(&none, &emulator.url, &config, &["deploy", "--dry-run"]);
+    assert_eq!(refused.status.code(), Some(1), "{}", stderr(&refused));
+    assert!(
+        stderr(&refused).contains("not authorized"),
+        "{}",
+        stderr(&refused)
+    );
+
+    // Exactly the policy: the whole lifecycle.
+    let full = create_user(&root, "lp-full", &for_the_emulator(&policy)).await;
+    lifecycle(&full, &emulator.url, &config, &project)
+        .unwrap_or_else(|e| panic!("with the whole policy: {e}"));
+
+    // Without one statement: refused, naming an action of that statement.
+    let statements = policy["Statement"].as_array().expect("statements").clone();
+    let mut jobs = Vec::new();
+    for (i, s) in statements.iter().enumerate() {
+        let sid = s["Sid"].as_str().expect("a Sid").to_string();
+        if indirect.contains(&sid) || NOT_EXERCISED.iter().any(|(n, _)| *n == sid) {
+            continue;
+        }
+        // Each lifecycle its own project, so the policy printed for that project's config.
+        let project = format!("lp{}x{i}", std::process::id());
+        let config = write_config(dir.path(), &project);
+        let mut without = policy_for(&nobody, &emulator.url, &config);
+        without["Statement"]
+            .as_array_mut()
+            .expect("statements")
+            .retain(|st| st["Sid"] != sid.as_str());
+        let user = create_user(&root, &format!("lp-{i}"), &for_the_emulator(&without)).await;
+        let actions: Vec<String> = match &s["Action"] {
+            Value::String(a) => vec![a.clone()],
+            Value::Array(a) => a
+                .iter()
+                .filter_map(|v| v.as_str().map(str::to_string))
+                .collect(),
+            _ => Vec::new(),
+        };
+        jobs.push((sid, actions, user, config, project));
+    }
+    let url = emulator.url.clone();
+    let results: Vec<(String, Vec<String>, Result<(), String>)> = std::thread::scope(|scope| {
+        let handles: Vec<_> = jobs
+            .iter()
+            .map(|(sid, actions, user, config, project)| {
+                let url = &url;
+                scope.spawn(move || {
+                    (
+                        sid.clone(),
+                        actions.clone(),
+                        lifecycle(user, url, config, project),
+                    )
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("a lifecycle thread"))
+            .collect()
+    });
+    let mut checked = Vec::new();
+    for (sid, actions, result) in results {
+        let err = match result {
+            Ok(()) => panic!("without statement {sid} the whole lifecycle still went through"),
+            Err(e) => e,
+        };
+        assert!(err.contains("not authorized"), "without {sid}: {err}");
+        assert!(
+            actions.iter().any(|a| err.contains(a.as_str())),
+            "without {sid}, the refusal names none of its actions {actions:?}: {err}"
+        );
+        checked.push(sid);
+    }
+    assert!(checked.len() >= 15, "{checked:?}");
+}
