@@ -413,7 +413,10 @@ impl Resource for SecurityGroups {
     }
 
     fn removal(cx: &Context<'_>, item: &Item) -> Step {
-        match (&item.observed, cx.delete_data) {
+        // An adopted file system keeps its mount targets (mount_target.rs), and they keep the
+        // groups in use: deleting those would only fail on DependencyViolation.
+        let delete = cx.delete_data && cx.config.adopted_file_system().is_none();
+        match (&item.observed, delete) {
             (None, _) => Step::new(KIND, &item.name, Action::Absent, vec![]),
             (Some(o), false) => Step::new(
                 KIND,

@@ -313,53 +313,54 @@ pub fn changes(config: &Config, outputs: &Outputs, item: &Item) -> Step {
     }
     let have = &o.settings;
     let mut lines = Vec::new();
-    if have.task_definition != want.task_definition {
-        lines.push(format!(
-            "task definition: {} → {}",
-            have.task_definition, want.task_definition
-        ));
-    }
-    if have.desired_count != want.desired_count {
-        lines.push(format!(
-            "desired count: {} → {}",
-            have.desired_count, want.desired_count
-        ));
-    }
-    if have.subnets != want.subnets {
-        lines.push(format!(
-            "subnets: {} → {}",
-            list(&have.subnets),
-            list(&want.subnets)
-        ));
-    }
-    if have.security_groups != want.security_groups {
-        lines.push(format!(
-            "security groups: {} → {}",
-            list(&have.security_groups),
-            list(&want.security_groups)
-        ));
-    }
-    if have.assign_public_ip != want.assign_public_ip {
-        lines.push(format!(
-            "public IP: {} → {}",
-            public_ip(have.assign_public_ip),
-            public_ip(want.assign_public_ip)
-        ));
-    }
-    if have.registries != want.registries {
-        lines.push(format!(
-            "service registries: {} → {}",
-            list(&have.registries),
-            list(&want.registries)
-        ));
-    }
-    if have.deployment != want.deployment {
-        lines.push(format!(
-            "deployment: {} → {}",
-            have.deployment.show(),
-            want.deployment.show()
-        ));
-    }
+    // One line per differing setting: "label: old → new".
+    let mut differs = |label: &str, differ: bool, old: String, new: String| {
+        if differ {
+            lines.push(format!("{label}: {old} → {new}"));
+        }
+    };
+    differs(
+        "task definition",
+        have.task_definition != want.task_definition,
+        have.task_definition.clone(),
+        want.task_definition.clone(),
+    );
+    differs(
+        "desired count",
+        have.desired_count != want.desired_count,
+        have.desired_count.to_string(),
+        want.desired_count.to_string(),
+    );
+    differs(
+        "subnets",
+        have.subnets != want.subnets,
+        list(&have.subnets),
+        list(&want.subnets),
+    );
+    differs(
+        "security groups",
+        have.security_groups != want.security_groups,
+        list(&have.security_groups),
+        list(&want.security_groups),
+    );
+    differs(
+        "public IP",
+        have.assign_public_ip != want.assign_public_ip,
+        public_ip(have.assign_public_ip).to_string(),
+        public_ip(want.assign_public_ip).to_string(),
+    );
+    differs(
+        "service registries",
+        have.registries != want.registries,
+        list(&have.registries),
+        list(&want.registries),
+    );
+    differs(
+        "deployment",
+        have.deployment != want.deployment,
+        have.deployment.show(),
+        want.deployment.show(),
+    );
     if have.restarts(&want) {
         lines.push(RESTART_LINE.into());
     }

@@ -94,6 +94,16 @@ impl AwsEnv {
             .unwrap_or_else(|e| panic!("deploy --format json is not JSON: {e}\n{}", stdout(&out)))
     }
 
+    /// `hcctl destroy --yes --format json` (plus `extra`), asserting success; the parsed plan.
+    pub fn destroy(&self, extra: &[&str]) -> Value {
+        let mut args = vec!["destroy", "--yes", "--format", "json"];
+        args.extend_from_slice(extra);
+        let out = self.run(&args);
+        assert_success(&out);
+        serde_json::from_str(&stdout(&out))
+            .unwrap_or_else(|e| panic!("destroy --format json is not JSON: {e}\n{}", stdout(&out)))
+    }
+
     /// The test's config, parsed with the variables hcctl gets.
     pub fn parsed_config(&self) -> hcctl::config::Config {
         let text = std::fs::read_to_string(&self.config).expect("read config");

@@ -1277,9 +1277,7 @@ async fn destroy_keeps_the_patient_data_unless_told_and_then_removes_it_too() {
     );
 
     // Without --delete-data: everything but the data and what guards or opens it.
-    let out = env.run(&["destroy", "--yes", "--format", "json"]);
-    assert_success(&out);
-    let plan: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let plan = env.destroy(&[]);
     assert_eq!(plan["outcome"]["deleted"], 12, "{plan}");
     let kept: Vec<String> = plan["steps"]
         .as_array()
@@ -1313,15 +1311,8 @@ async fn destroy_keeps_the_patient_data_unless_told_and_then_removes_it_too() {
 
     // With it: the file system (mount targets and access point first), the secrets (recoverable
     // for the window) and the security groups.
-    let out = env.run(&[
-        "destroy",
-        "--yes",
-        "--format",
-        "json",
-        &format!("--delete-data={}-dev", env.project),
-    ]);
-    assert_success(&out);
-    let plan: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let delete_data = format!("--delete-data={}-dev", env.project);
+    let plan = env.destroy(&[&delete_data]);
     assert_eq!(plan["outcome"]["deleted"], 11, "{plan}");
     assert!(file_system::find(&env.aws, &config)
         .await
@@ -1353,15 +1344,7 @@ async fn destroy_keeps_the_patient_data_unless_told_and_then_removes_it_too() {
     assert_nothing_exists(&env).await;
 
     // Nothing left: a second destroy deletes nothing, and deploy converges from scratch.
-    let again = env.run(&[
-        "destroy",
-        "--yes",
-        "--format",
-        "json",
-        &format!("--delete-data={}-dev", env.project),
-    ]);
-    assert_success(&again);
-    let plan: Value = serde_json::from_str(&stdout(&again)).unwrap();
+    let plan = env.destroy(&[&delete_data]);
     assert_eq!(plan["outcome"]["api_calls"]["mutating"], 0, "{plan}");
     let redeploy = env.deploy(&[]);
     let restored = redeploy["outcome"]["updated"].as_u64().unwrap_or(0);
