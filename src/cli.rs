@@ -5,6 +5,9 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::migrate::location::Location;
+use crate::migrate::shard::Shard;
+
 /// hcctl — migrate hospital admission CSVs into MongoDB, safely and repeatably, and run their
 /// AWS infrastructure (ECS, CloudWatch Logs, AWS Backup) from one config.
 ///
@@ -454,10 +457,29 @@ pub struct SortArgs {
     pub max_input_bytes: u64,
 }
 
+/// What migrate and verify share for a run in the cloud: its shard, and how its S3 outputs are
+/// encrypted.
+#[derive(Debug, Args, Clone, Default)]
+pub struct CloudArgs {
+    /// Run shard K of N (e.g. 2/3): the whole input is read, and this run writes and counts only
+    /// its part of it — the valid rows whose _id falls in shard K (so every copy of an admission
+    /// meets in one shard and duplicates are counted exactly), and the rejected rows whose line
+    /// number modulo N is K−1. The N reports add up to the report of one run; default outputs get
+    /// .shard-K-of-N in their names. `hcctl run migrate --tasks N` starts all N.
+    #[arg(long, value_name = "K/N", default_value = "1/1", env = "HCCTL_SHARD")]
+    pub shard: Shard,
+
+    /// Encrypt the S3 objects this run writes (quarantine, report) with this KMS key (ARN, id or
+    /// alias/NAME) instead of S3-managed keys (SSE-S3, AES-256).
+    #[arg(long, value_name = "KEY", env = "HCCTL_SSE_KMS_KEY_ID")]
+    pub sse_kms_key_id: Option<String>,
+}
+
 #[derive(Debug, Args)]
 pub struct MigrateArgs {
-    /// The CSV file to load; "-" reads standard input. Gzip-compressed input is detected and
-    /// decompressed transparently.
+    /// The CSV file to load: a path, "-" for standard input, or s3://BUCKET/KEY (streamed,
+    /// resumed where it stopped if the connection drops; credentials and endpoint from the
+    /// standard AWS chain). Gzip-compressed input is detected and decompressed transparently.
     #[arg(default_value = "data/healthcare_dataset.csv")]
     pub path: String,
 
@@ -482,17 +504,24 @@ pub struct MigrateArgs {
     #[arg(long)]
     pub dry_run: bool,
 
-    /// Write a JSON report (counts, rejects by reason, timing) to this file.
-    #[arg(long, value_name = "FILE")]
-    pub report: Option<PathBuf>,
+    /// Write a JSON report (counts, rejects by reason, timing) to this file or s3://BUCKET/KEY.
+    /// Default for an s3:// input: s3://BUCKET/reports/…/NAME.report.json beside it (the key's
+    /// incoming/ swapped for reports/); none for a local input.
+    #[arg(long, value_name = "FILE|S3-URL", value_parser = Location::parse)]
+    pub report: Option<Location>,
 
     /// Write every rejected row (line number, reason, original fields) to this CSV file,
     /// created with mode 0600 because it holds patient data, as FILE.partial until the run
     /// succeeds; cells a spreadsheet would run as formulas get a leading '. Default:
     /// INPUT-NAME.quarantine.csv in the current directory (stdin.quarantine.csv for standard
-    /// input); a second run writing the same file at the same time is refused.
-    #[arg(long, value_name = "FILE")]
-    pub quarantine: Option<PathBuf>,
+    /// input); a second run writing the same file at the same time is refused. An s3:// location
+    /// is written as an encrypted multipart upload that appears only when the run succeeds;
+    /// default for an s3:// input: s3://BUCKET/quarantine/…/NAME.quarantine.csv.
+    #[arg(long, value_name = "FILE|S3-URL", value_parser = Location::parse)]
+    pub quarantine: Option<Location>,
+
+    #[command(flatten)]
+    pub cloud: CloudArgs,
 
     /// Summary format on stdout.
     #[arg(long, value_enum, default_value_t = Format::Text)]
@@ -501,7 +530,8 @@ pub struct MigrateArgs {
 
 #[derive(Debug, Args)]
 pub struct VerifyArgs {
-    /// The CSV file that was migrated; "-" reads standard input; gzip is detected.
+    /// The CSV file that was migrated: a path, "-" for standard input, or s3://BUCKET/KEY; gzip
+    /// is detected.
     #[arg(default_value = "data/healthcare_dataset.csv")]
     pub path: String,
 
@@ -515,9 +545,12 @@ pub struct VerifyArgs {
     #[command(flatten)]
     pub sort: SortArgs,
 
-    /// Write the JSON result to this file as well.
-    #[arg(long, value_name = "FILE")]
-    pub report: Option<PathBuf>,
+    /// Write the JSON result to this file or s3://BUCKET/KEY as well.
+    #[arg(long, value_name = "FILE|S3-URL", value_parser = Location::parse)]
+    pub report: Option<Location>,
+
+    #[command(flatten)]
+    pub cloud: CloudArgs,
 
     /// Summary format on stdout.
     #[arg(long, value_enum, default_value_t = Format::Text)]

@@ -48,6 +48,10 @@ pub struct Config {
     pub secrets: ManagedSecrets,
     pub log_groups: LogGroups,
     pub backup: Backup,
+    /// The S3 bucket exports are dropped in (`incoming/`) and runs write their quarantine and
+    /// reports to.
+    #[serde(default)]
+    pub drops: Drops,
     /// The database's technical accounts, for `hcctl db-users apply`.
     #[serde(default)]
     pub database: Option<DatabaseAccounts>,
@@ -120,6 +124,37 @@ pub struct ServiceDiscovery {
     /// The service's name in it; default `mongo`.
     #[serde(default)]
     pub service: Option<String>,
+}
+
+/// `drops`: the bucket hcctl creates for the exports (`incoming/`) and what runs write
+/// (`quarantine/`, `reports/`): encrypted, private, TLS only, versioned.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Drops {
+    /// The bucket's name; default `<project>-<environment>-drops-<account id>` (bucket names are
+    /// global).
+    #[serde(default)]
+    pub bucket: Option<String>,
+    /// A customer-managed KMS key for the bucket's default encryption (default: SSE-S3).
+    #[serde(default)]
+    pub kms_key_arn: Option<String>,
+    /// Days after which objects under `quarantine/` and `reports/` expire (1-3650; default 30).
+    #[serde(default = "default_outputs_expire_days")]
+    pub outputs_expire_days: i32,
+}
+
+fn default_outputs_expire_days() -> i32 {
+    30
+}
+
+impl Default for Drops {
+    fn default() -> Drops {
+        Drops {
+            bucket: None,
+            kms_key_arn: None,
+            outputs_expire_days: default_outputs_expire_days(),
+        }
+    }
 }
 
 /// `secrets`: the names of the secrets hcctl creates when they are missing (never overwritten).
@@ -665,8 +700,38 @@ impl Config {
                 }
             }
         }
+        if let Some(bucket) = &self.drops.bucket {
+            let valid = (3..=63).contains(&bucket.len())
+                && bucket.bytes().all(|b| {
+                    b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.'
+                })
+                && bucket.starts_with(|c: char| c.is_ascii_alphanumeric())
+                && bucket.ends_with(|c: char| c.is_ascii_alphanumeric());
+            if !valid {
+                p.push(format!(
+                    "drops.bucket: '{bucket}' is not an S3 bucket name (3-63 lowercase letters, \
+                     digits, '-' and '.', starting and ending with a letter or digit)"
+                ));
+            }
+        }
+        if let Some(k) = &self.drops.kms_key_arn {
+            arn_check(&mut p, "drops.kms_key_arn", k, "kms", ":key/");
+        }
+        if !(1..=3650).contains(&self.drops.outputs_expire_days) {
+            p.push(format!(
+                "drops.outputs_expire_days: {} (expected 1 to 3650)",
+                self.drops.outputs_expire_days
+            ));
+        }
         tag_problems(&mut p, &self.tags);
         p
+    }
+
+    /// The drops bucket: configured, or `<project>-<environment>-drops-<account>` (lowercase).
+    pub fn drops_bucket(&self, account: &str) -> String {
+        self.drops.bucket.clone().unwrap_or_else(|| {
+            format!("{}-{}-drops-{account}", self.project, self.environment).to_ascii_lowercase()
+        })
     }
 
     /// The task definition family of a container: `<project>-<environment>-<name>`.

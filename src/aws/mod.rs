@@ -7,6 +7,7 @@
 //! explicit `--endpoint-url` overrides them all.
 
 pub mod backup;
+pub mod s3;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -60,6 +61,8 @@ pub struct Aws {
     pub discovery: aws_sdk_servicediscovery::Client,
     /// The account the credentials belong to (GetCallerIdentity).
     pub sts: aws_sdk_sts::Client,
+    /// The drops bucket (path-style addressing with a configured endpoint: [`s3::client`]).
+    pub s3: aws_sdk_s3::Client,
     pub calls: Calls,
     pub region: String,
     /// Where requests go, for messages: the explicit endpoint, `AWS_ENDPOINT_URL`, or AWS.
@@ -95,6 +98,11 @@ impl Aws {
             efs: client!(aws_sdk_efs),
             discovery: client!(aws_sdk_servicediscovery),
             sts: client!(aws_sdk_sts),
+            s3: aws_sdk_s3::Client::from_conf(
+                s3::config_builder(&config, target)
+                    .interceptor(calls.clone())
+                    .build(),
+            ),
             calls,
             region,
             endpoint,
@@ -119,6 +127,7 @@ fn describe_endpoints(explicit: Option<&str>, region: &str) -> String {
         ("SECRETS_MANAGER", "secretsmanager"),
         ("KMS", "kms"),
         ("STS", "sts"),
+        ("S3", "s3"),
     ]
     .iter()
     .filter_map(|(var, short)| {
@@ -154,7 +163,57 @@ pub async fn sdk_config(target: &Target) -> SdkConfig {
     if let Some(url) = &target.endpoint_url {
         loader = loader.endpoint_url(url);
     }
+    if let Some(client) = ca_bundle_client() {
+        loader = loader.http_client(client);
+    }
     loader.load().await
+}
+
+/// `AWS_CA_BUNDLE`, as the AWS CLI and the other SDKs read it: a PEM file holding the
+/// certificates to trust instead of the system's (a TLS-inspecting proxy's CA, an emulator's).
+/// Unreadable or without a certificate: a warning, and the system's certificates.
+fn ca_bundle_client() -> Option<aws_smithy_runtime_api::client::http::SharedHttpClient> {
+    let path = std::env::var_os("AWS_CA_BUNDLE").filter(|p| !p.is_empty())?;
+    let shown = std::path::Path::new(&path).display().to_string();
+    let pem = match std::fs::read(&path) {
+        Ok(pem) if pem.windows(27).any(|w| w == b"-----BEGIN CERTIFICATE-----") => pem,
+        Ok(_) => {
+            tracing::warn!(
+                "AWS_CA_BUNDLE {shown} holds no PEM certificate; using the system's certificates"
+            );
+            return None;
+        }
+        Err(e) => {
+            tracing::warn!(
+                "AWS_CA_BUNDLE {shown} cannot be read ({e}); using the system's certificates"
+            );
+            return None;
+        }
+    };
+    match trusting(pem) {
+        Ok(client) => Some(client),
+        Err(e) => {
+            tracing::warn!(
+                "AWS_CA_BUNDLE {shown} is not usable ({e}); using the system's certificates"
+            );
+            None
+        }
+    }
+}
+
+/// An HTTPS client that trusts exactly the PEM certificates given.
+pub fn trusting(
+    pem: Vec<u8>,
+) -> Result<aws_smithy_runtime_api::client::http::SharedHttpClient, String> {
+    use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode, TlsContext, TrustStore};
+    let context = TlsContext::builder()
+        .with_trust_store(TrustStore::empty().with_pem_certificate(pem))
+        .build()
+        .map_err(|e| e.to_string())?;
+    Ok(aws_smithy_http_client::Builder::new()
+        .tls_provider(tls::Provider::Rustls(CryptoMode::AwsLc))
+        .tls_context(context)
+        .build_https())
 }
 
 /// Config, then environment and profile, then [`DEFAULT_REGION`]; never the instance metadata
@@ -233,7 +292,7 @@ impl Calls {
 
 /// Read-only operations by their name; everything else changes something.
 pub fn is_read_only(operation: &str) -> bool {
-    ["Describe", "List", "Get", "Simulate"]
+    ["Describe", "List", "Get", "Head", "Simulate"]
         .iter()
         .any(|p| operation.starts_with(p))
 }

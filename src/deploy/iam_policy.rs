@@ -212,6 +212,41 @@ pub fn statements(config: &Config, region: &str, account: &str) -> Vec<Statement
         why: "the root, writer and reader secrets (the -?????? is Secrets Manager's random \
               suffix); never GetSecretValue: hcctl writes a password once and never reads it",
     });
+    let bucket = format!("arn:aws:s3:::{}", config.drops_bucket(a));
+    out.push(Statement {
+        sid: "TheDropsBucket",
+        actions: vec![
+            "s3:ListBucket",
+            "s3:CreateBucket",
+            "s3:GetEncryptionConfiguration",
+            "s3:PutEncryptionConfiguration",
+            "s3:GetBucketPublicAccessBlock",
+            "s3:PutBucketPublicAccessBlock",
+            "s3:GetBucketPolicy",
+            "s3:PutBucketPolicy",
+            "s3:GetBucketVersioning",
+            "s3:PutBucketVersioning",
+            "s3:GetLifecycleConfiguration",
+            "s3:PutLifecycleConfiguration",
+            "s3:GetBucketTagging",
+            "s3:PutBucketTagging",
+            "s3:ListBucketVersions",
+            "s3:DeleteBucket",
+        ],
+        resources: vec![bucket.clone()],
+        condition: None,
+        indirect: false,
+        why: "the drops bucket and its settings (HeadBucket is s3:ListBucket); destroy deletes \
+              it only when empty or with --delete-data",
+    });
+    out.push(Statement {
+        sid: "EmptyTheDropsBucket",
+        actions: vec!["s3:DeleteObject", "s3:DeleteObjectVersion"],
+        resources: vec![format!("{bucket}/*")],
+        condition: None,
+        indirect: false,
+        why: "destroy --delete-data only: every version of every object, before the bucket",
+    });
     let mut referenced: Vec<String> = [&config.containers.mongo, &config.containers.app]
         .iter()
         .flat_map(|c| c.secrets.values())

@@ -25,7 +25,7 @@ use crate::config::Config;
 use crate::error::Error;
 use crate::resources::task_definition::TaskDef;
 use crate::resources::{
-    access_point, backup_plan, backup_selection, backup_vault, cluster, discovery_service,
+    access_point, backup_plan, backup_selection, backup_vault, bucket, cluster, discovery_service,
     file_system, log_group, mount_target, namespace, network, reference, role, secret,
     security_group, service, task_definition, Action, AnyResource, Command, Context, ObservedKind,
     Outputs, Step,
@@ -94,6 +94,7 @@ pub const ORDER: &[&dyn AnyResource] = &[
     &access_point::AccessPoint,
     &log_group::LogGroups,
     &secret::Secrets,
+    &bucket::Bucket,
     &role::Roles,
     &cluster::Cluster,
     &namespace::Namespace,

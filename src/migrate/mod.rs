@@ -4,6 +4,8 @@
 //! - [`clean`]: the cleaning contract, row → typed document or rejection reason;
 //! - [`quarantine`]: where rejected rows go, untouched, with their reasons;
 //! - [`outfile`]: how the quarantine and the report are written (privately, in place at the end);
+//! - [`location`]: where they go, a local file or an S3 object;
+//! - [`shard`]: `--shard K/N`, one of N runs sharing an input;
 //! - [`sorted`]: the external sort by `_id` that `migrate` and `verify` share;
 //! - [`write`]: batches into MongoDB, duplicates counted, indexes;
 //! - [`report`]: the counts that prove nothing was lost;
@@ -20,10 +22,12 @@
 
 pub mod clean;
 pub mod generate;
+pub mod location;
 pub mod outfile;
 pub mod quarantine;
 pub mod read;
 pub mod report;
+pub mod shard;
 pub mod sorted;
 pub mod verify;
 pub mod write;
@@ -40,7 +44,7 @@ use crate::cli::MigrateArgs;
 use crate::error::Error;
 use crate::{mongo, output};
 use clean::Cleaned;
-use outfile::OutFile;
+use location::{Location, ObjectTarget, Sink};
 use quarantine::Quarantine;
 use report::Report;
 use sorted::Merge;
@@ -53,35 +57,43 @@ use write::Writer;
 pub async fn migrate(args: &MigrateArgs) -> Result<Report, Error> {
     let started = Instant::now();
     sorted::check_temp_dir(args.sort.temp_dir.as_deref())?;
-    let input = read::open(&args.path, args.sort.max_input_bytes)?;
-    let quarantine_path = args
+    let shard = args.cloud.shard;
+    let mut input = read::open(&args.path, args.sort.max_input_bytes)?;
+    input.shard = shard;
+    let quarantine_at = args
         .quarantine
         .clone()
-        .unwrap_or_else(|| Quarantine::default_path(&input.source));
-    let mut outputs = vec![("--quarantine", quarantine_path.as_path())];
-    if let Some(report) = &args.report {
-        outputs.push(("--report", report.as_path()));
-    }
-    outfile::check_outputs(&args.path, &outputs)?;
-    let mut quarantine = Quarantine::create(&quarantine_path, &input.header)?;
-    let report_file = args
+        .unwrap_or_else(|| Location::default_quarantine(&args.path, &input.source, shard));
+    let report_at = args
         .report
-        .as_deref()
-        .map(|path| OutFile::create("--report", path))
-        .transpose()?;
+        .clone()
+        .or_else(|| Location::default_report(&args.path, shard));
+    let mut outputs = vec![("--quarantine", &quarantine_at)];
+    if let Some(report) = &report_at {
+        outputs.push(("--report", report));
+    }
+    location::check(&args.path, &outputs)?;
+    let objects = ObjectTarget::for_outputs(&outputs, args.cloud.sse_kms_key_id.as_deref()).await;
+    let sink = Sink::create("--quarantine", &quarantine_at, "text/csv", objects.as_ref()).await?;
+    let mut quarantine = Quarantine::create(sink, &input.header)?;
+    let report_file = match &report_at {
+        Some(at) => Some(Sink::create("--report", at, "application/json", objects.as_ref()).await?),
+        None => None,
+    };
     let connection = if args.dry_run {
         None
     } else {
         Some(mongo::connect_collection(&args.conn).await?)
     };
-    tracing::info!(input = %input.display, dry_run = args.dry_run, "migrating");
+    tracing::info!(input = %input.display, dry_run = args.dry_run, shard = %shard, "migrating");
 
     let mut report = Report {
         source: input.source.clone(),
         database: args.conn.server.db.clone(),
         collection: args.conn.collection.clone(),
         dry_run: args.dry_run,
-        quarantine: Some(quarantine_path.display().to_string()),
+        quarantine: Some(quarantine_at.to_string()),
+        shard: (!shard.is_all()).then(|| shard.to_string()),
         ..Report::default()
     };
     let batch_size = args.batch_size as usize;
@@ -89,19 +101,26 @@ pub async fn migrate(args: &MigrateArgs) -> Result<Report, Error> {
 
     let (tally, quarantine_file) = match &connection {
         None => {
-            let mut valid = 0u64;
-            let tally = input.stream(
-                batch_size,
-                &progress,
-                |line, reason, rec| quarantine.add(line, reason, rec),
-                |batch| {
-                    valid += batch.len() as u64;
-                    Ok(true)
-                },
-            )?;
+            // On a blocking thread like the sort: an S3 input waits for the network there.
+            let bar = progress.clone();
+            let (tally, valid, quarantine_file) = tokio::task::spawn_blocking(move || {
+                let mut valid = 0u64;
+                let tally = input.stream(
+                    batch_size,
+                    &bar,
+                    |line, reason, rec| quarantine.add(line, reason, rec),
+                    |batch| {
+                        valid += batch.len() as u64;
+                        Ok(true)
+                    },
+                )?;
+                Ok::<_, Error>((tally, valid, quarantine.finish()?))
+            })
+            .await
+            .map_err(|e| Error::failed(format!("reader task failed: {e}")))??;
             progress.finish_and_clear();
             report.inserted = valid;
-            (tally, quarantine.finish()?)
+            (tally, quarantine_file)
         }
         Some(conn) => {
             // Phase 1: read, clean, sort. Rejects are in the quarantine before any write.
@@ -140,7 +159,7 @@ pub async fn migrate(args: &MigrateArgs) -> Result<Report, Error> {
     if report.rejected > 0 {
         tracing::warn!(
             rejected = report.rejected,
-            quarantine = %quarantine_path.display(),
+            quarantine = %quarantine_at,
             "rows were rejected; each is in the quarantine file with its line and reason"
         );
     }
@@ -149,9 +168,9 @@ pub async fn migrate(args: &MigrateArgs) -> Result<Report, Error> {
         tracing::error!("counts do not add up: rows_read != inserted + duplicates + rejected");
     }
     // The run succeeded: its outputs go in place, the report (which names the quarantine) last.
-    quarantine_file.commit()?;
+    quarantine_file.commit().await?;
     if let Some(out) = report_file {
-        report::write_json(&report, out)?;
+        report::write_json(&report, out).await?;
     }
     Ok(report)
 }

@@ -8,12 +8,12 @@
 //! ([`unguard`]), so a fixed row gets the `_id` of the same row fixed in the original.
 
 use std::io::BufWriter;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use csv::{ByteRecord, Writer};
 
 use super::clean::{Reason, QUARANTINE_COLUMNS};
-use super::outfile::OutFile;
+use super::location::Sink;
 use crate::error::Error;
 
 /// The longest row accepted from a quarantine file that is fed back. A row read is at most
@@ -24,29 +24,23 @@ use crate::error::Error;
 pub const MAX_ROW_BYTES: usize = 4 * super::read::MAX_ROW_BYTES;
 
 pub struct Quarantine {
-    writer: Writer<BufWriter<OutFile>>,
+    writer: Writer<BufWriter<Sink>>,
     rows: u64,
     /// Where a guarded field is built.
     guarded: Vec<u8>,
 }
 
 impl Quarantine {
-    /// The default path: `NAME.quarantine.csv` in the current directory (the input's own
-    /// directory may be read-only, and a quarantine is a work product of this run).
-    pub fn default_path(source: &str) -> PathBuf {
-        let stem = source
-            .strip_suffix(".gz")
-            .unwrap_or(source)
-            .strip_suffix(".csv")
-            .unwrap_or(source);
-        PathBuf::from(format!("{stem}.quarantine.csv"))
+    /// The default path: `NAME.quarantine[SUFFIX].csv` in the current directory (the input's
+    /// own directory may be read-only, and a quarantine is a work product of this run).
+    pub fn default_path(source: &str, suffix: &str) -> PathBuf {
+        let stem = super::location::stem(source);
+        PathBuf::from(format!("{stem}.quarantine{suffix}.csv"))
     }
 
-    /// Start the quarantine at `path` (exit 2 if it cannot be created or another run is writing
-    /// it). `header` is the input's header, so the quarantine reads like the input with three
-    /// columns in front.
-    pub fn create(path: &Path, header: &ByteRecord) -> Result<Quarantine, Error> {
-        let file = OutFile::create("--quarantine", path)?;
+    /// Start the quarantine in `file` (see [`Sink::create`]). `header` is the input's header, so
+    /// the quarantine reads like the input with three columns in front.
+    pub fn create(file: Sink, header: &ByteRecord) -> Result<Quarantine, Error> {
         // Rows with the wrong number of fields are quarantined too: the file is ragged.
         let writer = csv::WriterBuilder::new()
             .flexible(true)
@@ -96,12 +90,12 @@ impl Quarantine {
     }
 
     fn name(&self) -> String {
-        self.writer.get_ref().get_ref().path().display().to_string()
+        self.writer.get_ref().get_ref().name()
     }
 
-    /// Every row written out. The file is put in place with [`OutFile::commit`] once the whole
+    /// Every row written out. The output is put in place with [`Sink::commit`] once the whole
     /// run has succeeded (dropped instead, it is removed).
-    pub fn finish(self) -> Result<OutFile, Error> {
+    pub fn finish(self) -> Result<Sink, Error> {
         let name = self.name();
         let failed = |e: std::io::Error| Error::failed(format!("writing quarantine {name}: {e}"));
         self.writer

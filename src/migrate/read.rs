@@ -16,6 +16,8 @@ use indicatif::ProgressBar;
 
 use super::clean::{Cleaned, Cleaner, Columns, Reason};
 use super::quarantine;
+use super::shard::Shard;
+use crate::aws::s3::{self, ObjectReader, S3Url};
 use crate::error::Error;
 
 /// A CSV stream positioned after its header.
@@ -33,6 +35,8 @@ pub struct Input {
     pub columns: Columns,
     /// A quarantine file fed back: its cells carry the formula guard, removed on reading.
     guarded: bool,
+    /// The rows this run counts and hands on ([`Shard::ALL`] unless `--shard`).
+    pub shard: Shard,
 }
 
 /// What reading and cleaning counted, whoever consumes the documents.
@@ -63,12 +67,15 @@ impl Input {
             line_end,
             columns,
             guarded,
+            shard,
             ..
         } = self;
         let mut cleaner = Cleaner::new(columns, &source);
         let mut tally = Tally::default();
         let mut record = ByteRecord::new();
         let mut batch = Vec::with_capacity(batch_size);
+        // Rows seen, this shard's or not (the progress).
+        let mut seen = 0u64;
         loop {
             // Every caller reads the whole input before it writes anything (migrate sorts
             // first), so a damaged or cut-off input is an input error: exit 2, nothing written.
@@ -94,7 +101,7 @@ impl Input {
                 // next row's pass, or the row limit's skip_blank_lines, takes them all at once.
                 continue;
             }
-            tally.rows_read += 1;
+            seen += 1;
             let line = match (record.position(), lines.lock()) {
                 (Some(p), Ok(mut counter)) => {
                     let line = counter.line_at(p.byte());
@@ -113,12 +120,22 @@ impl Input {
             } else {
                 cleaner.clean(&record, line)
             };
+            // Every row is one shard's: a valid row by its _id (copies meet), a rejected one by
+            // its line.
+            let owned = match &cleaned {
+                Ok(c) => shard.owns_id(&c.id),
+                Err(_) => shard.owns_line(line),
+            };
+            if !owned {
+                continue;
+            }
+            tally.rows_read += 1;
             match cleaned {
                 Ok(cleaned) => {
                     tally.billing_nulled += u64::from(cleaned.billing_nulled);
                     batch.push(cleaned);
                     if batch.len() >= batch_size {
-                        progress.set_position(tally.rows_read);
+                        progress.set_position(seen);
                         let full = std::mem::replace(&mut batch, Vec::with_capacity(batch_size));
                         if !sink(full)? {
                             return Ok(tally);
@@ -134,21 +151,31 @@ impl Input {
             }
         }
         if !batch.is_empty() {
-            progress.set_position(tally.rows_read);
+            progress.set_position(seen);
             sink(batch)?;
         }
         Ok(tally)
     }
 }
 
-/// Open `path` ("-" for stdin), detect gzip by its magic bytes, and read the header. Reading
-/// more than `max_bytes` of CSV (after decompression) is an error naming `--max-input-bytes`.
+/// Open `path` ("-" for stdin, `s3://bucket/key` for an S3 object), detect gzip by its magic
+/// bytes, and read the header. Reading more than `max_bytes` of CSV (after decompression) is an
+/// error naming `--max-input-bytes`.
 pub fn open(path: &str, max_bytes: u64) -> Result<Input, Error> {
     let (raw, source, display): (Box<dyn Read + Send>, String, String) = if path == "-" {
         (
             Box::new(io::stdin()),
             "stdin".into(),
             "standard input".into(),
+        )
+    } else if let Some(url) = S3Url::parse(path) {
+        let url = url.map_err(Error::usage)?;
+        let object = open_object(url.clone())?;
+        tracing::info!(object = %url, bytes = object.length(), "reading from S3");
+        (
+            Box::new(object),
+            url.file_name().to_string(),
+            url.to_string(),
         )
     } else {
         let file = File::open(path).map_err(|e| {
@@ -244,6 +271,27 @@ pub fn open(path: &str, max_bytes: u64) -> Result<Input, Error> {
         header,
         columns,
         guarded,
+        shard: Shard::ALL,
+    })
+}
+
+/// The first GET of an S3 input, with the standard credential and endpoint chain. What S3
+/// answers (no such bucket or key, access denied) is exit 2, like a file that cannot be opened.
+fn open_object(url: S3Url) -> Result<ObjectReader, Error> {
+    let opened = s3::wait(async {
+        let client = s3::client(&crate::aws::Target::default()).await;
+        ObjectReader::open(client, url).await
+    })
+    .map_err(|e| Error::failed(format!("cannot read from S3: {e}")))?;
+    opened.map_err(|e| {
+        if e.kind == crate::aws::AwsErrorKind::Service {
+            Error::usage(format!(
+                "{e} (check the bucket and key, and that these credentials may read \
+                 the object)"
+            ))
+        } else {
+            Error::from(e)
+        }
     })
 }
 

@@ -8,7 +8,7 @@ use std::io::Write;
 use serde::Serialize;
 
 use super::clean::Reason;
-use super::outfile::OutFile;
+use super::location::Sink;
 use crate::error::Error;
 use crate::output::thousands;
 
@@ -25,6 +25,9 @@ pub struct Report {
     pub billing_nulled: u64,
     pub rejects_by_reason: BTreeMap<&'static str, u64>,
     pub quarantine: Option<String>,
+    /// `K/N` for one shard of a sharded run (`--shard`): the counts are this shard's rows only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shard: Option<String>,
     pub elapsed_seconds: f64,
     /// Of `elapsed_seconds`, the time spent creating missing indexes after the load.
     pub index_seconds: f64,
@@ -53,13 +56,13 @@ impl Report {
 }
 
 /// Write JSON into `out` and put it in place (a report names the source file and the database:
-/// it is written privately like every output, see [`OutFile`]).
-pub fn write_json<T: Serialize>(value: &T, mut out: OutFile) -> Result<(), Error> {
+/// it is written privately like every output, see [`Sink`]).
+pub async fn write_json<T: Serialize>(value: &T, mut out: Sink) -> Result<(), Error> {
     serde_json::to_writer_pretty(&mut out, value)
         .map_err(std::io::Error::from)
         .and_then(|()| out.write_all(b"\n"))
-        .map_err(|e| Error::failed(format!("writing report {}: {e}", out.path().display())))?;
-    out.commit()
+        .map_err(|e| Error::failed(format!("writing report {}: {e}", out.name())))?;
+    out.commit().await
 }
 
 impl fmt::Display for Report {

@@ -15,8 +15,9 @@ use mongodb::Collection;
 use serde::Serialize;
 
 use super::clean::LINEAGE;
-use super::outfile::{self, OutFile};
+use super::location::{self, Location, ObjectTarget, Sink};
 use super::read;
+use super::shard::Shard;
 use super::sorted::{self, Entry};
 use crate::cli::VerifyArgs;
 use crate::error::Error;
@@ -42,6 +43,9 @@ pub struct VerifyReport {
     pub extra: u64,
     /// The first differences: line numbers and field *names* (never values).
     pub differences: Vec<String>,
+    /// `K/N` for one shard (`--shard`): the counts are this shard's rows and documents only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shard: Option<String>,
     pub ok: bool,
     pub elapsed_seconds: f64,
 }
@@ -49,16 +53,17 @@ pub struct VerifyReport {
 pub async fn verify(args: &VerifyArgs) -> Result<VerifyReport, Error> {
     let started = Instant::now();
     sorted::check_temp_dir(args.sort.temp_dir.as_deref())?;
-    if let Some(report) = &args.report {
-        outfile::check_outputs(&args.path, &[("--report", report.as_path())])?;
-    }
-    let input = read::open(&args.path, args.sort.max_input_bytes)?;
+    let shard = args.cloud.shard;
+    let outputs: Vec<(&str, &Location)> = args.report.iter().map(|r| ("--report", r)).collect();
+    location::check(&args.path, &outputs)?;
+    let mut input = read::open(&args.path, args.sort.max_input_bytes)?;
+    input.shard = shard;
     // Held from the start, so a second run writing the same report is refused before its work.
-    let report_file = args
-        .report
-        .as_deref()
-        .map(|path| OutFile::create("--report", path))
-        .transpose()?;
+    let objects = ObjectTarget::for_outputs(&outputs, args.cloud.sse_kms_key_id.as_deref()).await;
+    let report_file = match &args.report {
+        Some(at) => Some(Sink::create("--report", at, "application/json", objects.as_ref()).await?),
+        None => None,
+    };
     let conn = crate::mongo::connect_collection(&args.conn).await?;
     let coll: Collection<RawDocumentBuf> = conn.db.collection(&args.conn.collection);
     let source = input.source.clone();
@@ -98,7 +103,7 @@ pub async fn verify(args: &VerifyArgs) -> Result<VerifyReport, Error> {
 
     let mut check = Check::new(&source);
     let mut want = next_expected(&mut expected)?;
-    let mut have = cursor.try_next().await.map_err(stored_err)?;
+    let mut have = next_stored(&mut cursor, shard).await.map_err(stored_err)?;
     let mut have_matched = false;
     loop {
         match (&want, &have) {
@@ -109,7 +114,7 @@ pub async fn verify(args: &VerifyArgs) -> Result<VerifyReport, Error> {
             }
             (None, Some(d)) => {
                 check.unmatched(d, have_matched);
-                have = cursor.try_next().await.map_err(stored_err)?;
+                have = next_stored(&mut cursor, shard).await.map_err(stored_err)?;
                 have_matched = false;
             }
             (Some(e), Some(d)) => match d.get_str("_id").ok().map(|id| e.id.as_str().cmp(id)) {
@@ -126,7 +131,7 @@ pub async fn verify(args: &VerifyArgs) -> Result<VerifyReport, Error> {
                 // A stored id before this row's, or not a string (never one of ours).
                 _ => {
                     check.unmatched(d, have_matched);
-                    have = cursor.try_next().await.map_err(stored_err)?;
+                    have = next_stored(&mut cursor, shard).await.map_err(stored_err)?;
                     have_matched = false;
                 }
             },
@@ -146,14 +151,29 @@ pub async fn verify(args: &VerifyArgs) -> Result<VerifyReport, Error> {
         different: check.different,
         extra: check.extra,
         differences: check.listed,
+        shard: (!shard.is_all()).then(|| shard.to_string()),
         ok,
         elapsed_seconds: (started.elapsed().as_secs_f64() * 1000.0).round() / 1000.0,
     };
     // Differences are a result like any other: the report is written for them too.
     if let Some(out) = report_file {
-        super::report::write_json(&report, out)?;
+        super::report::write_json(&report, out).await?;
     }
     Ok(report)
+}
+
+/// The next stored document of this shard (a shard compares its own documents only).
+async fn next_stored(
+    cursor: &mut mongodb::Cursor<RawDocumentBuf>,
+    shard: Shard,
+) -> Result<Option<RawDocumentBuf>, mongodb::error::Error> {
+    loop {
+        let doc = cursor.try_next().await?;
+        match &doc {
+            Some(d) if !d.get_str("_id").map_or(true, |id| shard.owns_id(id)) => continue,
+            _ => return Ok(doc),
+        }
+    }
 }
 
 struct Check<'a> {

@@ -16,6 +16,7 @@ pub mod access_point;
 pub mod backup_plan;
 pub mod backup_selection;
 pub mod backup_vault;
+pub mod bucket;
 pub mod cluster;
 pub mod discovery_service;
 pub mod file_system;

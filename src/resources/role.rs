@@ -189,16 +189,49 @@ pub fn statements(config: &Config, role: RoleKind, region: &str, outputs: &Outpu
                 "elasticfilesystem:AccessPointArn": Outputs::show(outputs.access_point_arn.as_ref())
             }}
         })],
-        // The app writes its own log group, nothing else (issue 15 adds its S3 prefixes).
-        RoleKind::AppTask => vec![json!({
-            "Sid": "WriteOwnLogs",
-            "Effect": "Allow",
-            "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
-            "Resource": format!(
-                "arn:aws:logs:{region}:{account}:log-group:{}:log-stream:*",
-                config.log_groups.app.name
-            ),
-        })],
+        // The app writes its own log group, reads the exports dropped under incoming/ and writes
+        // quarantines and reports: nothing else of the bucket (no listing, no deleting).
+        RoleKind::AppTask => {
+            let bucket = format!("arn:aws:s3:::{}", config.drops_bucket(account));
+            let mut out = vec![
+                json!({
+                    "Sid": "WriteOwnLogs",
+                    "Effect": "Allow",
+                    "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+                    "Resource": format!(
+                        "arn:aws:logs:{region}:{account}:log-group:{}:log-stream:*",
+                        config.log_groups.app.name
+                    ),
+                }),
+                json!({
+                    "Sid": "ReadDroppedExports",
+                    "Effect": "Allow",
+                    "Action": "s3:GetObject",
+                    "Resource": format!("{bucket}/{}*", super::bucket::INCOMING),
+                }),
+                json!({
+                    "Sid": "WriteQuarantinesAndReports",
+                    "Effect": "Allow",
+                    "Action": ["s3:PutObject", "s3:AbortMultipartUpload"],
+                    "Resource": [
+                        format!("{bucket}/{}*", super::bucket::QUARANTINE),
+                        format!("{bucket}/{}*", super::bucket::REPORTS),
+                    ],
+                }),
+            ];
+            if let Some(key) = &config.drops.kms_key_arn {
+                out.push(json!({
+                    "Sid": "UseTheBucketKey",
+                    "Effect": "Allow",
+                    "Action": ["kms:Decrypt", "kms:GenerateDataKey"],
+                    "Resource": key,
+                    "Condition": {"StringEquals": {
+                        "kms:ViaService": format!("s3.{region}.amazonaws.com")
+                    }}
+                }));
+            }
+            out
+        }
         RoleKind::Backup => {
             let mut file_systems = vec![fs];
             file_systems.extend(
@@ -631,7 +664,21 @@ mod tests {
             "arn:aws:elasticfilesystem:eu-west-3:111111111111:access-point/fsap-1"
         );
         let app = policy(&config, RoleKind::AppTask, "eu-west-3", &o).unwrap();
-        assert_eq!(app["Statement"].as_array().map(Vec::len), Some(1));
+        assert_eq!(app["Statement"].as_array().map(Vec::len), Some(3));
+        let bucket = "arn:aws:s3:::hcctl-dev-drops-111111111111";
+        assert_eq!(app["Statement"][1]["Action"], "s3:GetObject");
+        assert_eq!(
+            app["Statement"][1]["Resource"],
+            format!("{bucket}/incoming/*")
+        );
+        assert_eq!(
+            app["Statement"][2]["Resource"],
+            serde_json::json!([
+                format!("{bucket}/quarantine/*"),
+                format!("{bucket}/reports/*")
+            ])
+        );
+        assert!(!app.to_string().contains("s3:ListBucket"), "{app}");
         assert_eq!(
             ecr_repository("123456789012.dkr.ecr.eu-west-3.amazonaws.com/hcctl/app:0.1.0")
                 .as_deref(),

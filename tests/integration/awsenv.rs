@@ -123,6 +123,11 @@ impl AwsEnv {
         format!("{}-dev", self.project)
     }
 
+    /// The drops bucket's default name (the test account is 000000000000).
+    pub fn drops_bucket(&self) -> String {
+        format!("{}-dev-drops-000000000000", self.project)
+    }
+
     pub fn log_group(&self, which: &str) -> String {
         format!("/ecs/{}-dev/{which}", self.project)
     }

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use aws_sdk_ecs::types::TaskDefinitionField;
 use hcctl::deploy::plan;
 use hcctl::resources::{
-    backup_plan, backup_selection, backup_vault, cluster, file_system, log_group, secret,
+    backup_plan, backup_selection, backup_vault, bucket, cluster, file_system, log_group, secret,
     security_group, task_definition,
 };
 use serde_json::Value;
@@ -113,6 +113,10 @@ async fn assert_nothing_exists(env: &AwsEnv) {
         .await
         .unwrap();
     assert!(plan.is_none(), "{plan:?}");
+    let drops = bucket::observe(&env.aws.s3, &env.drops_bucket(), false)
+        .await
+        .unwrap();
+    assert!(drops.is_none(), "{drops:?}");
     let config = env.parsed_config();
     let fs = file_system::find(&env.aws, &config).await.unwrap();
     assert!(fs.is_none(), "{fs:?}");
@@ -131,10 +135,10 @@ async fn assert_nothing_exists(env: &AwsEnv) {
 
 /// What the test config creates on an empty account: 3 security groups, the file system, its 3
 /// mount targets (one per zone of the emulator's default VPC) and access point, 2 log groups,
-/// 3 secrets, the mongo task role (the others are adopted), the cluster, the Cloud Map namespace
+/// 3 secrets, the drops bucket, the mongo task role (the others are adopted), the cluster, the Cloud Map namespace
 /// and service, 2 task definitions, the ECS service, the vault, plan and selection. The network is
 /// only read.
-const CREATED: u64 = 23;
+const CREATED: u64 = 24;
 
 fn mutating(plan: &Value) -> u64 {
     plan["outcome"]["api_calls"]["mutating"]
@@ -208,6 +212,92 @@ async fn deploy_creates_what_the_config_says_and_a_second_deploy_changes_nothing
             assert_only_on_localstack(&env, &logs_url, &ecs_url).await;
         }
     }
+
+    // The drops bucket, described back: as the config wants it, and, asked of S3 directly,
+    // private, encrypted, TLS-only and versioned.
+    let config = env.parsed_config();
+    let (name, wanted) = bucket::desired(&config, "000000000000");
+    assert_eq!(name, env.drops_bucket());
+    let seen = bucket::observe(&env.aws.s3, &name, false)
+        .await
+        .unwrap()
+        .expect("the drops bucket");
+    assert_eq!(seen.settings, wanted);
+    let s3 = &env.aws.s3;
+    let block = s3
+        .get_public_access_block()
+        .bucket(&name)
+        .send()
+        .await
+        .expect("public access block");
+    let block = block
+        .public_access_block_configuration()
+        .expect("a public access block");
+    assert_eq!(
+        (
+            block.block_public_acls(),
+            block.ignore_public_acls(),
+            block.block_public_policy(),
+            block.restrict_public_buckets()
+        ),
+        (Some(true), Some(true), Some(true), Some(true))
+    );
+    let enc = s3
+        .get_bucket_encryption()
+        .bucket(&name)
+        .send()
+        .await
+        .expect("bucket encryption");
+    let rule = &enc
+        .server_side_encryption_configuration()
+        .expect("encryption configuration")
+        .rules()[0];
+    assert_eq!(
+        rule.apply_server_side_encryption_by_default()
+            .map(|d| d.sse_algorithm().as_str()),
+        Some("AES256")
+    );
+    let policy = s3
+        .get_bucket_policy()
+        .bucket(&name)
+        .send()
+        .await
+        .expect("bucket policy");
+    let policy: Value = serde_json::from_str(policy.policy().unwrap_or("")).expect("JSON policy");
+    assert_eq!(policy["Statement"][0]["Effect"], "Deny", "{policy}");
+    assert_eq!(
+        policy["Statement"][0]["Condition"]["Bool"]["aws:SecureTransport"], "false",
+        "{policy}"
+    );
+    let versioning = s3
+        .get_bucket_versioning()
+        .bucket(&name)
+        .send()
+        .await
+        .expect("versioning");
+    assert_eq!(versioning.status().map(|v| v.as_str()), Some("Enabled"));
+    let lifecycle = s3
+        .get_bucket_lifecycle_configuration()
+        .bucket(&name)
+        .send()
+        .await
+        .expect("lifecycle");
+    let expiring: Vec<(Option<&str>, Option<i32>)> = lifecycle
+        .rules()
+        .iter()
+        .filter_map(|r| {
+            r.expiration()
+                .map(|e| (r.filter().and_then(|f| f.prefix()), e.days()))
+        })
+        .collect();
+    assert!(
+        expiring.contains(&(Some("quarantine/"), Some(30))),
+        "{expiring:?}"
+    );
+    assert!(
+        expiring.contains(&(Some("reports/"), Some(30))),
+        "{expiring:?}"
+    );
 
     // Cluster.
     assert!(cluster::observe(&env.aws.ecs, &env.cluster())
@@ -1249,6 +1339,21 @@ async fn an_unreachable_endpoint_fails_within_seconds_with_exit_1() {
 async fn destroy_keeps_the_patient_data_unless_told_and_then_removes_it_too() {
     let env = AwsEnv::new().await;
     env.deploy(&[]);
+    // An export in the drops bucket (two versions of it): the bucket now holds patient data.
+    let bucket = env.drops_bucket();
+    for body in ["a", "b"] {
+        env.aws
+            .s3
+            .put_object()
+            .bucket(&bucket)
+            .key("incoming/export.csv")
+            .body(aws_sdk_s3::primitives::ByteStream::from_static(
+                body.as_bytes(),
+            ))
+            .send()
+            .await
+            .expect("put an export");
+    }
     // Not on a terminal and no --yes: refuses, deletes nothing.
     let out = env.run(&["destroy"]);
     assert_exit(&out, 2);
@@ -1292,11 +1397,16 @@ async fn destroy_keeps_the_patient_data_unless_told_and_then_removes_it_too() {
             )
         })
         .collect();
-    assert_eq!(kept.len(), 12, "{kept:?}");
+    assert_eq!(kept.len(), 13, "{kept:?}");
     assert!(
         kept.contains(&format!("file_system {}", env.name("mongo-data"))),
         "{kept:?}"
     );
+    assert!(kept.contains(&format!("bucket {bucket}")), "{kept:?}");
+    assert!(bucket::observe(&env.aws.s3, &bucket, false)
+        .await
+        .unwrap()
+        .is_some());
     let config = env.parsed_config();
     let fs = file_system::find(&env.aws, &config)
         .await
@@ -1313,7 +1423,11 @@ async fn destroy_keeps_the_patient_data_unless_told_and_then_removes_it_too() {
     // for the window) and the security groups.
     let delete_data = format!("--delete-data={}-dev", env.project);
     let plan = env.destroy(&[&delete_data]);
-    assert_eq!(plan["outcome"]["deleted"], 11, "{plan}");
+    assert_eq!(plan["outcome"]["deleted"], 12, "{plan}");
+    assert!(bucket::observe(&env.aws.s3, &bucket, false)
+        .await
+        .unwrap()
+        .is_none());
     assert!(file_system::find(&env.aws, &config)
         .await
         .unwrap()

@@ -5,6 +5,7 @@
 mod awsenv;
 mod backup;
 mod cli;
+mod cloud;
 mod deploy;
 mod least_privilege;
 mod mangled;

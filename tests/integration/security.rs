@@ -713,7 +713,7 @@ fn start_tls_ferretdb(dir: tempfile::TempDir, cert: &Path, key: &Path) -> TlsSer
     panic!("FerretDB with TLS exited at start three times");
 }
 
-fn make_ca(name: &str) -> (rcgen::Certificate, rcgen::KeyPair) {
+pub fn make_ca(name: &str) -> (rcgen::Certificate, rcgen::KeyPair) {
     let key = rcgen::KeyPair::generate().unwrap();
     let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
     params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
