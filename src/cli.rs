@@ -3,7 +3,8 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::parser::ValueSource;
+use clap::{ArgAction, ArgMatches, Args, CommandFactory, Parser, Subcommand, ValueEnum};
 
 use crate::migrate::location::Location;
 use crate::migrate::shard::Shard;
@@ -52,6 +53,16 @@ pub enum Command {
     /// Streams the file through the same cleaning as `migrate` and looks each document up by
     /// its content-derived _id. Exits 4 when documents are missing or different.
     Verify(VerifyArgs),
+    /// Run a migration or a verification in the cloud, as one-off ECS tasks of the app's task
+    /// definition, and follow them to their exit code.
+    ///
+    /// `hcctl run migrate s3://BUCKET/incoming/x.csv [migrate flags]` starts the latest app task
+    /// definition on the cluster (network and security group from the config, the task's command
+    /// overridden, started by "hcctl-run"), prints the task ARN, streams its CloudWatch log
+    /// stream to stderr while following it, prints the report it wrote to S3, and exits with the
+    /// container's exit code. --tasks N starts shards 1/N … N/N and prints their combined report.
+    #[command(subcommand)]
+    Run(RunCommand),
     /// Write a deterministic synthetic admissions CSV (same columns, domains and quirks as the
     /// real export) for tests, demos and load tests.
     Generate(GenerateArgs),
@@ -77,8 +88,8 @@ pub enum Command {
     /// Print the task definitions rendered from task-definitions/*.json and the config, as
     /// `aws ecs register-task-definition --cli-input-json` takes them. No AWS call.
     Render(RenderArgs),
-    /// Print the IAM policy that whoever runs deploy, destroy, backup-status and backup run for
-    /// this config needs: the actions hcctl calls, on the resources the config names.
+    /// Print the IAM policy that whoever runs deploy, destroy, run, backup-status and backup run
+    /// for this config needs: the actions hcctl calls, on the resources the config names.
     ///
     /// JSON by default (aws iam put-user-policy --policy-document file://…); --format text says
     /// what each statement is for and why `*` where AWS requires it. The account is --account-id,
@@ -557,6 +568,121 @@ pub struct VerifyArgs {
     pub format: Format,
 }
 
+#[derive(Debug, Subcommand)]
+pub enum RunCommand {
+    /// `hcctl migrate` as ECS tasks: every migrate flag is passed to the task as typed (the
+    /// connection comes from the task definition's writer secret: --uri and the TLS file flags
+    /// are refused). The input, and --report / --quarantine when given, must be s3:// URLs.
+    Migrate(RunMigrateArgs),
+    /// `hcctl verify` as ECS tasks: each writes its result to s3://BUCKET/reports/…/NAME.verify
+    /// [.shard-K-of-N].json (or --report), which run reads back and combines; exit 4 when
+    /// documents are missing or different.
+    Verify(RunVerifyArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RunMigrateArgs {
+    #[command(flatten)]
+    pub migrate: MigrateArgs,
+    #[command(flatten)]
+    pub task: TaskArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct RunVerifyArgs {
+    #[command(flatten)]
+    pub verify: VerifyArgs,
+    #[command(flatten)]
+    pub task: TaskArgs,
+}
+
+/// How `hcctl run` starts and follows its tasks.
+#[derive(Debug, Clone, Args)]
+pub struct TaskArgs {
+    #[command(flatten)]
+    pub aws: AwsArgs,
+
+    /// Start N tasks, shards 1/N … N/N of the input (`--shard K/N` each): every task reads the
+    /// whole input and writes only its part, the N reports add up to one run's; run prints the
+    /// combined report.
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=20))]
+    pub tasks: u32,
+
+    /// Return once the tasks are started, printing their ARNs, without following them.
+    #[arg(long)]
+    pub no_wait: bool,
+
+    /// Stop the tasks (StopTask) and exit 1 when they have not ended after this long.
+    #[arg(long, value_name = "DURATION", default_value = "6h", value_parser = parse_duration)]
+    pub timeout: Duration,
+}
+
+/// Options of `hcctl run` itself, never passed to the task.
+const RUN_ONLY: &[&str] = &[
+    "config",
+    "endpoint_url",
+    "tasks",
+    "no_wait",
+    "timeout",
+    "format",
+    "verbose",
+];
+
+/// Options a task cannot be given: the task connects with the secret its task definition names.
+const NOT_FOR_TASKS: &[(&str, &str)] = &[
+    (
+        "uri",
+        "the task connects with the writer secret its task definition names (HCCTL_MONGODB_URI); \
+         a URI on the command line would show credentials in the task's description",
+    ),
+    (
+        "tls_ca_file",
+        "a local file is not in the task: put TLS options in the secret's URI",
+    ),
+    (
+        "tls_cert_key_file",
+        "a local file is not in the task: put TLS options in the secret's URI",
+    ),
+];
+
+/// What a `hcctl run migrate|verify` task is given: the migrate or verify arguments typed on the
+/// command line (never values from the local environment, such as HCCTL_MONGODB_URI), each
+/// option as `--name=value` so that no value is taken for a flag; without run's own options.
+/// `None` when the command is not `run`.
+pub fn task_arguments(matches: &ArgMatches) -> Option<Result<Vec<String>, String>> {
+    let (_, run) = matches.subcommand().filter(|(name, _)| *name == "run")?;
+    let (job, sub) = run.subcommand()?;
+    let cli = Cli::command();
+    let definition = cli.find_subcommand("run")?.find_subcommand(job)?;
+    let mut out = Vec::new();
+    for arg in definition.get_arguments() {
+        let id = arg.get_id().as_str();
+        if RUN_ONLY.contains(&id) || sub.value_source(id) != Some(ValueSource::CommandLine) {
+            continue;
+        }
+        if let Some((_, why)) = NOT_FOR_TASKS.iter().find(|(n, _)| *n == id) {
+            let long = arg.get_long().unwrap_or(id);
+            return Some(Err(format!(
+                "hcctl run: --{long} is not passed to a task: {why}"
+            )));
+        }
+        let raw: Vec<String> = match sub.get_raw(id) {
+            Some(values) => match values.map(|v| v.to_str().map(str::to_string)).collect() {
+                Some(v) => v,
+                None => return Some(Err(format!("hcctl run: the value of {id} is not UTF-8"))),
+            },
+            None => Vec::new(),
+        };
+        match (arg.is_positional(), arg.get_long(), arg.get_action()) {
+            (true, _, _) => out.extend(raw),
+            (false, Some(long), ArgAction::SetTrue) => out.push(format!("--{long}")),
+            (false, Some(long), _) => out.extend(raw.iter().map(|v| format!("--{long}={v}"))),
+            (false, None, _) => {}
+        }
+    }
+    Some(Ok(out))
+}
+
 #[derive(Debug, Args)]
 pub struct GenerateArgs {
     /// Number of data rows (the header is not counted).
@@ -650,6 +776,65 @@ mod tests {
         assert!(parse_size("-1GiB").is_err());
         assert!(parse_size("8 parsecs").is_err());
         assert!(parse_size("").is_err());
+    }
+
+    fn task_args(line: &[&str]) -> Result<Vec<String>, String> {
+        let matches = Cli::command().try_get_matches_from(line).expect("parses");
+        task_arguments(&matches).expect("a run command")
+    }
+
+    #[test]
+    fn a_run_passes_what_was_typed_to_the_task_without_its_own_options() {
+        let args = task_args(&[
+            "hcctl",
+            "run",
+            "migrate",
+            "s3://b/incoming/x.csv",
+            "--tasks",
+            "3",
+            "--batch-size",
+            "500",
+            "--config",
+            "c.yaml",
+            "--dry-run",
+            "--format",
+            "json",
+            "--db=-odd-",
+            "--timeout",
+            "1h",
+            "--no-wait",
+        ])
+        .unwrap();
+        assert_eq!(
+            args,
+            [
+                "s3://b/incoming/x.csv",
+                "--db=-odd-",
+                "--batch-size=500",
+                "--dry-run"
+            ]
+        );
+        // Values from the environment are the local machine's, not the task's.
+        // (A variable no other unit test reads.)
+        std::env::set_var("HCCTL_SSE_KMS_KEY_ID", "alias/local");
+        let args = task_args(&["hcctl", "run", "verify", "s3://b/incoming/x.csv"]).unwrap();
+        std::env::remove_var("HCCTL_SSE_KMS_KEY_ID");
+        assert_eq!(args, ["s3://b/incoming/x.csv"]);
+        let err = task_args(&[
+            "hcctl",
+            "run",
+            "migrate",
+            "s3://b/x.csv",
+            "--uri",
+            "mongodb://u:p@h",
+        ])
+        .unwrap_err();
+        assert!(err.contains("--uri is not passed to a task"), "{err}");
+        assert!(!err.contains("u:p"), "{err}");
+        let matches = Cli::command()
+            .try_get_matches_from(["hcctl", "migrate", "x.csv"])
+            .unwrap();
+        assert!(task_arguments(&matches).is_none());
     }
 
     #[test]

@@ -20,6 +20,9 @@ pub enum Error {
     Unhealthy(String),
     /// `hcctl backup-status` could not query AWS (exit 3): unreachable, or AWS refused.
     AwsUnavailable(anyhow::Error),
+    /// `hcctl run`: the task's container ended with this exit code (passed on as hcctl's own,
+    /// so a pipeline sees the migration's 2, or verify's 4, as if it had run locally).
+    Exit(u8, String),
 }
 
 impl Error {
@@ -39,6 +42,7 @@ impl Error {
             Error::Differences(_) => 4,
             Error::Unhealthy(_) => 1,
             Error::AwsUnavailable(_) => 3,
+            Error::Exit(code, _) => *code,
         }
     }
 }
@@ -48,7 +52,9 @@ impl fmt::Display for Error {
         // `{:#}` prints the whole context chain on one line: "reading x.csv: line 3: …".
         match self {
             Error::Usage(e) | Error::Failed(e) | Error::AwsUnavailable(e) => write!(f, "{e:#}"),
-            Error::Differences(msg) | Error::Unhealthy(msg) => f.write_str(msg),
+            Error::Differences(msg) | Error::Unhealthy(msg) | Error::Exit(_, msg) => {
+                f.write_str(msg)
+            }
         }
     }
 }

@@ -7,6 +7,7 @@
 //! - [`config`]: `infra/hcctl.yaml`, loaded and validated before any AWS call;
 //! - [`deploy`]: the engine: config → rendered task definitions → plan → AWS (deploy, destroy,
 //!   render);
+//! - [`run`]: `hcctl run migrate|verify`, the migration as ECS tasks followed to their exit code;
 //! - [`backup`]: backup-status (is the data protected?) and on-demand backups;
 //! - [`resources`]: the resource kinds (log group, cluster, task definition, backup vault, plan,
 //!   selection, references), one file each, below deploy and backup-status alike;
@@ -26,4 +27,5 @@ pub mod migrate;
 pub mod mongo;
 pub mod output;
 pub mod resources;
+pub mod run;
 pub mod security;

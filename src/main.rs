@@ -3,10 +3,12 @@
 
 use std::io::{self, IsTerminal, Write};
 
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches};
 
 use hcctl::backup;
-use hcctl::cli::{BackupCommand, Cli, Command, DbUsersCommand, Format, GenerateArgs, UsersCommand};
+use hcctl::cli::{
+    BackupCommand, Cli, Command, DbUsersCommand, Format, GenerateArgs, RunCommand, UsersCommand,
+};
 use hcctl::deploy::{self, plan::Plan};
 use hcctl::error::Error;
 use hcctl::migrate::{self, outfile};
@@ -14,7 +16,10 @@ use hcctl::output;
 use hcctl::security;
 
 fn main() {
-    let cli = Cli::parse();
+    let matches = Cli::command().get_matches();
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    // `hcctl run`: the job's arguments as typed, for the task's command.
+    let task_args = hcctl::cli::task_arguments(&matches);
     output::init_logging(cli.verbose);
     let json = json_errors(&cli.command);
     // The runtime lives until the process exits: it is never torn down, because the MongoDB
@@ -27,7 +32,7 @@ fn main() {
     let result = match &runtime {
         Ok(rt) => {
             exit_on_signal(rt);
-            rt.block_on(run(cli.command))
+            rt.block_on(run(cli.command, task_args))
         }
         Err(e) => Err(Error::failed(format!(
             "cannot start the async runtime: {e}"
@@ -64,10 +69,13 @@ fn exit_on_signal(rt: &tokio::runtime::Runtime) {
         if std::io::stderr().is_terminal() {
             eprintln!();
         }
-        eprintln!(
-            "hcctl: interrupted; running the same command again is safe and finishes the job \
-             (migrate, deploy and db-users apply converge to the same end state)"
-        );
+        match output::interrupt_note() {
+            Some(note) => eprintln!("hcctl: interrupted; {note}"),
+            None => eprintln!(
+                "hcctl: interrupted; running the same command again is safe and finishes the job \
+                 (migrate, deploy and db-users apply converge to the same end state)"
+            ),
+        }
         std::process::exit(code);
     });
 }
@@ -106,8 +114,19 @@ fn signal_waiter() -> Waiter {
     })
 }
 
-async fn run(command: Command) -> Result<(), Error> {
+async fn run(
+    command: Command,
+    task_args: Option<Result<Vec<String>, String>>,
+) -> Result<(), Error> {
     match command {
+        Command::Run(cmd) => {
+            let args = match task_args {
+                Some(Ok(args)) => args,
+                Some(Err(e)) => return Err(Error::usage(e)),
+                None => return Err(Error::usage("hcctl run: no job to run")),
+            };
+            run_in_the_cloud(cmd, args).await
+        }
         Command::Migrate(args) => {
             let report = migrate::migrate(&args).await?;
             emit(&report, args.format)
@@ -230,6 +249,71 @@ async fn run(command: Command) -> Result<(), Error> {
             };
             emit_json(&value)
         }
+    }
+}
+
+/// `hcctl run migrate|verify`: start, follow (log lines and progress on stderr), then the
+/// result on stdout and the containers' exit code as hcctl's.
+async fn run_in_the_cloud(cmd: RunCommand, args: Vec<String>) -> Result<(), Error> {
+    use hcctl::run::{self, Job, Request};
+    let (job, input, report, quarantine, task, format) = match cmd {
+        RunCommand::Migrate(a) => (
+            Job::Migrate,
+            a.migrate.path,
+            a.migrate.report,
+            a.migrate.quarantine,
+            a.task,
+            a.migrate.format,
+        ),
+        RunCommand::Verify(a) => (
+            Job::Verify,
+            a.verify.path,
+            a.verify.report,
+            None,
+            a.task,
+            a.verify.format,
+        ),
+    };
+    let request = Request {
+        config_path: task.aws.config.clone(),
+        endpoint_url: task.aws.endpoint_url.clone(),
+        job,
+        args,
+        input,
+        report,
+        quarantine,
+        tasks: task.tasks,
+        wait: (!task.no_wait).then_some(task.timeout),
+    };
+    let progress = |text: &str| eprintln!("hcctl: {text}");
+    let line = |text: &str| eprintln!("{text}");
+    let started = |r: &run::RunResult| {
+        let arns: Vec<&str> = r.tasks.iter().map(|t| t.task_arn.as_str()).collect();
+        output::set_interrupt_note(format!(
+            "the task(s) keep running without hcctl: {} (stop them with aws ecs stop-task \
+             --cluster {} --task ARN; their reports appear in S3 when they end)",
+            arns.join(", "),
+            r.cluster
+        ));
+    };
+    let result = run::run(&request, &progress, &line, &started).await?;
+    match format {
+        Format::Json => emit_json(&result)?,
+        Format::Text if request.wait.is_none() => write_stdout(
+            &result
+                .tasks
+                .iter()
+                .map(|t| format!("{}\n", t.task_arn))
+                .collect::<String>(),
+        )?,
+        Format::Text => emit(&result, format)?,
+    }
+    match (result.exit_code, result.error) {
+        (0, _) => Ok(()),
+        (code, error) => Err(Error::Exit(
+            code,
+            error.unwrap_or_else(|| format!("the task exited with code {code}")),
+        )),
     }
 }
 
@@ -416,6 +500,8 @@ fn json_errors(command: &Command) -> Option<JsonError> {
             return (a.format == Format::Json).then_some(JsonError::Status);
         }
         Command::Backup(BackupCommand::Run(a)) => a.format,
+        Command::Run(RunCommand::Migrate(a)) => a.migrate.format,
+        Command::Run(RunCommand::Verify(a)) => a.verify.format,
         Command::Users(UsersCommand::List(a)) => a.format,
         Command::DbUsers(DbUsersCommand::Apply(a)) => a.format,
         Command::DbUsers(DbUsersCommand::List(a)) => a.format,

@@ -102,7 +102,7 @@ fn connect_failure(e: &mongodb::error::Error, uri: &str, timeout: Duration) -> S
                 "cannot connect to MongoDB at {uri}: {cause} (no server answered within {}; is \
                  it running, and are the URI's host and port right? `scripts/stack up` starts a \
                  local one)",
-                humantime_short(timeout)
+                crate::output::duration(timeout)
             )
         }
         ErrorKind::Authentication { message, .. } => format!(
@@ -110,20 +110,6 @@ fn connect_failure(e: &mongodb::error::Error, uri: &str, timeout: Duration) -> S
              (HCCTL_MONGODB_URI) and the authSource"
         ),
         _ => format!("cannot use MongoDB at {uri}: {}", describe(e)),
-    }
-}
-
-/// "5s", "500ms", "1m 30s": a timeout as the user would write it.
-fn humantime_short(d: Duration) -> String {
-    let ms = d.as_millis();
-    if ms < 1000 {
-        format!("{ms}ms")
-    } else if ms.is_multiple_of(1000) && ms < 60_000 {
-        format!("{}s", ms / 1000)
-    } else if ms < 60_000 {
-        format!("{:.1}s", d.as_secs_f64())
-    } else {
-        format!("{}m {}s", ms / 60_000, ms % 60_000 / 1000)
     }
 }
 

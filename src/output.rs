@@ -103,6 +103,36 @@ pub fn thousands(n: u64) -> String {
     out
 }
 
+/// "5s", "500ms", "1m 30s": a timeout as the user would write it.
+pub fn duration(d: Duration) -> String {
+    let ms = d.as_millis();
+    if ms < 1000 {
+        format!("{ms}ms")
+    } else if ms.is_multiple_of(1000) && ms < 60_000 {
+        format!("{}s", ms / 1000)
+    } else if ms < 60_000 {
+        format!("{:.1}s", d.as_secs_f64())
+    } else if ms >= 3_600_000 {
+        format!("{}h {}m", ms / 3_600_000, ms % 3_600_000 / 60_000)
+    } else {
+        format!("{}m {}s", ms / 60_000, ms % 60_000 / 1000)
+    }
+}
+
+/// What an interrupted command says instead of the general "running it again is safe" (set by
+/// `hcctl run` once its tasks have started: they go on without it).
+static INTERRUPT_NOTE: std::sync::Mutex<Option<String>> = std::sync::Mutex::new(None);
+
+pub fn set_interrupt_note(note: String) {
+    if let Ok(mut n) = INTERRUPT_NOTE.lock() {
+        *n = Some(note);
+    }
+}
+
+pub fn interrupt_note() -> Option<String> {
+    INTERRUPT_NOTE.lock().ok().and_then(|n| n.clone())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,5 +1,5 @@
 //! `hcctl iam-policy`: the IAM policy the person or pipeline running `hcctl deploy`, `destroy`,
-//! `backup-status` and `backup run` needs — the actions hcctl calls, on the resources this config
+//! `run`, `backup-status` and `backup run` needs — the actions hcctl calls, on the resources this config
 //! names (derived the way deploy derives them). `*` appears only where the action cannot be
 //! scoped to a resource (AWS's service authorization reference lists no resource type for it) or
 //! where the resource's id is assigned by AWS at creation; each such statement says why.
@@ -247,6 +247,15 @@ pub fn statements(config: &Config, region: &str, account: &str) -> Vec<Statement
         indirect: false,
         why: "destroy --delete-data only: every version of every object, before the bucket",
     });
+    out.push(Statement {
+        sid: "ReadTheRunReports",
+        actions: vec!["s3:GetObject"],
+        resources: vec![format!("{bucket}/reports/*")],
+        condition: None,
+        indirect: false,
+        why: "hcctl run reads the reports its tasks wrote (a --report elsewhere needs \
+              s3:GetObject there too)",
+    });
     let mut referenced: Vec<String> = [&config.containers.mongo, &config.containers.app]
         .iter()
         .flat_map(|c| c.secrets.values())
@@ -325,8 +334,8 @@ pub fn statements(config: &Config, region: &str, account: &str) -> Vec<Statement
             "ecs-tasks.amazonaws.com", "backup.amazonaws.com"
         ]}})),
         indirect: true,
-        why: "task definitions name the task roles, the selection the backup role: only to \
-              those two services",
+        why: "task definitions (and the tasks hcctl run starts) name the task roles, the \
+              selection the backup role: only to those two services",
     });
     let cluster = &config.ecs.cluster;
     out.push(Statement {
@@ -384,7 +393,7 @@ pub fn statements(config: &Config, region: &str, account: &str) -> Vec<Statement
         why: "the MongoDB service",
     });
     out.push(Statement {
-        sid: "FollowTheMongoTasks",
+        sid: "FollowTheTasks",
         actions: vec!["ecs:ListTasks", "ecs:DescribeTasks"],
         resources: vec![
             format!("arn:aws:ecs:{r}:{a}:container-instance/{cluster}/*"),
@@ -392,7 +401,52 @@ pub fn statements(config: &Config, region: &str, account: &str) -> Vec<Statement
         ],
         condition: None,
         indirect: false,
-        why: "why a failed rollout's tasks stopped (task ids are assigned by ECS)",
+        why: "the tasks hcctl run follows, and why a failed rollout's tasks stopped (task ids \
+              are assigned by ECS)",
+    });
+    let cluster_arn = format!("arn:aws:ecs:{r}:{a}:cluster/{cluster}");
+    out.push(Statement {
+        sid: "RunTasks",
+        actions: vec!["ecs:RunTask"],
+        resources: vec![format!(
+            "arn:aws:ecs:{r}:{a}:task-definition/{}:*",
+            config.family("app")
+        )],
+        condition: Some(json!({"ArnEquals": {"ecs:cluster": cluster_arn}})),
+        indirect: false,
+        why: "hcctl run: the app's task definition, on this cluster only",
+    });
+    out.push(Statement {
+        sid: "StopRunTasks",
+        actions: vec!["ecs:StopTask"],
+        resources: vec![format!("arn:aws:ecs:{r}:{a}:task/{cluster}/*")],
+        condition: None,
+        indirect: false,
+        why: "hcctl run --timeout stops what did not end in time, and the shards already started \
+              when another could not start",
+    });
+    out.push(Statement {
+        sid: "TagRunTasksOnStart",
+        actions: vec!["ecs:TagResource"],
+        resources: vec![format!("arn:aws:ecs:{r}:{a}:task/{cluster}/*")],
+        condition: Some(json!({"StringEquals": {"ecs:CreateAction": "RunTask"}})),
+        indirect: true,
+        why: "the tags a started task carries (the config's, the run id, the shard): only when \
+              RunTask creates it",
+    });
+    out.push(Statement {
+        sid: "ReadTheRunLogs",
+        actions: vec!["logs:GetLogEvents"],
+        resources: {
+            let group = format!(
+                "arn:aws:logs:{r}:{a}:log-group:{}",
+                config.log_groups.app.name
+            );
+            vec![group.clone(), format!("{group}:*")]
+        },
+        condition: None,
+        indirect: false,
+        why: "hcctl run streams its tasks' lines from the app log group (its streams)",
     });
     out.push(Statement {
         sid: "FindCloudMap",
@@ -553,7 +607,7 @@ pub fn document(config: &Config, region: &str, account: &str) -> Value {
 /// The text form: each statement, why it is there, its actions and resources.
 pub fn text(config: &Config, region: &str, account: &str) -> String {
     let mut out = format!(
-        "The IAM policy hcctl deploy, destroy, backup-status and backup run need for \
+        "The IAM policy hcctl deploy, destroy, run, backup-status and backup run need for \
          {}-{} in {region}, account {account}\n(JSON: hcctl iam-policy --format json)\n\n",
         config.project, config.environment
     );

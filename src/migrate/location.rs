@@ -54,6 +54,24 @@ impl Location {
     }
 }
 
+/// Where `hcctl run verify` has each task write its result: `s3://B/reports/D/NAME.verify.json`
+/// (beside migrate's report, never in its place).
+pub fn default_verify_report(input: &S3Url, shard: Shard) -> S3Url {
+    beside(input, "reports", "verify", "json", shard)
+}
+
+/// The object one shard writes when all N are given one location: `.shard-K-of-N` before the
+/// name's extension (`x.json` → `x.shard-2-of-3.json`), or at its end; unchanged for 1/1.
+pub fn for_shard(url: &S3Url, shard: Shard) -> S3Url {
+    let suffix = shard.suffix();
+    let name = url.file_name();
+    let renamed = match name.rfind('.') {
+        Some(i) if i > 0 => format!("{}{suffix}{}", &name[..i], &name[i..]),
+        _ => format!("{name}{suffix}"),
+    };
+    url.with_key(format!("{}{renamed}", url.dir()))
+}
+
 impl fmt::Display for Location {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -231,6 +249,28 @@ mod tests {
             Some("s3://drops/reports/adm.report.shard-2-of-3.json")
         );
         assert_eq!(r("data/x.csv", Shard::ALL), None);
+    }
+
+    #[test]
+    fn shard_outputs_get_the_shard_before_the_extension() {
+        let url = |s: &str| S3Url::parse(s).unwrap().unwrap();
+        let two = Shard::new(2, 3).unwrap();
+        assert_eq!(
+            for_shard(&url("s3://bkt/reports/x.json"), two).to_string(),
+            "s3://bkt/reports/x.shard-2-of-3.json"
+        );
+        assert_eq!(
+            for_shard(&url("s3://bkt/r/noext"), two).to_string(),
+            "s3://bkt/r/noext.shard-2-of-3"
+        );
+        assert_eq!(
+            for_shard(&url("s3://bkt/r/x.json"), Shard::ALL).to_string(),
+            "s3://bkt/r/x.json"
+        );
+        assert_eq!(
+            default_verify_report(&url("s3://bkt/incoming/d/a.csv.gz"), two).to_string(),
+            "s3://bkt/reports/d/a.verify.shard-2-of-3.json"
+        );
     }
 
     #[test]

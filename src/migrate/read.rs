@@ -45,7 +45,7 @@ pub struct Tally {
     pub rows_read: u64,
     pub rejected: u64,
     pub billing_nulled: u64,
-    pub rejects_by_reason: BTreeMap<&'static str, u64>,
+    pub rejects_by_reason: BTreeMap<String, u64>,
 }
 
 impl Input {
@@ -144,7 +144,10 @@ impl Input {
                 }
                 Err(reason) => {
                     tally.rejected += 1;
-                    *tally.rejects_by_reason.entry(reason.code()).or_default() += 1;
+                    *tally
+                        .rejects_by_reason
+                        .entry(reason.code().to_string())
+                        .or_default() += 1;
                     tracing::debug!(line, reason = reason.code(), "row rejected");
                     on_reject(line, reason, &without_line_end(&record))?;
                 }

@@ -5,14 +5,14 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::io::Write;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::clean::Reason;
 use super::location::Sink;
 use crate::error::Error;
 use crate::output::thousands;
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Report {
     pub source: String,
     pub database: String,
@@ -23,10 +23,10 @@ pub struct Report {
     pub duplicates: u64,
     pub rejected: u64,
     pub billing_nulled: u64,
-    pub rejects_by_reason: BTreeMap<&'static str, u64>,
+    pub rejects_by_reason: BTreeMap<String, u64>,
     pub quarantine: Option<String>,
     /// `K/N` for one shard of a sharded run (`--shard`): the counts are this shard's rows only.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shard: Option<String>,
     pub elapsed_seconds: f64,
     /// Of `elapsed_seconds`, the time spent creating missing indexes after the load.
@@ -37,7 +37,10 @@ pub struct Report {
 impl Report {
     pub fn count_reject(&mut self, reason: Reason) {
         self.rejected += 1;
-        *self.rejects_by_reason.entry(reason.code()).or_default() += 1;
+        *self
+            .rejects_by_reason
+            .entry(reason.code().to_string())
+            .or_default() += 1;
     }
 
     pub fn set_elapsed(&mut self, secs: f64) {
@@ -47,6 +50,38 @@ impl Report {
         } else {
             0.0
         };
+    }
+
+    /// The report of one run made of the reports of its shards (`--shard 1/N` … `N/N` of one
+    /// input): counts and rejects by reason summed, the elapsed time the longest shard's (they
+    /// run side by side), the quarantines listed. `None` for no part.
+    pub fn combine(parts: &[Report]) -> Option<Report> {
+        let first = parts.first()?;
+        let mut total = Report {
+            source: first.source.clone(),
+            database: first.database.clone(),
+            collection: first.collection.clone(),
+            dry_run: first.dry_run,
+            ..Report::default()
+        };
+        let mut quarantines = Vec::new();
+        let mut elapsed: f64 = 0.0;
+        for p in parts {
+            total.rows_read += p.rows_read;
+            total.inserted += p.inserted;
+            total.duplicates += p.duplicates;
+            total.rejected += p.rejected;
+            total.billing_nulled += p.billing_nulled;
+            for (reason, n) in &p.rejects_by_reason {
+                *total.rejects_by_reason.entry(reason.clone()).or_default() += n;
+            }
+            quarantines.extend(p.quarantine.clone());
+            elapsed = elapsed.max(p.elapsed_seconds);
+            total.index_seconds = total.index_seconds.max(p.index_seconds);
+        }
+        total.quarantine = (!quarantines.is_empty()).then(|| quarantines.join(", "));
+        total.set_elapsed(elapsed);
+        Some(total)
     }
 
     /// Every row read is accounted for exactly once.

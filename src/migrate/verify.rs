@@ -12,7 +12,7 @@ use std::time::Instant;
 use bson::{doc, Bson, Document, RawDocumentBuf};
 use futures_util::TryStreamExt;
 use mongodb::Collection;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::clean::LINEAGE;
 use super::location::{self, Location, ObjectTarget, Sink};
@@ -26,7 +26,7 @@ use crate::output::{self, thousands};
 /// At most this many differing lines are listed (all are counted).
 const MAX_LISTED: usize = 20;
 
-#[derive(Debug, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct VerifyReport {
     pub source: String,
     pub database: String,
@@ -44,7 +44,7 @@ pub struct VerifyReport {
     /// The first differences: line numbers and field *names* (never values).
     pub differences: Vec<String>,
     /// `K/N` for one shard (`--shard`): the counts are this shard's rows and documents only.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shard: Option<String>,
     pub ok: bool,
     pub elapsed_seconds: f64,
@@ -303,6 +303,37 @@ fn field<'a>(doc: &'a Document, name: &str) -> Option<&'a Bson> {
             .find(|(k, _)| k.to_lowercase() == name)
             .map(|(_, v)| v)
     })
+}
+
+impl VerifyReport {
+    /// The result of one verification made of its shards' results: counts summed, the listed
+    /// differences concatenated (up to the usual limit), ok only if every shard is.
+    pub fn combine(parts: &[VerifyReport]) -> Option<VerifyReport> {
+        let first = parts.first()?;
+        let mut total = VerifyReport {
+            source: first.source.clone(),
+            database: first.database.clone(),
+            collection: first.collection.clone(),
+            ok: true,
+            ..VerifyReport::default()
+        };
+        for p in parts {
+            total.rows_read += p.rows_read;
+            total.rejected += p.rejected;
+            total.checked += p.checked;
+            total.found += p.found;
+            total.missing += p.missing;
+            total.different += p.different;
+            total.extra += p.extra;
+            total.ok &= p.ok;
+            total.elapsed_seconds = total.elapsed_seconds.max(p.elapsed_seconds);
+            let room = MAX_LISTED.saturating_sub(total.differences.len());
+            total
+                .differences
+                .extend(p.differences.iter().take(room).cloned());
+        }
+        Some(total)
+    }
 }
 
 impl fmt::Display for VerifyReport {

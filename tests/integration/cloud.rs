@@ -37,17 +37,7 @@ impl Bucket {
         .await;
         let n = COUNTER.fetch_add(1, Ordering::Relaxed);
         let name = format!("hcctl-test-{}-{n}", std::process::id());
-        aws.s3
-            .create_bucket()
-            .bucket(&name)
-            .create_bucket_configuration(
-                aws_sdk_s3::types::CreateBucketConfiguration::builder()
-                    .location_constraint(aws_sdk_s3::types::BucketLocationConstraint::EuWest3)
-                    .build(),
-            )
-            .send()
-            .await
-            .unwrap_or_else(|e| panic!("create test bucket {name}: {e:?}"));
+        crate::util::create_bucket(&aws.s3, &name).await;
         Bucket { aws, name }
     }
 
@@ -165,13 +155,7 @@ async fn the_real_export_from_s3_gives_exactly_what_the_file_gives() {
     let report = bucket
         .json("reports/2026/healthcare_dataset.report.json")
         .await;
-    for key in [
-        "rows_read",
-        "inserted",
-        "duplicates",
-        "rejected",
-        "billing_nulled",
-    ] {
+    for key in crate::util::MIGRATE_FIGURES {
         assert_eq!(
             report[key], from_disk[key],
             "{key}: {report} vs {from_disk}"

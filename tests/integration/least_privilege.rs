@@ -1,7 +1,7 @@
 //! `hcctl iam-policy` proven against an emulator that enforces IAM (ministack with AUTH=true, an
 //! instance of its own started here): an IAM user holding exactly that policy deploys from an
-//! empty account, redeploys without a change, reads the backup status, runs a backup and destroys
-//! everything; the same user without any one of the statements hcctl's own calls need is
+//! empty account, redeploys without a change, starts and follows a migration task (`hcctl run`),
+//! reads the backup status, runs a backup and destroys everything; the same user without any one of the statements hcctl's own calls need is
 //! refused, and the refusal names an action of that statement. The emulator serves HTTPS (a test
 //! CA, trusted through `AWS_CA_BUNDLE`), so the drops bucket's TLS-only policy holds as on AWS.
 //!
@@ -167,8 +167,12 @@ fn for_the_emulator(doc: &Value) -> Value {
                 resources.push(Value::from("*"));
             }
             s["Resource"] = Value::Array(resources);
-            // The emulator resolves no tag of an EC2 resource: a condition on one never holds.
-            if actions.iter().any(|a| a.starts_with("ec2:")) {
+            // The emulator resolves no tag of an EC2 resource, and no ECS condition key
+            // (`ecs:cluster` of RunTask): a condition on one never holds.
+            if actions
+                .iter()
+                .any(|a| a.starts_with("ec2:") || a.starts_with("ecs:"))
+            {
                 if let Some(o) = s.as_object_mut() {
                     o.remove("Condition");
                 }
@@ -225,16 +229,22 @@ fn write_config(dir: &Path, project: &str) -> std::path::PathBuf {
 /// The emulator's CA, for every hcctl run (`AWS_CA_BUNDLE`).
 static CA_BUNDLE: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
 
-/// IAM as the emulator's root (the test environment's credentials), trusting the test CA; the
-/// first call retried until the emulator answers it.
-async fn root_iam(emulator: &AuthEmulator) -> aws_sdk_iam::Client {
+/// The SDK configuration of the emulator's root (the test environment's credentials), trusting
+/// the test CA.
+async fn root_config(emulator: &AuthEmulator) -> aws_config::SdkConfig {
     let pem = std::fs::read(&emulator.ca).expect("read the test CA");
-    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
         .region(aws_config::Region::new("eu-west-3"))
         .endpoint_url(&emulator.url)
         .http_client(hcctl::aws::trusting(pem).expect("an HTTPS client trusting the test CA"))
         .load()
-        .await;
+        .await
+}
+
+/// IAM as the emulator's root (the test environment's credentials), trusting the test CA; the
+/// first call retried until the emulator answers it.
+async fn root_iam(emulator: &AuthEmulator) -> aws_sdk_iam::Client {
+    let config = root_config(emulator).await;
     let iam = aws_sdk_iam::Client::new(&config);
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
@@ -249,6 +259,15 @@ async fn root_iam(emulator: &AuthEmulator) -> aws_sdk_iam::Client {
 }
 
 fn run_as(user: &User, url: &str, config: &Path, args: &[&str]) -> Output {
+    let mut cmd = command_as(user, url, args);
+    cmd.arg("--config")
+        .arg(config)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {HCCTL}: {e}"))
+}
+
+/// hcctl with `args` and `user`'s credentials, sending every AWS request to the emulator.
+fn command_as(user: &User, url: &str, args: &[&str]) -> Command {
     let mut cmd = Command::new(HCCTL);
     for (k, _) in std::env::vars() {
         if k.starts_with("AWS_ENDPOINT_URL") || k == "AWS_PROFILE" || k == "AWS_SESSION_TOKEN" {
@@ -256,8 +275,6 @@ fn run_as(user: &User, url: &str, config: &Path, args: &[&str]) -> Output {
         }
     }
     cmd.args(args)
-        .arg("--config")
-        .arg(config)
         .env("AWS_ENDPOINT_URL", url)
         .env("AWS_ACCESS_KEY_ID", &user.key)
         .env("AWS_SECRET_ACCESS_KEY", &user.secret)
@@ -270,12 +287,11 @@ fn run_as(user: &User, url: &str, config: &Path, args: &[&str]) -> Output {
                 .expect("the emulator's CA, set at its start"),
         )
         .env_remove("HCCTL_LOG")
-        .stdin(Stdio::null())
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {HCCTL}: {e}"))
+        .stdin(Stdio::null());
+    cmd
 }
 
-/// deploy, redeploy, backup-status, backup run, destroy --delete-data: the first refusal, or
+/// deploy, redeploy, run migrate, backup-status, backup run, destroy --delete-data: the first refusal, or
 /// `None` when all of it went through.
 fn lifecycle(user: &User, url: &str, config: &Path, project: &str) -> Result<(), String> {
     let check = |what: &str, out: &Output, ok: &[i32]| -> Result<(), String> {
@@ -296,6 +312,23 @@ fn lifecycle(user: &User, url: &str, config: &Path, project: &str) -> Result<(),
     let plan: Value = serde_json::from_str(&stdout(&second)).map_err(|e| e.to_string())?;
     if plan["outcome"]["api_calls"]["mutating"] != 0 {
         return Err(format!("the redeploy changed something: {plan}"));
+    }
+    // A migration task: started, followed (its status, its log stream), and — the emulator runs
+    // no container, so it never ends — stopped at the timeout (exit 1, but not for a refusal).
+    let input = format!("s3://{project}-dev-drops-000000000000/incoming/x.csv");
+    let run = run_as(
+        user,
+        url,
+        config,
+        &["run", "migrate", &input, "--timeout", "3s"],
+    );
+    if !(run.status.code() == Some(1) && stderr(&run).contains("did not end within 3s")) {
+        return Err(format!(
+            "run migrate: exit {:?}\n{}\n{}",
+            run.status.code(),
+            stdout(&run),
+            stderr(&run)
+        ));
     }
     // Unhealthy (no backup yet) is exit 1; a refused call is exit 3.
     let status = run_as(user, url, config, &["backup-status", "--format", "json"]);
@@ -322,11 +355,124 @@ fn policy_for(nobody: &User, url: &str, config: &Path) -> Value {
     serde_json::from_str(&stdout(&out)).expect("iam-policy prints JSON")
 }
 
+/// A user holding exactly the app task role's policy (as deploy wrote it) migrates an export
+/// from `incoming/` — quarantine and report written under `quarantine/` and `reports/` — and is
+/// refused reading another bucket and writing under `incoming/`.
+async fn app_task_role_reads_incoming_and_writes_outputs_only(
+    emulator: &AuthEmulator,
+    root: &aws_sdk_iam::Client,
+    deployer: &User,
+    config: &Path,
+    project: &str,
+) {
+    let deploy = run_as(
+        deployer,
+        &emulator.url,
+        config,
+        &["deploy", "--format", "json"],
+    );
+    assert!(deploy.status.success(), "{}", stderr(&deploy));
+    let role = hcctl::resources::role::observe(root, &format!("{project}-dev-app-task"))
+        .await
+        .expect("read the app task role")
+        .expect("deploy created it");
+    let policy = role.policy.expect("the role's hcctl policy");
+    let app = create_user(root, "lp-app-task", &policy).await;
+
+    let s3 = root_s3(emulator).await;
+    let drops = format!("{project}-dev-drops-000000000000");
+    let other = format!("{project}-elsewhere");
+    crate::util::create_bucket(&s3, &other).await;
+    let csv = format!(
+        "{}\n{}\n{}\n",
+        crate::util::HEADER,
+        crate::util::row_with(&[]),
+        crate::util::row_with(&[(1, "abc")])
+    );
+    for (bucket, key) in [(&drops, "incoming/x.csv"), (&other, "x.csv")] {
+        s3.put_object()
+            .bucket(bucket)
+            .key(key)
+            .body(aws_sdk_s3::primitives::ByteStream::from(
+                csv.clone().into_bytes(),
+            ))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("put s3://{bucket}/{key}: {e:?}"));
+    }
+    let db = format!("lp_app_{}", std::process::id());
+    let migrate = |extra: &[&str]| {
+        let mut args = vec!["migrate"];
+        args.extend_from_slice(extra);
+        args.extend_from_slice(&["--db", &db, "--collection", "c"]);
+        command_as(&app, &emulator.url, &args)
+            .env("HCCTL_MONGODB_URI", crate::util::mongo_uri())
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run {HCCTL}: {e}"))
+    };
+    let ok = migrate(&[&format!("s3://{drops}/incoming/x.csv")]);
+    assert!(ok.status.success(), "{}\n{}", stdout(&ok), stderr(&ok));
+    let inserted = stdout(&ok)
+        .lines()
+        .any(|l| l.split_whitespace().eq(["inserted", "1"]));
+    assert!(inserted, "{}", stdout(&ok));
+    for key in ["quarantine/x.quarantine.csv", "reports/x.report.json"] {
+        s3.head_object()
+            .bucket(&drops)
+            .key(key)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("the run wrote s3://{drops}/{key}: {e:?}"));
+    }
+    let elsewhere = migrate(&[&format!("s3://{other}/x.csv")]);
+    assert!(!elsewhere.status.success(), "read another bucket");
+    assert!(
+        stderr(&elsewhere).contains("not authorized"),
+        "{}",
+        stderr(&elsewhere)
+    );
+    let into_incoming = migrate(&[
+        &format!("s3://{drops}/incoming/x.csv"),
+        "--report",
+        &format!("s3://{drops}/incoming/report.json"),
+    ]);
+    assert!(!into_incoming.status.success(), "wrote under incoming/");
+    assert!(
+        stderr(&into_incoming).contains("not authorized"),
+        "{}",
+        stderr(&into_incoming)
+    );
+    mongodb::Client::with_uri_str(crate::util::mongo_uri())
+        .await
+        .expect("a client")
+        .database(&db)
+        .drop()
+        .await
+        .expect("drop the test database");
+    let destroy = run_as(
+        deployer,
+        &emulator.url,
+        config,
+        &["destroy", "--yes", &format!("--delete-data={project}-dev")],
+    );
+    assert!(destroy.status.success(), "{}", stderr(&destroy));
+}
+
+/// S3 as the emulator's root, trusting the test CA (path-style, as hcctl with an endpoint).
+async fn root_s3(emulator: &AuthEmulator) -> aws_sdk_s3::Client {
+    let config = root_config(emulator).await;
+    aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(&config)
+            .force_path_style(true)
+            .build(),
+    )
+}
+
 /// Statements the lifecycle above does not exercise, and why.
 const NOT_EXERCISED: &[(&str, &str)] = &[
     (
-    "FollowTheMongoTasks",
-    "ListTasks/DescribeTasks are called only after a failed rollout",
+        "ReadTheRunReports",
+        "the reports are read when the tasks have ended, and the emulator's never end on their own (run::a_followed_run_streams_the_task_and_prints_its_report reads them)",
     ),
     (
         "EmptyTheDropsBucket",
@@ -389,6 +535,12 @@ async fn a_user_with_exactly_the_iam_policy_can_run_everything_and_without_a_sta
     let full = create_user(&root, "lp-full", &for_the_emulator(&policy)).await;
     lifecycle(&full, &emulator.url, &config, &project)
         .unwrap_or_else(|e| panic!("with the whole policy: {e}"));
+
+    // The app task role: what a migration task may do with the drops bucket, and no more.
+    app_task_role_reads_incoming_and_writes_outputs_only(
+        &emulator, &root, &full, &config, &project,
+    )
+    .await;
 
     // Without one statement: refused, naming an action of that statement.
     let statements = policy["Statement"].as_array().expect("statements").clone();

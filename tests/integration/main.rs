@@ -12,6 +12,7 @@ mod mangled;
 mod migrate;
 mod outputs;
 mod packaging;
+mod run;
 mod security;
 mod util;
 mod verify;

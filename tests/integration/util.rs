@@ -259,3 +259,26 @@ pub fn row_with(overrides: &[(usize, &str)]) -> String {
     }
     f.join(",")
 }
+
+/// The figures of a migration report that must agree between two runs of the same rows.
+pub const MIGRATE_FIGURES: [&str; 5] = [
+    "rows_read",
+    "inserted",
+    "duplicates",
+    "rejected",
+    "billing_nulled",
+];
+
+/// Create bucket `name` in eu-west-3 (the emulators' region).
+pub async fn create_bucket(s3: &aws_sdk_s3::Client, name: &str) {
+    s3.create_bucket()
+        .bucket(name)
+        .create_bucket_configuration(
+            aws_sdk_s3::types::CreateBucketConfiguration::builder()
+                .location_constraint(aws_sdk_s3::types::BucketLocationConstraint::EuWest3)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("create test bucket {name}: {e:?}"));
+}
