@@ -53,6 +53,21 @@ pub enum Command {
     /// Streams the file through the same cleaning as `migrate` and looks each document up by
     /// its content-derived _id. Exits 4 when documents are missing or different.
     Verify(VerifyArgs),
+    /// Load every new CSV under a folder or an s3:// prefix exactly once, remembering what was
+    /// loaded in a ledger collection; `ingest status` shows it, `ingest retry FILE` unparks a file.
+    ///
+    /// Each file (*.csv, *.csv.gz) the ledger does not hold as done with the same content
+    /// (S3: key, ETag and size; a folder: path, size, modification time and a hash of its first
+    /// and last MiB) is migrated as `hcctl migrate` would, with its own quarantine and report.
+    /// Runners claim a file atomically in the ledger, so two runners over one source never load
+    /// the same file twice; the claim of a runner that died is taken over when its lease
+    /// expires; a file that fails is retried on the next run and parked after 3 attempts. A file
+    /// whose content changed is loaded again: only its new rows are inserted.
+    ///
+    /// Exit codes: 0 every file seen is loaded (or was before); 1 a file failed this run (the
+    /// others are loaded; running again retries it); 2 usage error.
+    #[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
+    Ingest(IngestArgs),
     /// Run a migration or a verification in the cloud, as one-off ECS tasks of the app's task
     /// definition, and follow them to their exit code.
     ///
@@ -452,8 +467,22 @@ pub enum Format {
     Json,
 }
 
+/// How rows are written: migrate's and ingest's.
+#[derive(Debug, Clone, Args)]
+pub struct WriteArgs {
+    /// Rows per insert batch. Rows are loaded in `_id` order (after an external sort), so the
+    /// server's `_id` index grows at its end rather than at random pages.
+    #[arg(long, default_value_t = 5000, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub batch_size: u32,
+
+    /// Batches written concurrently. Two suit a single-node server on a small machine; raise it
+    /// for a MongoDB cluster with more cores.
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..=64))]
+    pub workers: u32,
+}
+
 /// Where the external sort spills, and how much input it may take.
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct SortArgs {
     /// Directory for the temporary sorted runs: private files (mode 0600, unlinked as soon as
     /// they are created) needing about as much space as the documents, while the rows held in
@@ -486,7 +515,7 @@ pub struct CloudArgs {
     pub sse_kms_key_id: Option<String>,
 }
 
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct MigrateArgs {
     /// The CSV file to load: a path, "-" for standard input, or s3://BUCKET/KEY (streamed,
     /// resumed where it stopped if the connection drops; credentials and endpoint from the
@@ -497,15 +526,8 @@ pub struct MigrateArgs {
     #[command(flatten)]
     pub conn: ConnectionArgs,
 
-    /// Rows per insert batch. Rows are loaded in `_id` order (after an external sort), so the
-    /// server's `_id` index grows at its end rather than at random pages.
-    #[arg(long, default_value_t = 5000, value_parser = clap::value_parser!(u32).range(1..=100_000))]
-    pub batch_size: u32,
-
-    /// Batches written concurrently. Two suit a single-node server on a small machine; raise it
-    /// for a MongoDB cluster with more cores.
-    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..=64))]
-    pub workers: u32,
+    #[command(flatten)]
+    pub write: WriteArgs,
 
     #[command(flatten)]
     pub sort: SortArgs,
@@ -537,6 +559,121 @@ pub struct MigrateArgs {
     /// Summary format on stdout.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
+}
+
+#[derive(Debug, Args)]
+pub struct IngestArgs {
+    #[command(subcommand)]
+    pub command: Option<IngestCommand>,
+
+    #[command(flatten)]
+    pub load: IngestLoadArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum IngestCommand {
+    /// The ledger: every file with its state (done, failed with the reason, parked after 3
+    /// attempts, in progress with its runner and lease), its counts, and the totals.
+    /// Exit 0, or 1 when a file is parked (it needs `ingest retry` once its problem is fixed).
+    Status(IngestStatusArgs),
+    /// Make a failed or parked file eligible again: its attempts are reset, so the next ingest
+    /// run loads it. FILE as `ingest status` names it (a path or an s3:// URL).
+    Retry(IngestRetryArgs),
+}
+
+/// The ledger's place: a collection in the database of --db.
+#[derive(Debug, Clone, Args)]
+pub struct LedgerArgs {
+    /// The ledger collection (one document per file and content, in the --db database).
+    #[arg(long, value_name = "COLLECTION", default_value = "_ingest")]
+    pub ledger: String,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct IngestLoadArgs {
+    /// A folder (its *.csv and *.csv.gz files, not its subfolders) or s3://BUCKET/PREFIX/
+    /// (every *.csv and *.csv.gz object under the prefix; quarantine/ and reports/ are skipped).
+    #[arg(value_name = "SOURCE", required = true)]
+    pub source: Option<String>,
+
+    #[command(flatten)]
+    pub conn: ConnectionArgs,
+
+    #[command(flatten)]
+    pub ledger: LedgerArgs,
+
+    #[command(flatten)]
+    pub write: WriteArgs,
+
+    #[command(flatten)]
+    pub sort: SortArgs,
+
+    /// Where each file's rejected rows go, as NAME.quarantine.csv (mode 0600). Default: for a
+    /// folder, the current directory; for s3:// files, beside them under quarantine/ in the
+    /// bucket (encrypted), as migrate does.
+    #[arg(long, value_name = "DIR")]
+    pub quarantine_dir: Option<PathBuf>,
+
+    /// Write one JSON report of the run: files seen, ingested, skipped, failed, parked, the
+    /// summed counts and every file's own report.
+    #[arg(long, value_name = "FILE|S3-URL", value_parser = Location::parse)]
+    pub report: Option<Location>,
+
+    /// How long a claim holds without news from its runner. The runner renews it every third of
+    /// this while it loads; a runner that died leaves a claim the next runner takes over once
+    /// it has expired.
+    #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = parse_duration)]
+    pub lease: Duration,
+
+    /// Who claims the files, as the ledger records it. Default: the ECS task ARN on ECS, else
+    /// HOST:PID.
+    #[arg(long, value_name = "NAME", env = "HCCTL_RUNNER")]
+    pub runner: Option<String>,
+
+    /// Keep going: look at the source again every --interval and load what is new, one line per
+    /// file. Ctrl-C or SIGTERM stops it; a file being loaded is released in the ledger (claimable
+    /// at once by the next run, which finishes it: every document written is complete).
+    #[arg(long)]
+    pub watch: bool,
+
+    /// With --watch: the time between two looks at the source.
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration)]
+    pub interval: Duration,
+
+    /// Encrypt the S3 objects this run writes (quarantines, reports) with this KMS key (ARN, id
+    /// or alias/NAME) instead of S3-managed keys (SSE-S3, AES-256).
+    #[arg(long, value_name = "KEY", env = "HCCTL_SSE_KMS_KEY_ID")]
+    pub sse_kms_key_id: Option<String>,
+
+    /// Summary format on stdout (with --watch, one line per file either way, then the summary).
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+}
+
+#[derive(Debug, Args)]
+pub struct IngestStatusArgs {
+    #[command(flatten)]
+    pub server: ServerArgs,
+
+    #[command(flatten)]
+    pub ledger: LedgerArgs,
+
+    /// Table or one JSON object.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+}
+
+#[derive(Debug, Args)]
+pub struct IngestRetryArgs {
+    /// The file, as `ingest status` shows it.
+    #[arg(value_name = "FILE")]
+    pub file: String,
+
+    #[command(flatten)]
+    pub server: ServerArgs,
+
+    #[command(flatten)]
+    pub ledger: LedgerArgs,
 }
 
 #[derive(Debug, Args)]

@@ -7,6 +7,7 @@
 //! - [`config`]: `infra/hcctl.yaml`, loaded and validated before any AWS call;
 //! - [`deploy`]: the engine: config → rendered task definitions → plan → AWS (deploy, destroy,
 //!   render);
+//! - [`ingest`]: every new CSV of a folder or S3 prefix loaded exactly once, with a ledger;
 //! - [`run`]: `hcctl run migrate|verify`, the migration as ECS tasks followed to their exit code;
 //! - [`backup`]: backup-status (is the data protected?) and on-demand backups;
 //! - [`resources`]: the resource kinds (log group, cluster, task definition, backup vault, plan,
@@ -23,6 +24,7 @@ pub mod cli;
 pub mod config;
 pub mod deploy;
 pub mod error;
+pub mod ingest;
 pub mod migrate;
 pub mod mongo;
 pub mod output;

@@ -7,10 +7,12 @@ use clap::{CommandFactory, FromArgMatches};
 
 use hcctl::backup;
 use hcctl::cli::{
-    BackupCommand, Cli, Command, DbUsersCommand, Format, GenerateArgs, RunCommand, UsersCommand,
+    BackupCommand, Cli, Command, DbUsersCommand, Format, GenerateArgs, IngestArgs, IngestCommand,
+    RunCommand, UsersCommand,
 };
 use hcctl::deploy::{self, plan::Plan};
 use hcctl::error::Error;
+use hcctl::ingest;
 use hcctl::migrate::{self, outfile};
 use hcctl::output;
 use hcctl::security;
@@ -66,6 +68,7 @@ fn exit_on_signal(rt: &tokio::runtime::Runtime) {
     rt.spawn(async move {
         let code = signalled.await;
         outfile::abandon_all();
+        hcctl::ingest::release_active().await;
         if std::io::stderr().is_terminal() {
             eprintln!();
         }
@@ -148,6 +151,7 @@ async fn run(
             }
         }
         Command::Generate(args) => generate(&args),
+        Command::Ingest(args) => ingest_command(args).await,
         Command::Deploy(args) => {
             let settings = deploy::Settings {
                 config_path: args.aws.config.clone(),
@@ -494,6 +498,11 @@ fn json_errors(command: &Command) -> Option<JsonError> {
     let format = match command {
         Command::Migrate(a) => a.format,
         Command::Verify(a) => a.format,
+        Command::Ingest(a) => match &a.command {
+            Some(IngestCommand::Status(s)) => s.format,
+            Some(IngestCommand::Retry(_)) => Format::Text,
+            None => a.load.format,
+        },
         Command::Deploy(a) => a.format,
         Command::Destroy(a) => a.format,
         Command::BackupStatus(a) => {
@@ -547,6 +556,60 @@ fn emit<T: serde::Serialize + std::fmt::Display>(value: &T, format: Format) -> R
             Err(Error::failed(format!("writing to stdout: {e}")))
         }
         _ => Ok(()),
+    }
+}
+
+/// `hcctl ingest SOURCE`, `ingest status`, `ingest retry FILE`.
+async fn ingest_command(args: IngestArgs) -> Result<(), Error> {
+    match args.command {
+        Some(IngestCommand::Status(a)) => {
+            let status = ingest::status(&a.server, &a.ledger.ledger).await?;
+            emit(&status, a.format)?;
+            if status.parked > 0 {
+                return Err(Error::Unhealthy(format!(
+                    "{} file(s) parked after {} failed attempts: fix the cause, then `hcctl ingest \
+                     retry FILE`",
+                    status.parked,
+                    ingest::ledger::MAX_ATTEMPTS
+                )));
+            }
+            Ok(())
+        }
+        Some(IngestCommand::Retry(a)) => {
+            let n = ingest::retry(&a.server, &a.ledger.ledger, &a.file).await?;
+            println!(
+                "{}: attempts reset ({n} ledger entr{}); the next ingest run loads it",
+                a.file,
+                if n == 1 { "y" } else { "ies" }
+            );
+            Ok(())
+        }
+        None => {
+            let load = args.load;
+            let (format, watch) = (load.format, load.watch);
+            let report = ingest::ingest(&load, |outcome| {
+                let mut out = io::stdout().lock();
+                let _ = match format {
+                    Format::Text => writeln!(out, "{outcome}"),
+                    // --watch never ends with a summary of its own: one JSON object per file.
+                    Format::Json if watch => serde_json::to_writer(&mut out, outcome)
+                        .map_err(io::Error::from)
+                        .and_then(|()| writeln!(out)),
+                    Format::Json => Ok(()),
+                };
+                let _ = out.flush();
+            })
+            .await?;
+            emit(&report, format)?;
+            if report.files_failed > 0 {
+                return Err(Error::failed(format!(
+                    "{} of {} file(s) failed; the others are loaded, and the next run retries \
+                     the failed ones (`hcctl ingest status` shows why)",
+                    report.files_failed, report.files_seen
+                )));
+            }
+            Ok(())
+        }
     }
 }
 

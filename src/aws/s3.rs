@@ -41,15 +41,8 @@ impl S3Url {
                 "{text}: an S3 location is s3://BUCKET/KEY, and this one names no key"
             )));
         };
-        let valid_bucket = (3..=63).contains(&bucket.len())
-            && bucket
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.');
-        if !valid_bucket {
-            return Some(Err(format!(
-                "{text}: \"{bucket}\" is not an S3 bucket name (3-63 lowercase letters, digits, \
-                 '-' and '.')"
-            )));
+        if let Err(e) = check_bucket(text, bucket) {
+            return Some(Err(e));
         }
         if key.is_empty() || key.ends_with('/') {
             return Some(Err(format!(
@@ -63,6 +56,20 @@ impl S3Url {
             bucket: bucket.to_string(),
             key: key.to_string(),
         }))
+    }
+
+    /// `Some` for a string starting with `s3://`: `(bucket, prefix)` of `s3://BUCKET[/PREFIX]`
+    /// (the prefix may be empty, the whole bucket), or an error saying what is wrong.
+    pub fn parse_prefix(text: &str) -> Option<Result<(String, String), String>> {
+        let rest = text.strip_prefix("s3://")?;
+        let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+        if let Err(e) = check_bucket(text, bucket) {
+            return Some(Err(e));
+        }
+        if prefix.len() > 1024 {
+            return Some(Err(format!("{text}: an S3 prefix is at most 1,024 bytes")));
+        }
+        Some(Ok((bucket.to_string(), prefix.to_string())))
     }
 
     /// The last segment of the key.
@@ -84,6 +91,21 @@ impl S3Url {
             bucket: self.bucket.clone(),
             key,
         }
+    }
+}
+
+fn check_bucket(text: &str, bucket: &str) -> Result<(), String> {
+    let valid_bucket = (3..=63).contains(&bucket.len())
+        && bucket
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.');
+    if valid_bucket {
+        Ok(())
+    } else {
+        Err(format!(
+            "{text}: \"{bucket}\" is not an S3 bucket name (3-63 lowercase letters, digits, \
+             '-' and '.')"
+        ))
     }
 }
 

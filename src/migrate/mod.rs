@@ -96,7 +96,7 @@ pub async fn migrate(args: &MigrateArgs) -> Result<Report, Error> {
         shard: (!shard.is_all()).then(|| shard.to_string()),
         ..Report::default()
     };
-    let batch_size = args.batch_size as usize;
+    let batch_size = args.write.batch_size as usize;
     let progress = output::row_progress("read");
 
     let (tally, quarantine_file) = match &connection {
@@ -183,7 +183,7 @@ async fn load(
     args: &MigrateArgs,
     progress: &indicatif::ProgressBar,
 ) -> Result<u64, Error> {
-    let workers = args.workers as usize;
+    let workers = args.write.workers as usize;
     let (tx, rx) = mpsc::channel::<Vec<Cleaned>>(workers);
     let rx = Arc::new(Mutex::new(rx));
     let mut writers = JoinSet::new();
@@ -205,7 +205,7 @@ async fn load(
     }
     drop(rx);
 
-    let batch_size = args.batch_size as usize;
+    let batch_size = args.write.batch_size as usize;
     let bar = progress.clone();
     let reader = tokio::task::spawn_blocking(move || {
         let mut duplicates = 0u64;

@@ -22,13 +22,13 @@ use crate::util::{
 static COUNTER: AtomicU32 = AtomicU32::new(0);
 
 /// A bucket of the test's own (unique name), in eu-west-3 like the rest of the suite.
-struct Bucket {
-    aws: Aws,
-    name: String,
+pub struct Bucket {
+    pub aws: Aws,
+    pub name: String,
 }
 
 impl Bucket {
-    async fn new() -> Bucket {
+    pub async fn new() -> Bucket {
         require_endpoint();
         let aws = Aws::connect(&Target {
             region: Some("eu-west-3".to_string()),
@@ -41,11 +41,11 @@ impl Bucket {
         Bucket { aws, name }
     }
 
-    fn url(&self, key: &str) -> String {
+    pub fn url(&self, key: &str) -> String {
         format!("s3://{}/{key}", self.name)
     }
 
-    async fn put(&self, key: &str, body: Vec<u8>) {
+    pub async fn put(&self, key: &str, body: Vec<u8>) {
         self.aws
             .s3
             .put_object()
@@ -57,7 +57,7 @@ impl Bucket {
             .unwrap_or_else(|e| panic!("put {key}: {e:?}"));
     }
 
-    async fn get(&self, key: &str) -> Vec<u8> {
+    pub async fn get(&self, key: &str) -> Vec<u8> {
         let out = self
             .aws
             .s3
@@ -71,7 +71,7 @@ impl Bucket {
     }
 
     /// The object's server-side encryption as HeadObject reports it.
-    async fn encryption(&self, key: &str) -> Option<String> {
+    pub async fn encryption(&self, key: &str) -> Option<String> {
         let head = self
             .aws
             .s3
@@ -85,7 +85,7 @@ impl Bucket {
             .map(|s| s.as_str().to_string())
     }
 
-    async fn keys(&self) -> Vec<String> {
+    pub async fn keys(&self) -> Vec<String> {
         let out = self
             .aws
             .s3
@@ -103,7 +103,7 @@ impl Bucket {
         keys
     }
 
-    async fn json(&self, key: &str) -> Value {
+    pub async fn json(&self, key: &str) -> Value {
         let body = self.get(key).await;
         serde_json::from_slice(&body).unwrap_or_else(|e| panic!("{key} is not JSON: {e}"))
     }
