@@ -52,6 +52,9 @@ pub struct Config {
     /// reports to.
     #[serde(default)]
     pub drops: Drops,
+    /// `ingest`: a schedule on which ECS runs `hcctl ingest` over the drops bucket's `incoming/`.
+    #[serde(default)]
+    pub ingest: Ingest,
     /// The database's technical accounts, for `hcctl db-users apply`.
     #[serde(default)]
     pub database: Option<DatabaseAccounts>,
@@ -157,6 +160,92 @@ impl Default for Drops {
     }
 }
 
+/// `ingest`: when `schedule` is set, deploy creates an EventBridge Scheduler schedule that runs the
+/// app task definition with `ingest s3://<drops bucket>/incoming/`, under its own role.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Ingest {
+    /// `rate(15 minutes)`, `cron(0/15 6-20 ? * MON-FRI *)`; absent: no schedule.
+    #[serde(default)]
+    pub schedule: Option<String>,
+    /// The time zone `cron(…)` is read in (IANA name; default UTC).
+    #[serde(default = "default_timezone")]
+    pub timezone: String,
+    /// The collection the scheduled runs load (default: ingest's own, `patients`).
+    #[serde(default)]
+    pub collection: Option<String>,
+    /// Adopt this role for the schedule instead of creating `<project>-<environment>-scheduler`.
+    #[serde(default)]
+    pub iam_role_arn: Option<String>,
+}
+
+fn default_timezone() -> String {
+    "UTC".to_string()
+}
+
+impl Default for Ingest {
+    fn default() -> Ingest {
+        Ingest {
+            schedule: None,
+            timezone: default_timezone(),
+            collection: None,
+            iam_role_arn: None,
+        }
+    }
+}
+
+/// What is wrong with a Scheduler expression, if anything: `rate(N unit)` with N ≥ 1 and the unit
+/// singular for 1 (`rate(1 hour)`), `cron(…)` with six fields, or `at(yyyy-mm-ddThh:mm:ss)`.
+pub fn schedule_expression_problem(e: &str) -> Option<String> {
+    let inner = |prefix: &str| {
+        e.strip_prefix(prefix)
+            .and_then(|r| r.strip_suffix(')'))
+            .map(str::trim)
+    };
+    if let Some(rate) = inner("rate(") {
+        let mut parts = rate.split_whitespace();
+        let (Some(n), Some(unit), None) = (parts.next(), parts.next(), parts.next()) else {
+            return Some(format!("'{e}': expected rate(N minutes|hours|days)"));
+        };
+        let Ok(n) = n.parse::<u32>() else {
+            return Some(format!("'{e}': {n} is not a whole number"));
+        };
+        let ok = match n {
+            0 => return Some(format!("'{e}': the rate must be at least 1")),
+            1 => matches!(unit, "minute" | "hour" | "day"),
+            _ => matches!(unit, "minutes" | "hours" | "days"),
+        };
+        return (!ok).then(|| {
+            format!(
+                "'{e}': the unit is minute, hour or day for 1, minutes, hours or days otherwise"
+            )
+        });
+    }
+    if let Some(cron) = inner("cron(") {
+        let fields = cron.split_whitespace().count();
+        return (fields != 6).then(|| {
+            format!(
+                "'{e}': a cron expression has 6 fields (minutes hours day-of-month month \
+                 day-of-week year), this one has {fields}"
+            )
+        });
+    }
+    if let Some(at) = inner("at(") {
+        let b = at.as_bytes();
+        let shape = b.len() == 19
+            && b.iter().enumerate().all(|(i, c)| match i {
+                4 | 7 => *c == b'-',
+                10 => *c == b'T',
+                13 | 16 => *c == b':',
+                _ => c.is_ascii_digit(),
+            });
+        return (!shape).then(|| format!("'{e}': expected at(yyyy-mm-ddThh:mm:ss)"));
+    }
+    Some(format!(
+        "'{e}': expected rate(15 minutes), cron(0/15 * * * ? *) or at(2026-12-31T23:00:00)"
+    ))
+}
+
 /// `secrets`: the names of the secrets hcctl creates when they are missing (never overwritten).
 #[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -211,14 +300,18 @@ pub enum RoleKind {
     AppTask,
     /// AWS Backup's, for the selection.
     Backup,
+    /// EventBridge Scheduler's, for the ingest schedule: starts the app's task (only when
+    /// `ingest.schedule` is set).
+    Scheduler,
 }
 
 impl RoleKind {
-    pub const ALL: [RoleKind; 4] = [
+    pub const ALL: [RoleKind; 5] = [
         RoleKind::Execution,
         RoleKind::MongoTask,
         RoleKind::AppTask,
         RoleKind::Backup,
+        RoleKind::Scheduler,
     ];
 
     /// `execution`, `mongo-task`, `app-task`, `backup`: the suffix of the role's name.
@@ -228,6 +321,7 @@ impl RoleKind {
             RoleKind::MongoTask => "mongo-task",
             RoleKind::AppTask => "app-task",
             RoleKind::Backup => "backup",
+            RoleKind::Scheduler => "scheduler",
         }
     }
 
@@ -238,6 +332,7 @@ impl RoleKind {
             RoleKind::MongoTask => "ecs.mongo_task_role_arn",
             RoleKind::AppTask => "ecs.task_role_arn",
             RoleKind::Backup => "backup.selection.iam_role_arn",
+            RoleKind::Scheduler => "ingest.iam_role_arn",
         }
     }
 
@@ -245,6 +340,7 @@ impl RoleKind {
     pub fn service(self) -> &'static str {
         match self {
             RoleKind::Backup => "backup.amazonaws.com",
+            RoleKind::Scheduler => "scheduler.amazonaws.com",
             _ => "ecs-tasks.amazonaws.com",
         }
     }
@@ -723,6 +819,36 @@ impl Config {
                 self.drops.outputs_expire_days
             ));
         }
+        if let Some(e) = &self.ingest.schedule {
+            if let Some(problem) = schedule_expression_problem(e) {
+                p.push(format!("ingest.schedule: {problem}"));
+            }
+        }
+        let tz = &self.ingest.timezone;
+        if tz.is_empty()
+            || tz.len() > 50
+            || !tz
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "/_+-".contains(c))
+        {
+            p.push(format!(
+                "ingest.timezone: '{tz}' is not a time zone name (like UTC or Europe/Paris)"
+            ));
+        }
+        if let Some(c) = &self.ingest.collection {
+            if c.is_empty() || c.starts_with("system.") || c.contains('$') || c.contains('\0') {
+                p.push(format!("ingest.collection: '{c}' is not a collection name"));
+            }
+        }
+        if self.ingest.schedule.is_none()
+            && (self.ingest.collection.is_some() || self.ingest.iam_role_arn.is_some())
+        {
+            p.push(
+                "ingest: collection and iam_role_arn apply to the schedule: set ingest.schedule \
+                 (for example rate(15 minutes)) or remove them"
+                    .to_string(),
+            );
+        }
         tag_problems(&mut p, &self.tags);
         p
     }
@@ -751,7 +877,26 @@ impl Config {
             RoleKind::MongoTask => self.ecs.mongo_task_role_arn.as_deref(),
             RoleKind::AppTask => self.ecs.task_role_arn.as_deref(),
             RoleKind::Backup => self.backup.selection.iam_role_arn.as_deref(),
+            RoleKind::Scheduler => self.ingest.iam_role_arn.as_deref(),
         }
+    }
+
+    /// Whether this config needs `role` at all: the scheduler's only with `ingest.schedule`.
+    pub fn uses_role(&self, role: RoleKind) -> bool {
+        role != RoleKind::Scheduler || self.ingest.schedule.is_some()
+    }
+
+    /// The roles this config uses, in [`RoleKind::ALL`]'s order.
+    pub fn roles(&self) -> Vec<RoleKind> {
+        RoleKind::ALL
+            .into_iter()
+            .filter(|r| self.uses_role(*r))
+            .collect()
+    }
+
+    /// The schedule deploy creates for `ingest.schedule`: `<project>-<environment>-ingest`.
+    pub fn schedule_name(&self) -> String {
+        self.resource_name("ingest")
     }
 
     /// The name of the role hcctl creates for `role` (when the config adopts none).
@@ -1322,6 +1467,56 @@ mod tests {
         Config::parse(text, Path::new("hcctl.yaml"), &|name| {
             vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone())
         })
+    }
+
+    #[test]
+    fn schedule_expressions_are_checked_as_scheduler_reads_them() {
+        for ok in [
+            "rate(15 minutes)",
+            "rate(1 hour)",
+            "rate(2 days)",
+            "cron(0/15 6-20 ? * MON-FRI *)",
+            "at(2026-12-31T23:00:00)",
+        ] {
+            assert_eq!(schedule_expression_problem(ok), None, "{ok}");
+        }
+        for (bad, says) in [
+            ("rate(1 minutes)", "the unit is minute"),
+            ("rate(5 minute)", "the unit is minute"),
+            ("rate(0 minutes)", "at least 1"),
+            ("rate(x minutes)", "not a whole number"),
+            ("rate(15)", "expected rate("),
+            ("cron(0 3 * * ?)", "has 5"),
+            ("at(2026-12-31 23:00)", "expected at("),
+            ("every 15 minutes", "expected rate(15 minutes)"),
+        ] {
+            let p = schedule_expression_problem(bad).unwrap_or_default();
+            assert!(p.contains(says), "{bad}: {p}");
+        }
+    }
+
+    #[test]
+    fn the_ingest_section_is_validated_and_names_its_keys() {
+        let with = |block: &str| format!("{}{block}", example());
+        let c = parse(&with("ingest:\n  schedule: rate(15 minutes)\n"), &[]).unwrap();
+        assert_eq!(c.ingest.timezone, "UTC");
+        assert!(c.uses_role(RoleKind::Scheduler));
+        assert_eq!(c.schedule_name(), "hcctl-dev-ingest");
+        let plain = parse(&example(), &[]).unwrap();
+        assert!(!plain.uses_role(RoleKind::Scheduler));
+        assert!(!plain.roles().contains(&RoleKind::Scheduler));
+        for (block, says) in [
+            ("ingest:\n  schedule: every hour\n", "ingest.schedule"),
+            (
+                "ingest:\n  schedule: rate(1 hour)\n  timezone: 'Europe Paris'\n",
+                "ingest.timezone",
+            ),
+            ("ingest:\n  collection: admissions\n", "set ingest.schedule"),
+            ("ingest:\n  schedule: rate(1 hour)\n  every: 2\n", "every"),
+        ] {
+            let err = parse(&with(block), &[]).unwrap_err().to_string();
+            assert!(err.contains(says), "{block}: {err}");
+        }
     }
 
     #[test]

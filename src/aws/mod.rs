@@ -63,6 +63,8 @@ pub struct Aws {
     pub sts: aws_sdk_sts::Client,
     /// The drops bucket (path-style addressing with a configured endpoint: [`s3::client`]).
     pub s3: aws_sdk_s3::Client,
+    /// The ingest schedule (EventBridge Scheduler).
+    pub scheduler: aws_sdk_scheduler::Client,
     pub calls: Calls,
     pub region: String,
     /// Where requests go, for messages: the explicit endpoint, `AWS_ENDPOINT_URL`, or AWS.
@@ -98,6 +100,7 @@ impl Aws {
             efs: client!(aws_sdk_efs),
             discovery: client!(aws_sdk_servicediscovery),
             sts: client!(aws_sdk_sts),
+            scheduler: client!(aws_sdk_scheduler),
             s3: aws_sdk_s3::Client::from_conf(
                 s3::config_builder(&config, target)
                     .interceptor(calls.clone())
@@ -123,6 +126,7 @@ fn describe_endpoints(explicit: Option<&str>, region: &str) -> String {
         ("EC2", "ec2"),
         ("EFS", "efs"),
         ("SERVICEDISCOVERY", "servicediscovery"),
+        ("SCHEDULER", "scheduler"),
         ("IAM", "iam"),
         ("SECRETS_MANAGER", "secretsmanager"),
         ("KMS", "kms"),

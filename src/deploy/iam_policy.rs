@@ -301,7 +301,8 @@ pub fn statements(config: &Config, region: &str, account: &str) -> Vec<Statement
             condition: None,
             indirect: false,
             why: "the roles hcctl creates (<project>-<environment>-execution, -mongo-task, \
-                  -app-task, -backup)",
+                  -app-task, -backup, and -scheduler, which deploy also deletes once \
+                  ingest.schedule is removed)",
         });
     }
     let adopted: Vec<String> = RoleKind::ALL
@@ -324,8 +325,17 @@ pub fn statements(config: &Config, region: &str, account: &str) -> Vec<Statement
             why: "the roles the config adopts: their trust and permissions are checked",
         });
     }
-    let mut passed = roles;
+    // The scheduler's role is passed to EventBridge Scheduler (below), never to ECS or Backup.
+    let scheduler_role = match config.adopted_role(RoleKind::Scheduler) {
+        Some(arn) => arn.to_string(),
+        None => format!(
+            "arn:aws:iam::{a}:role/{}",
+            config.role_name(RoleKind::Scheduler)
+        ),
+    };
+    let mut passed: Vec<String> = roles;
     passed.extend(adopted);
+    passed.retain(|r| *r != scheduler_role);
     out.push(Statement {
         sid: "PassRolesToEcsAndBackup",
         actions: vec!["iam:PassRole"],
@@ -448,6 +458,36 @@ pub fn statements(config: &Config, region: &str, account: &str) -> Vec<Statement
         indirect: false,
         why: "hcctl run streams its tasks' lines from the app log group (its streams)",
     });
+    out.push(Statement {
+        sid: "TheIngestSchedule",
+        actions: vec![
+            "scheduler:GetSchedule",
+            "scheduler:CreateSchedule",
+            "scheduler:UpdateSchedule",
+            "scheduler:DeleteSchedule",
+        ],
+        resources: vec![format!(
+            "arn:aws:scheduler:{r}:{a}:schedule/{}/{}",
+            crate::resources::schedule::GROUP,
+            config.schedule_name()
+        )],
+        condition: None,
+        indirect: false,
+        why: "the ingest schedule (deploy reads it even without ingest.schedule, to delete one \
+              the config no longer asks for)",
+    });
+    if config.ingest.schedule.is_some() {
+        out.push(Statement {
+            sid: "PassTheSchedulerRole",
+            actions: vec!["iam:PassRole"],
+            resources: vec![scheduler_role],
+            condition: Some(json!({"StringEquals": {
+                "iam:PassedToService": "scheduler.amazonaws.com"
+            }})),
+            indirect: true,
+            why: "the schedule names its role: only to EventBridge Scheduler",
+        });
+    }
     out.push(Statement {
         sid: "FindCloudMap",
         actions: vec![

@@ -26,7 +26,7 @@ use crate::error::Error;
 use crate::resources::task_definition::TaskDef;
 use crate::resources::{
     access_point, backup_plan, backup_selection, backup_vault, bucket, cluster, discovery_service,
-    file_system, log_group, mount_target, namespace, network, reference, role, secret,
+    file_system, log_group, mount_target, namespace, network, reference, role, schedule, secret,
     security_group, service, task_definition, Action, AnyResource, Command, Context, ObservedKind,
     Outputs, Step,
 };
@@ -101,6 +101,7 @@ pub const ORDER: &[&dyn AnyResource] = &[
     &discovery_service::DiscoveryService,
     &task_definition::TaskDefinitions,
     &service::Service,
+    &schedule::Schedule,
     &backup_vault::BackupVault,
     &backup_plan::BackupPlan,
     &backup_selection::BackupSelection,

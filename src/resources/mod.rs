@@ -26,6 +26,7 @@ pub mod namespace;
 pub mod network;
 pub mod reference;
 pub mod role;
+pub mod schedule;
 pub mod secret;
 pub mod security_group;
 pub mod service;

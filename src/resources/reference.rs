@@ -85,8 +85,10 @@ pub fn collect(config: &Config) -> Vec<Reference> {
     if let Some(k) = &config.backup.vault.kms_key_arn {
         add("KMS key", k, "backup.vault.kms_key_arn".into());
     }
-    if let Some(arn) = config.adopted_role(RoleKind::Backup) {
-        add("role", arn, RoleKind::Backup.config_key().into());
+    for role in [RoleKind::Backup, RoleKind::Scheduler] {
+        if let Some(arn) = config.adopted_role(role) {
+            add("role", arn, role.config_key().into());
+        }
     }
     refs
 }

@@ -11,6 +11,8 @@
 //!   the network (issue 15 adds its S3 prefixes).
 //! - `backup` (AWS Backup): back up the file system (and the selection's extra EFS resources)
 //!   into the vault.
+//! - `scheduler` (EventBridge Scheduler, only with `ingest.schedule`): run the app's task
+//!   definition on the cluster, passing it its two roles (execution and app task) — nothing else.
 //!
 //! A policy or trust that differs is put back; a managed policy someone attached is detached.
 //! Destroy deletes them (they hold no data).
@@ -232,6 +234,38 @@ pub fn statements(config: &Config, role: RoleKind, region: &str, outputs: &Outpu
             }
             out
         }
+        RoleKind::Scheduler => {
+            let cluster = format!(
+                "arn:aws:ecs:{region}:{account}:cluster/{}",
+                config.ecs.cluster
+            );
+            let passed: Vec<String> = [RoleKind::Execution, RoleKind::AppTask]
+                .iter()
+                .map(|r| match config.adopted_role(*r) {
+                    Some(arn) => arn.to_string(),
+                    None => format!("arn:aws:iam::{account}:role/{}", config.role_name(*r)),
+                })
+                .collect();
+            vec![
+                json!({
+                    "Sid": "RunTheIngestTask",
+                    "Effect": "Allow",
+                    "Action": "ecs:RunTask",
+                    "Resource": format!(
+                        "arn:aws:ecs:{region}:{account}:task-definition/{}:*",
+                        config.family("app")
+                    ),
+                    "Condition": {"ArnEquals": {"ecs:cluster": cluster}}
+                }),
+                json!({
+                    "Sid": "PassTheTaskRoles",
+                    "Effect": "Allow",
+                    "Action": "iam:PassRole",
+                    "Resource": passed,
+                    "Condition": {"StringEquals": {"iam:PassedToService": "ecs-tasks.amazonaws.com"}}
+                }),
+            ]
+        }
         RoleKind::Backup => {
             let mut file_systems = vec![fs];
             file_systems.extend(
@@ -284,6 +318,7 @@ fn description(config: &Config, role: RoleKind) -> String {
         RoleKind::MongoTask => "MongoDB container (its file system, through the access point)",
         RoleKind::AppTask => "hcctl app container",
         RoleKind::Backup => "AWS Backup (MongoDB's file system)",
+        RoleKind::Scheduler => "EventBridge Scheduler (the ingest schedule's task)",
     };
     format!(
         "{what}; {}-{}, managed by hcctl",
@@ -595,6 +630,11 @@ impl Resource for Roles {
             }
             let name = cx.config.role_name(role);
             let observed = observe(&cx.aws.iam, &name).await?;
+            // A role the config no longer uses (the scheduler's, once ingest.schedule is
+            // removed) is in the plan only when it exists: deploy deletes it.
+            if !cx.config.uses_role(role) && observed.is_none() {
+                continue;
+            }
             if let Some(o) = &observed {
                 cx.outputs.roles.insert(role, o.arn.clone());
             }
@@ -608,10 +648,25 @@ impl Resource for Roles {
     }
 
     fn step(cx: &Context<'_>, item: &Item) -> Step {
+        if !cx.config.uses_role(item.role) {
+            return Step::new(
+                KIND,
+                &item.name,
+                Action::Delete,
+                vec!["not used: the config sets no ingest.schedule".into()],
+            );
+        }
         changes(cx.config, &cx.aws.region, &cx.outputs, item)
     }
 
     async fn apply_step(cx: &mut Context<'_>, item: &Item) -> Result<String, AwsError> {
+        if !cx.config.uses_role(item.role) {
+            if let Some(o) = &item.observed {
+                delete(&cx.aws.iam, &item.name, o).await?;
+            }
+            cx.outputs.roles.remove(&item.role);
+            return Ok("deleted".into());
+        }
         apply(cx, item).await
     }
 

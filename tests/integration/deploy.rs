@@ -1496,3 +1496,264 @@ async fn render_prints_task_definitions_with_credentials_only_as_secrets() {
     let app: Value = serde_json::from_str(&stdout(&one)).unwrap();
     assert_eq!(app["family"], env.name("app"));
 }
+
+/// Issue 16: `ingest.schedule` makes deploy create an EventBridge Scheduler schedule that runs
+/// the app's latest revision with `ingest s3://<drops>/incoming/` in the config's network, under
+/// its own role (RunTask of the app family on this cluster, PassRole of the two task roles to
+/// ECS, nothing else) — described back from the emulator; a second deploy changes nothing; a
+/// new expression and a new revision update it in place; removing `ingest` deletes the
+/// schedule and its role; destroy deletes it. (The emulator stores schedules and never fires
+/// them: the task it would start is what `hcctl run` tests start.)
+#[tokio::test]
+async fn ingest_schedule_runs_the_app_task_on_the_drops_bucket_and_follows_the_config() {
+    use hcctl::resources::{role, schedule};
+    let env = AwsEnv::new().await;
+    let base = empty_account_config_text(&env.project);
+    let with = |text: &str, expression: &str| {
+        format!("{text}ingest:\n  schedule: {expression}\n  collection: admissions\n")
+    };
+    let fetch = |name: &str| {
+        let (client, name) = (env.aws.scheduler.clone(), name.to_string());
+        async move {
+            client
+                .get_schedule()
+                .name(&name)
+                .group_name(schedule::GROUP)
+                .send()
+                .await
+                .expect("the schedule")
+        }
+    };
+    env.write_config(&with(&base, "rate(15 minutes)"));
+    let first = env.deploy(&[]);
+    let acts = actions(&first);
+    let name = env.name("ingest");
+    assert_eq!(
+        acts.get(&format!("schedule {name}")).map(String::as_str),
+        Some("create"),
+        "{acts:?}"
+    );
+    assert_eq!(
+        acts.get(&format!("role {}", env.name("scheduler")))
+            .map(String::as_str),
+        Some("create"),
+        "{acts:?}"
+    );
+
+    // Described back from the emulator.
+    let config = env.parsed_config();
+    let got = fetch(&name).await;
+    assert_eq!(got.schedule_expression(), Some("rate(15 minutes)"));
+    assert_eq!(got.schedule_expression_timezone(), Some("UTC"));
+    assert_eq!(got.state().map(|s| s.as_str()), Some("ENABLED"));
+    assert_eq!(
+        got.flexible_time_window().map(|f| f.mode().as_str()),
+        Some("OFF")
+    );
+    let target = got.target().expect("a target");
+    assert_eq!(
+        target.arn(),
+        format!(
+            "arn:aws:ecs:eu-west-3:000000000000:cluster/{}",
+            env.cluster()
+        )
+    );
+    let scheduler_role = role::observe(&env.aws.iam, &env.name("scheduler"))
+        .await
+        .unwrap()
+        .expect("the scheduler role");
+    assert_eq!(target.role_arn(), scheduler_role.arn);
+    let (app_td, _) = task_definition::latest(&env.aws.ecs, &env.name("app"))
+        .await
+        .unwrap()
+        .expect("the app task definition");
+    let ecs = target.ecs_parameters().expect("ECS parameters");
+    assert_eq!(ecs.task_definition_arn(), app_td);
+    assert_eq!(ecs.task_count(), Some(1));
+    assert_eq!(ecs.launch_type().map(|l| l.as_str()), Some("FARGATE"));
+    let vpc_conf = ecs
+        .network_configuration()
+        .and_then(|n| n.awsvpc_configuration())
+        .expect("awsvpc configuration");
+    let net = hcctl::resources::network::observe(&env.aws, &config)
+        .await
+        .unwrap();
+    let vpc = net.vpc_id.clone().expect("the default VPC");
+    let mut subnets: Vec<String> = net.subnets.iter().map(|(s, _)| s.clone()).collect();
+    subnets.sort();
+    let mut scheduled: Vec<String> = vpc_conf.subnets().to_vec();
+    scheduled.sort();
+    assert_eq!(scheduled, subnets);
+    assert_eq!(scheduled.len(), 3);
+    let app_sg = security_group::observe(&env.aws.ec2, &vpc, &env.name("app"))
+        .await
+        .unwrap()
+        .expect("the app security group");
+    assert_eq!(vpc_conf.security_groups(), std::slice::from_ref(&app_sg.id));
+    assert_eq!(
+        vpc_conf.assign_public_ip().map(|a| a.as_str()),
+        Some("DISABLED")
+    );
+    let input: Value = serde_json::from_str(target.input().expect("an input")).unwrap();
+    assert_eq!(
+        input,
+        serde_json::json!({"containerOverrides": [{"name": "app", "command": [
+            "ingest",
+            format!("s3://{}/incoming/", env.drops_bucket()),
+            "--collection",
+            "admissions",
+        ]}]})
+    );
+    let retry = target.retry_policy().expect("a retry policy");
+    assert_eq!(retry.maximum_retry_attempts(), Some(2));
+    assert_eq!(retry.maximum_event_age_in_seconds(), Some(3600));
+
+    // Its role: trusted by EventBridge Scheduler only, allowed exactly RunTask and PassRole.
+    assert_eq!(
+        scheduler_role.trust.as_ref().unwrap()["Statement"][0]["Principal"]["Service"],
+        "scheduler.amazonaws.com"
+    );
+    let policy = scheduler_role.policy.expect("the hcctl policy");
+    let statements = policy["Statement"].as_array().unwrap();
+    assert_eq!(statements.len(), 2, "{policy}");
+    assert_eq!(statements[0]["Action"], "ecs:RunTask");
+    assert_eq!(
+        statements[0]["Resource"],
+        format!(
+            "arn:aws:ecs:eu-west-3:000000000000:task-definition/{}:*",
+            env.name("app")
+        )
+    );
+    assert_eq!(
+        statements[0]["Condition"]["ArnEquals"]["ecs:cluster"],
+        target.arn()
+    );
+    assert_eq!(statements[1]["Action"], "iam:PassRole");
+    let mut passed: Vec<String> = statements[1]["Resource"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r.as_str().unwrap().to_string())
+        .collect();
+    passed.sort();
+    let mut task_roles = Vec::new();
+    for r in ["app-task", "execution"] {
+        let o = role::observe(&env.aws.iam, &env.name(r))
+            .await
+            .unwrap()
+            .expect("a task role");
+        task_roles.push(o.arn);
+    }
+    task_roles.sort();
+    assert_eq!(passed, task_roles);
+    assert_eq!(
+        statements[1]["Condition"]["StringEquals"]["iam:PassedToService"],
+        "ecs-tasks.amazonaws.com"
+    );
+
+    // Converged: nothing to do.
+    let again = env.deploy(&[]);
+    assert_eq!(mutating(&again), 0, "{again}");
+
+    // A new expression and a new revision of the app: the schedule is updated in place.
+    let changed = with(&base, "rate(1 hour)").replace("image: hcctl:test\n", "image: hcctl:next\n");
+    assert_ne!(
+        changed,
+        with(&base, "rate(1 hour)"),
+        "the test config's app image changed"
+    );
+    env.write_config(&changed);
+    let update = env.deploy(&[]);
+    let step = update["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["kind"] == "schedule")
+        .expect("the schedule's step")
+        .clone();
+    assert_eq!(step["action"], "update", "{step}");
+    let lines: Vec<&str> = step["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l.as_str().unwrap())
+        .collect();
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("expression: rate(15 minutes) → rate(1 hour)")),
+        "{lines:?}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("target.task_definition:")),
+        "{lines:?}"
+    );
+    let (app_td2, _) = task_definition::latest(&env.aws.ecs, &env.name("app"))
+        .await
+        .unwrap()
+        .expect("the app task definition");
+    assert_ne!(app_td2, app_td);
+    let got = fetch(&name).await;
+    assert_eq!(got.schedule_expression(), Some("rate(1 hour)"));
+    assert_eq!(
+        got.target()
+            .and_then(|t| t.ecs_parameters())
+            .map(|e| e.task_definition_arn()),
+        Some(app_td2.as_str())
+    );
+
+    // No ingest section: the schedule and its role go.
+    let without: String = changed.replace(
+        "ingest:\n  schedule: rate(1 hour)\n  collection: admissions\n",
+        "",
+    );
+    assert!(!without.contains("ingest:"), "{without}");
+    env.write_config(&without);
+    let removal = env.deploy(&[]);
+    let acts = actions(&removal);
+    assert_eq!(
+        acts.get(&format!("schedule {name}")).map(String::as_str),
+        Some("delete"),
+        "{acts:?}"
+    );
+    assert_eq!(
+        acts.get(&format!("role {}", env.name("scheduler")))
+            .map(String::as_str),
+        Some("delete"),
+        "{acts:?}"
+    );
+    assert!(schedule::observe(&env.aws.scheduler, &name)
+        .await
+        .unwrap()
+        .is_none());
+    assert!(role::observe(&env.aws.iam, &env.name("scheduler"))
+        .await
+        .unwrap()
+        .is_none());
+    // And then nothing of it is in the plan at all.
+    let quiet = env.deploy(&[]);
+    assert!(!actions(&quiet).keys().any(|k| k.starts_with("schedule ")));
+    assert_eq!(mutating(&quiet), 0, "{quiet}");
+
+    // Back, then destroy: deleted with the rest.
+    env.write_config(&changed);
+    env.deploy(&[]);
+    assert!(schedule::observe(&env.aws.scheduler, &name)
+        .await
+        .unwrap()
+        .is_some());
+    let gone = env.destroy(&[]);
+    assert_eq!(
+        actions(&gone)
+            .get(&format!("schedule {name}"))
+            .map(String::as_str),
+        Some("delete"),
+        "{gone}"
+    );
+    assert!(schedule::observe(&env.aws.scheduler, &name)
+        .await
+        .unwrap()
+        .is_none());
+}

@@ -214,12 +214,14 @@ async fn create_user(root: &aws_sdk_iam::Client, name: &str, policy: &Value) -> 
 }
 
 /// One project's config, written into `dir`: the empty-account config without the log group's
-/// KMS key (this emulator instance has none).
+/// KMS key (this emulator instance has none), with an ingest schedule (its role and the
+/// schedule are part of the lifecycle).
 fn write_config(dir: &Path, project: &str) -> std::path::PathBuf {
     let text: String = empty_account_config_text(project)
         .lines()
         .filter(|l| !l.contains("kms_key_arn"))
         .map(|l| format!("{l}\n"))
+        .chain(["ingest:\n  schedule: rate(15 minutes)\n".to_string()])
         .collect();
     let path = dir.join(format!("{project}.yaml"));
     std::fs::write(&path, text).expect("write config");
@@ -603,4 +605,8 @@ async fn a_user_with_exactly_the_iam_policy_can_run_everything_and_without_a_sta
         checked.push(sid);
     }
     assert!(checked.len() >= 15, "{checked:?}");
+    assert!(
+        checked.iter().any(|s| s == "TheIngestSchedule"),
+        "the schedule's statement was not checked: {checked:?}"
+    );
 }
