@@ -255,8 +255,9 @@ pub async fn ingest(
         ..IngestReport::default()
     };
     tracing::info!(source = %source, ledger = ledger.name(), watch = args.watch, "ingesting");
+    let mut hashes = source::Hashes::default();
     loop {
-        let files = source.list().await?;
+        let files = source.list(&mut hashes).await?;
         for file in &files {
             report.files_seen += 1;
             match ledger.claim(file, &target).await? {

@@ -1,6 +1,7 @@
 //! What an ingest source holds: the CSV files of a folder, or the CSV objects under an S3
 //! prefix, each with the identity of its content (what tells the ledger "already loaded").
 
+use std::collections::HashMap;
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
@@ -91,13 +92,22 @@ impl Source {
     /// The source's CSV files, oldest first (then by name): a folder's *.csv and *.csv.gz
     /// regular files (hidden names, quarantine files and subfolders left out); an S3 prefix's
     /// *.csv and *.csv.gz objects (quarantine/ and reports/ at the top of the bucket left out).
-    pub async fn list(&self) -> Result<Vec<SourceFile>, Error> {
+    ///
+    /// `hashes` carries a folder's content hashes from one listing to the next (`--watch`): a
+    /// file whose size and modification time are unchanged is not read again.
+    pub async fn list(&self, hashes: &mut Hashes) -> Result<Vec<SourceFile>, Error> {
         match self {
             Source::Folder(dir) => {
                 let dir = dir.clone();
-                tokio::task::spawn_blocking(move || list_folder(&dir))
-                    .await
-                    .map_err(|e| Error::failed(format!("listing task failed: {e}")))?
+                let mut known = std::mem::take(hashes);
+                let (listed, known) = tokio::task::spawn_blocking(move || {
+                    let listed = list_folder(&dir, &mut known);
+                    (listed, known)
+                })
+                .await
+                .map_err(|e| Error::failed(format!("listing task failed: {e}")))?;
+                *hashes = known;
+                listed
             }
             Source::S3 { bucket, prefix } => list_s3(bucket, prefix).await,
         }
@@ -123,7 +133,13 @@ pub fn is_export_name(name: &str) -> bool {
         && !lower.ends_with(".quarantine.csv.gz")
 }
 
-fn list_folder(dir: &Path) -> Result<Vec<SourceFile>, Error> {
+/// The content hashes of a folder's files by path, with the size and modification time they
+/// were computed for.
+#[derive(Debug, Default)]
+pub struct Hashes(HashMap<PathBuf, (u64, Option<i64>, String)>);
+
+fn list_folder(dir: &Path, hashes: &mut Hashes) -> Result<Vec<SourceFile>, Error> {
+    let mut seen = HashMap::new();
     let entries = std::fs::read_dir(dir)
         .map_err(|e| Error::failed(format!("cannot list {}: {}", dir.display(), io_reason(&e))))?;
     let mut files = Vec::new();
@@ -151,7 +167,12 @@ fn list_folder(dir: &Path) -> Result<Vec<SourceFile>, Error> {
             .ok()
             .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
             .and_then(|d| i64::try_from(d.as_nanos()).ok());
-        let ends_sha256 = match hash_ends(&path, meta.len()) {
+        let cached = hashes
+            .0
+            .get(&path)
+            .filter(|(size, modified, _)| *size == meta.len() && *modified == modified_ns)
+            .map(|(_, _, h)| h.clone());
+        let ends_sha256 = match cached.map_or_else(|| hash_ends(&path, meta.len()), Ok) {
             Ok(h) => h,
             // Gone or unreadable since the listing: the next look sees it as it is then.
             Err(e) => {
@@ -159,6 +180,7 @@ fn list_folder(dir: &Path) -> Result<Vec<SourceFile>, Error> {
                 continue;
             }
         };
+        seen.insert(path.clone(), (meta.len(), modified_ns, ends_sha256.clone()));
         files.push(SourceFile {
             location: path.to_string_lossy().into_owned(),
             name,
@@ -171,6 +193,8 @@ fn list_folder(dir: &Path) -> Result<Vec<SourceFile>, Error> {
         });
     }
     files.sort_by(|a, b| (a.identity.modified_ns, &a.name).cmp(&(b.identity.modified_ns, &b.name)));
+    // Only what is there now: a file gone from the folder leaves the cache.
+    hashes.0 = seen;
     Ok(files)
 }
 
@@ -282,6 +306,46 @@ mod tests {
         ] {
             assert!(!is_export_name(name), "{name}");
         }
+    }
+
+    #[test]
+    fn a_watched_folder_rehashes_only_files_whose_size_or_time_changed() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.csv");
+        std::fs::write(&path, b"abc").unwrap();
+        let mut hashes = Hashes::default();
+        let hash = |h: &mut Hashes| {
+            list_folder(dir.path(), h).unwrap()[0]
+                .identity
+                .ends_sha256
+                .clone()
+        };
+        let first = hash(&mut hashes);
+        // Same size and modification time: the cached hash stands (the file is not read; the
+        // changed byte shows it).
+        let modified = std::fs::metadata(&path).unwrap().modified().unwrap();
+        std::fs::write(&path, b"abd").unwrap();
+        std::fs::File::options()
+            .write(true)
+            .open(&path)
+            .unwrap()
+            .set_modified(modified)
+            .unwrap();
+        assert_eq!(hash(&mut hashes), first);
+        // A fresh listing reads it, and so does the cache once the time moves.
+        let fresh = hash(&mut Hashes::default());
+        assert_ne!(fresh, first);
+        std::fs::File::options()
+            .write(true)
+            .open(&path)
+            .unwrap()
+            .set_modified(modified + std::time::Duration::from_secs(1))
+            .unwrap();
+        assert_eq!(hash(&mut hashes), fresh);
+        // A file gone leaves the cache.
+        std::fs::remove_file(&path).unwrap();
+        assert!(list_folder(dir.path(), &mut hashes).unwrap().is_empty());
+        assert!(hashes.0.is_empty());
     }
 
     #[test]
