@@ -14,7 +14,8 @@ use crate::migrate::shard::Shard;
 ///
 /// Logs go to stderr (raise with -v or HCCTL_LOG=debug); results go to stdout.
 /// Exit codes: 0 success; 1 failure during the run (safe to repeat); 2 usage or input error,
-/// nothing written; 4 `verify` found differences.
+/// nothing written; 4 `verify` found differences; 75 busy (a backup dump and the writers wait for
+/// each other), try again later.
 /// `hcctl --version`: the crate version and the git commit it was built from.
 pub const VERSION: &str = concat!(
     env!("CARGO_PKG_VERSION"),
@@ -237,6 +238,129 @@ pub enum BackupCommand {
     /// Start a backup job now for the configured resources (or --resource), with the selection's
     /// IAM role; --wait follows it until it ends. Exit 1 when a waited-for job did not complete.
     Run(BackupRunArgs),
+    /// A logical backup of the database: every collection (documents, indexes, the ingest
+    /// ledger) as gzip-compressed BSON plus a manifest (counts, digests, times), into a folder
+    /// (files 0600) or under an s3:// prefix (encrypted multipart uploads).
+    ///
+    /// hcctl's writers are paused for the dump: it waits for migrate and ingest runs in
+    /// progress to finish (--writers-wait), and they wait for it; the manifest says whether
+    /// another client changed a collection meanwhile. Memory stays flat whatever the size. Needs
+    /// an account that may write (it takes a lease in the database): the writer's URI.
+    Dump(BackupDumpArgs),
+    /// Restore a dump into a database: the whole dump is checked against its manifest (counts,
+    /// digests) before anything is written, then loaded, its indexes rebuilt, and every
+    /// collection read back and compared. Refuses a database that is not empty unless --drop.
+    Load(BackupLoadArgs),
+    /// The restore test in one command: take a dump (or use --from: a dump, or the newest under
+    /// a prefix), load it into a fresh scratch database with every check of `backup load`,
+    /// `verify` each --verify CSV against the restored documents, report the time to restore
+    /// (RTO) and the age of the restored data (RPO), then drop the scratch database.
+    ///
+    /// Exit 0 only when everything matched; 1 when the dump did not restore, a count or digest
+    /// differed, or a verify found differences (the report says which).
+    Drill(DrillArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct DrillArgs {
+    /// The live database (--db) whose dump is drilled; the scratch database is
+    /// DB_drill_YYYYMMDDHHMMSS on the same server.
+    #[command(flatten)]
+    pub server: ServerArgs,
+
+    /// Drill this dump (its folder, s3:// prefix or manifest), or the newest dump of the
+    /// database under this folder or prefix, instead of taking a new one.
+    #[arg(long, value_name = "DUMP|DIR|S3-PREFIX")]
+    pub from: Option<String>,
+
+    /// Without --from: where the new dump goes (as `backup dump --to`).
+    #[arg(long, value_name = "DIR|S3-PREFIX", default_value = "dumps")]
+    pub to: String,
+
+    /// A CSV (path or s3:// URL) whose rows must all be in the restored --collection, as
+    /// `hcctl verify` checks them (repeatable).
+    #[arg(long, value_name = "CSV")]
+    pub verify: Vec<String>,
+
+    /// The collection the --verify files are checked against.
+    #[arg(long, default_value = "patients")]
+    pub collection: String,
+
+    /// The server the scratch database is created on (default: --uri's). On MongoDB with roles,
+    /// the writer account may write only its own database: give an account that may create the
+    /// scratch database (readWriteAnyDatabase), or better a separate restore-test server.
+    #[arg(
+        long,
+        value_name = "URI",
+        env = "HCCTL_DRILL_MONGODB_URI",
+        hide_env_values = true
+    )]
+    pub scratch_uri: Option<String>,
+
+    /// Keep the scratch database (to look at it); drop it yourself afterwards.
+    #[arg(long)]
+    pub keep: bool,
+
+    /// Without --from: as `backup dump --writers-wait`.
+    #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = parse_wait)]
+    pub writers_wait: Duration,
+
+    /// Without --from: as `backup dump --sse-kms-key-id`.
+    #[arg(long, value_name = "KEY", env = "HCCTL_SSE_KMS_KEY_ID")]
+    pub sse_kms_key_id: Option<String>,
+
+    #[command(flatten)]
+    pub sort: SortArgs,
+
+    /// A readable report, or one JSON object.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+}
+
+#[derive(Debug, Args)]
+pub struct BackupDumpArgs {
+    #[command(flatten)]
+    pub server: ServerArgs,
+
+    /// Where the dump goes: a folder, or s3://BUCKET/PREFIX/. The dump is DB-YYYYMMDDTHHMMSSZ/
+    /// inside it.
+    #[arg(long, value_name = "DIR|S3-PREFIX", default_value = "dumps")]
+    pub to: String,
+
+    /// How long to wait for the migrate and ingest runs writing to the database to finish
+    /// before the dump starts; then exit 75, nothing dumped.
+    #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = parse_wait)]
+    pub writers_wait: Duration,
+
+    /// Encrypt the dump's objects with this KMS key (ARN, id or alias/NAME) instead of
+    /// S3-managed keys (SSE-S3, AES-256).
+    #[arg(long, value_name = "KEY", env = "HCCTL_SSE_KMS_KEY_ID")]
+    pub sse_kms_key_id: Option<String>,
+
+    /// A summary, or the JSON report with the whole manifest.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+}
+
+#[derive(Debug, Args)]
+pub struct BackupLoadArgs {
+    /// The dump: its folder or s3://BUCKET/PREFIX/DB-YYYYMMDDTHHMMSSZ/ (or its manifest.json).
+    #[arg(value_name = "DUMP")]
+    pub dump: String,
+
+    /// The database to load into is --db (default healthcare): use a new name to restore
+    /// beside the live data.
+    #[command(flatten)]
+    pub server: ServerArgs,
+
+    /// Drop the dump's collections in the target database first (a database that is not empty
+    /// is refused without it).
+    #[arg(long)]
+    pub drop: bool,
+
+    /// A summary, or one JSON object.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
 }
 
 #[derive(Debug, Args)]
@@ -479,6 +603,12 @@ pub struct WriteArgs {
     /// for a MongoDB cluster with more cores.
     #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..=64))]
     pub workers: u32,
+
+    /// How long to wait, before the first write, for a `backup dump` of the database in
+    /// progress to end (hcctl does not write while one reads). Then exit 75, nothing written;
+    /// 0s: do not wait.
+    #[arg(long, value_name = "DURATION", default_value = "30m", value_parser = parse_wait)]
+    pub dump_wait: Duration,
 }
 
 /// Where the external sort spills, and how much input it may take.
@@ -559,6 +689,11 @@ pub struct MigrateArgs {
     /// Summary format on stdout.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
+
+    /// Set by `ingest`, which registers as a writer around the whole file (the ledger's record
+    /// included) so that a dump sees every file either loaded and recorded or not started.
+    #[arg(skip)]
+    pub writer_registered: bool,
 }
 
 #[derive(Debug, Args)]
@@ -836,6 +971,15 @@ pub struct GenerateArgs {
 }
 
 /// Parse "5s", "250ms", "2m", "1h" or a bare number of seconds.
+/// [`parse_duration`], or zero (`0`, `0s`): "do not wait".
+pub fn parse_wait(s: &str) -> Result<Duration, String> {
+    let digits = s.trim().trim_end_matches(|c: char| c.is_ascii_alphabetic());
+    if !digits.is_empty() && digits.chars().all(|c| c == '0' || c == '.') {
+        return parse_duration(&format!("1{}", &s.trim()[digits.len()..])).map(|_| Duration::ZERO);
+    }
+    parse_duration(s)
+}
+
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let s = s.trim();
     let split = s
@@ -995,6 +1139,11 @@ mod tests {
         assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
         assert_eq!(parse_duration("3"), Ok(Duration::from_secs(3)));
         assert!(parse_duration("0s").is_err());
+        assert_eq!(parse_wait("0s"), Ok(Duration::ZERO));
+        assert_eq!(parse_wait("0"), Ok(Duration::ZERO));
+        assert_eq!(parse_wait("2m"), Ok(Duration::from_secs(120)));
+        assert!(parse_wait("0parsecs").is_err());
+        assert!(parse_wait("-1s").is_err());
         assert!(parse_duration("5 parsecs").is_err());
         assert!(parse_duration("").is_err());
     }

@@ -23,6 +23,9 @@ pub enum Error {
     /// `hcctl run`: the task's container ended with this exit code (passed on as hcctl's own,
     /// so a pipeline sees the migration's 2, or verify's 4, as if it had run locally).
     Exit(u8, String),
+    /// Another hcctl process holds what this one needs (a backup dump pauses the writers):
+    /// nothing was done; try again later (exit 75, EX_TEMPFAIL).
+    Busy(String),
 }
 
 impl Error {
@@ -43,6 +46,7 @@ impl Error {
             Error::Unhealthy(_) => 1,
             Error::AwsUnavailable(_) => 3,
             Error::Exit(code, _) => *code,
+            Error::Busy(_) => 75,
         }
     }
 }
@@ -52,9 +56,10 @@ impl fmt::Display for Error {
         // `{:#}` prints the whole context chain on one line: "reading x.csv: line 3: …".
         match self {
             Error::Usage(e) | Error::Failed(e) | Error::AwsUnavailable(e) => write!(f, "{e:#}"),
-            Error::Differences(msg) | Error::Unhealthy(msg) | Error::Exit(_, msg) => {
-                f.write_str(msg)
-            }
+            Error::Differences(msg)
+            | Error::Unhealthy(msg)
+            | Error::Exit(_, msg)
+            | Error::Busy(msg) => f.write_str(msg),
         }
     }
 }

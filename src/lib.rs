@@ -14,6 +14,7 @@
 //!   selection, references), one file each, below deploy and backup-status alike;
 //! - [`aws`]: the one SDK configuration, the call counter, AWS errors, backup jobs;
 //! - [`mongo`]: connecting to the server, with credentials redacted from every message;
+//! - [`writes`]: hcctl's writers and the backup dump that pauses them (leases in the database);
 //! - [`error`]: the error kinds that decide exit codes;
 //! - [`cli`]: the command-line surface (every flag's `--help` text lives there);
 //! - [`output`]: progress bars, logs and the text/JSON output switch.
@@ -31,3 +32,4 @@ pub mod output;
 pub mod resources;
 pub mod run;
 pub mod security;
+pub mod writes;

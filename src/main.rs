@@ -69,6 +69,7 @@ fn exit_on_signal(rt: &tokio::runtime::Runtime) {
         let code = signalled.await;
         outfile::abandon_all();
         hcctl::ingest::release_active().await;
+        hcctl::writes::release_all().await;
         if std::io::stderr().is_terminal() {
             eprintln!();
         }
@@ -226,6 +227,34 @@ async fn run(
                 )));
             }
             Ok(())
+        }
+        Command::Backup(BackupCommand::Dump(args)) => {
+            let to = backup::dump::Place::parse(&args.to)?;
+            let report = backup::dump::dump(
+                &args.server,
+                &to,
+                args.writers_wait,
+                args.sse_kms_key_id.as_deref(),
+            )
+            .await?;
+            emit(&report, args.format)
+        }
+        Command::Backup(BackupCommand::Load(args)) => {
+            let dump = backup::dump::dump_place(&args.dump)?;
+            let report = backup::dump::load(&args.server, &dump, args.drop).await?;
+            emit(&report, args.format)
+        }
+        Command::Backup(BackupCommand::Drill(args)) => {
+            let report = backup::drill::drill(&args).await?;
+            emit(&report, args.format)?;
+            if report.ok {
+                Ok(())
+            } else {
+                Err(Error::Unhealthy(format!(
+                    "the restore drill failed: {}",
+                    report.problems.join("; ")
+                )))
+            }
         }
         Command::Users(cmd) => users(cmd).await,
         Command::Completions(args) => {
@@ -509,6 +538,9 @@ fn json_errors(command: &Command) -> Option<JsonError> {
             return (a.format == Format::Json).then_some(JsonError::Status);
         }
         Command::Backup(BackupCommand::Run(a)) => a.format,
+        Command::Backup(BackupCommand::Dump(a)) => a.format,
+        Command::Backup(BackupCommand::Load(a)) => a.format,
+        Command::Backup(BackupCommand::Drill(a)) => a.format,
         Command::Run(RunCommand::Migrate(a)) => a.migrate.format,
         Command::Run(RunCommand::Verify(a)) => a.verify.format,
         Command::Users(UsersCommand::List(a)) => a.format,

@@ -140,6 +140,16 @@ pub const DUPLICATE_KEY: i32 = 11000;
 /// The name of the `_id` index, on MongoDB and FerretDB alike.
 pub const ID_INDEX: &str = "_id_";
 
+/// Whether a single-document write was refused for a duplicate key (a unique `_id` claim lost).
+pub fn is_duplicate_key(e: &mongodb::error::Error) -> bool {
+    use mongodb::error::{ErrorKind, WriteFailure};
+    match &*e.kind {
+        ErrorKind::Write(WriteFailure::WriteError(w)) => w.code == DUPLICATE_KEY,
+        ErrorKind::Command(c) => c.code == DUPLICATE_KEY,
+        _ => false,
+    }
+}
+
 /// The index a duplicate-key error names, read from the server's message: MongoDB writes
 /// `E11000 duplicate key error collection: db.coll index: NAME dup key: { … }` (before 3.2,
 /// `… index: db.coll.$NAME dup key: …`). Only the part before `dup key` is read: the key is a

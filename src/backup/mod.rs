@@ -1,5 +1,8 @@
-//! Watching the backups: [`status`] (is the data protected?) and [`run`] (take a backup now).
+//! Watching the backups: [`status`] (is the data protected?) and [`run`] (take a backup now);
+//! [`dump`]: logical dumps of the database, and loading them back; [`drill`]: the restore test.
 
+pub mod drill;
+pub mod dump;
 pub mod run;
 pub mod status;
 

@@ -37,6 +37,7 @@ pub const MAX_ATTEMPTS: i64 = 3;
 /// The ledger of one database, as one runner sees it.
 #[derive(Clone, Debug)]
 pub struct Ledger {
+    db: Database,
     coll: Collection<Document>,
     name: String,
     runner: String,
@@ -98,15 +99,6 @@ fn describe(action: &str, ledger: &str, e: &mongodb::error::Error) -> Error {
     ))
 }
 
-fn is_duplicate(e: &mongodb::error::Error) -> bool {
-    use mongodb::error::{ErrorKind, WriteFailure};
-    match &*e.kind {
-        ErrorKind::Write(WriteFailure::WriteError(w)) => w.code == 11000,
-        ErrorKind::Command(c) => c.code == 11000,
-        _ => false,
-    }
-}
-
 /// The ledger `_id` of a file's content loaded into `target` (`db.collection`).
 pub fn file_id(target: &str, file: &SourceFile) -> String {
     let mut h = Sha256::new();
@@ -136,11 +128,17 @@ impl Ledger {
             .await
             .map_err(|e| describe("creating the claims index", &ledger, &e))?;
         Ok(Ledger {
+            db: db.clone(),
             coll,
             name: ledger,
             runner,
             lease,
         })
+    }
+
+    /// The database the ledger (and what it records) is in.
+    pub fn db(&self) -> &Database {
+        &self.db
     }
 
     /// `db.collection` of the ledger.
@@ -201,7 +199,7 @@ impl Ledger {
             })
             .await;
         if let Err(e) = created {
-            if !is_duplicate(&e) {
+            if !mongo::is_duplicate_key(&e) {
                 return Err(describe("recording a file", &self.name, &e));
             }
         }
@@ -265,7 +263,7 @@ impl Ledger {
             .await;
         match inserted {
             Ok(_) => {}
-            Err(e) if is_duplicate(&e) => {
+            Err(e) if mongo::is_duplicate_key(&e) => {
                 return Ok(Claim::Busy {
                     runner: "another runner (claimed it just now)".into(),
                 })

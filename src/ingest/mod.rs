@@ -177,13 +177,7 @@ async fn runner_name(given: Option<&str>) -> String {
             return arn;
         }
     }
-    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .ok()
-        .map(|h| h.trim().to_string())
-        .filter(|h| !h.is_empty())
-        .or_else(|| std::env::var("HOSTNAME").ok())
-        .unwrap_or_else(|| "localhost".into());
-    format!("{host}:{}", std::process::id())
+    crate::writes::this_process()
 }
 
 /// The task's ARN from the ECS task metadata endpoint v4 (`$ECS_CONTAINER_METADATA_URI_V4/task`:
@@ -337,6 +331,18 @@ async fn load(
             }
         })
     };
+    // Registered as a writer for the load and its record in the ledger: a backup dump sees
+    // this file either loaded and recorded as done, or not loaded at all.
+    let writing = match crate::writes::begin_writes(ledger.db(), args.write.dump_wait).await {
+        Ok(lease) => lease,
+        Err(e) => {
+            renewing.abort();
+            // Not an attempt: the file is let go, claimable by the next run.
+            ledger.release(&held).await?;
+            set_active(None);
+            return Err(e);
+        }
+    };
     let result = migrate::migrate(&migrate_args).await;
     renewing.abort();
     let outcome = match result {
@@ -362,6 +368,7 @@ async fn load(
             }
         }
     };
+    writing.end().await;
     set_active(None);
     Ok(outcome)
 }
@@ -391,6 +398,7 @@ fn migrate_args(args: &IngestLoadArgs, source: &Source, file: &SourceFile) -> Mi
             },
         },
         format: Format::Text,
+        writer_registered: true,
     }
 }
 

@@ -139,12 +139,27 @@ pub async fn migrate(args: &MigrateArgs) -> Result<Report, Error> {
             // Phase 2: load in _id order, then the indexes.
             let valid = tally.rows_read - tally.rejected;
             let load_bar = output::row_bar("loaded", valid);
+            // Registered as a writer first: a backup dump in progress is waited for, and none
+            // starts until this run's writes are done.
+            let writing = if args.writer_registered {
+                None
+            } else {
+                Some(crate::writes::begin_writes(&conn.db, args.write.dump_wait).await?)
+            };
             let writer = Arc::new(Writer::new(&conn.db, &args.conn.collection));
-            let early_duplicates = load(merge, &writer, args, &load_bar).await?;
-            load_bar.finish_and_clear();
-            let indexing = Instant::now();
-            writer.ensure_indexes().await?;
-            report.index_seconds = (indexing.elapsed().as_secs_f64() * 1000.0).round() / 1000.0;
+            let written = async {
+                let early_duplicates = load(merge, &writer, args, &load_bar).await?;
+                load_bar.finish_and_clear();
+                let indexing = Instant::now();
+                writer.ensure_indexes().await?;
+                Ok::<_, Error>((early_duplicates, indexing.elapsed()))
+            }
+            .await;
+            if let Some(lease) = writing {
+                lease.end().await;
+            }
+            let (early_duplicates, indexing) = written?;
+            report.index_seconds = (indexing.as_secs_f64() * 1000.0).round() / 1000.0;
             report.inserted = writer.inserted.load(Ordering::Relaxed);
             report.duplicates = writer.duplicates.load(Ordering::Relaxed) + early_duplicates;
             (tally, quarantine_file)

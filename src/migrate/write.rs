@@ -198,36 +198,49 @@ pub async fn ensure_indexes(coll: &Collection<Document>) -> Result<(), Error> {
     // crashes FerretDB 1.x's connection handler.
     // A collection nothing was inserted into (every row rejected, or every row a duplicate of
     // nothing yet) does not exist: the server answers NamespaceNotFound (26), meaning no index.
-    let existing: Vec<String> = match coll.list_index_names().await {
-        Ok(names) => names,
-        Err(e) if matches!(&*e.kind, mongodb::error::ErrorKind::Command(c) if c.code == 26) => {
-            Vec::new()
+    // Two runners finishing at once (ingest, sharded tasks) both find an index missing and both
+    // create it: on MongoDB the second creation is a no-op, on FerretDB it drops the connection.
+    // So look again after a failure: what the other runner made is not a failure, and what is
+    // still missing is created again (three tries in all).
+    let mut last = None;
+    for _ in 0..3 {
+        let existing = existing_indexes(coll).await?;
+        models.retain(|m| missing(m, &existing));
+        if models.is_empty() {
+            return Ok(());
         }
-        Err(e) => {
-            return Err(Error::failed(format!(
-                "listing indexes of {}: {}",
-                coll.name(),
-                crate::mongo::describe(&e)
-            )))
+        match coll.create_indexes(models.clone()).await {
+            Ok(_) => return Ok(()),
+            Err(e) => last = Some(e),
         }
-    };
-    models.retain(|m| {
-        m.options
-            .as_ref()
-            .and_then(|o| o.name.as_ref())
-            .is_none_or(|n| !existing.contains(n))
-    });
-    if models.is_empty() {
-        return Ok(());
     }
-    coll.create_indexes(models).await.map_err(|e| {
-        Error::failed(format!(
-            "creating indexes on {}: {}",
+    Err(Error::failed(format!(
+        "creating indexes on {}: {}",
+        coll.name(),
+        last.map_or_else(String::new, |e| crate::mongo::describe(&e))
+    )))
+}
+
+fn missing(model: &IndexModel, existing: &[String]) -> bool {
+    model
+        .options
+        .as_ref()
+        .and_then(|o| o.name.as_ref())
+        .is_none_or(|n| !existing.contains(n))
+}
+
+async fn existing_indexes(coll: &Collection<Document>) -> Result<Vec<String>, Error> {
+    match coll.list_index_names().await {
+        Ok(names) => Ok(names),
+        Err(e) if matches!(&*e.kind, mongodb::error::ErrorKind::Command(c) if c.code == 26) => {
+            Ok(Vec::new())
+        }
+        Err(e) => Err(Error::failed(format!(
+            "listing indexes of {}: {}",
             coll.name(),
             crate::mongo::describe(&e)
-        ))
-    })?;
-    Ok(())
+        ))),
+    }
 }
 
 /// "Medical Condition" → "medical_condition".

@@ -7,6 +7,7 @@ mod backup;
 mod cli;
 mod cloud;
 mod deploy;
+mod dump;
 mod ingest;
 mod least_privilege;
 mod mangled;

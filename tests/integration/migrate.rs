@@ -949,3 +949,41 @@ async fn duplicate_key_errors_from_another_unique_index_are_failures_not_duplica
     assert_eq!(env.count("p", doc! { "Name": "Xavier Leakcheck" }).await, 0);
     env.drop_db().await;
 }
+
+/// CI run of cb507f9: two ingest runners finished files into one collection at once, both
+/// found the query indexes missing and both created them; FerretDB drops the connection on
+/// the second creation ("unexpected end of file") and one file failed. Runners that create the
+/// indexes at the same time now all succeed, and every index is there once.
+#[tokio::test]
+async fn runners_creating_the_query_indexes_at_once_all_succeed() {
+    use hcctl::migrate::write::{ensure_indexes, index_name, INDEXED_FIELDS};
+    let env = TestEnv::new("idxrace").await;
+    env.coll("p")
+        .insert_one(doc! { "_id": "x" })
+        .await
+        .expect("insert a document to create the collection");
+    let mut runners = Vec::new();
+    for _ in 0..6 {
+        // One client each: separate connections, as separate runners have.
+        let client = mongodb::Client::with_uri_str(&env.uri)
+            .await
+            .expect("test client");
+        let coll = client.database(&env.db).collection::<bson::Document>("p");
+        runners.push(tokio::spawn(async move { ensure_indexes(&coll).await }));
+    }
+    for runner in runners {
+        let result = runner.await.expect("the runner task completes");
+        assert!(result.is_ok(), "{:?}", result.err().map(|e| e.to_string()));
+    }
+    let mut names = env
+        .coll("p")
+        .list_index_names()
+        .await
+        .expect("list indexes");
+    names.sort();
+    let mut want: Vec<String> = INDEXED_FIELDS.iter().map(|f| index_name(f)).collect();
+    want.push("_id_".to_string());
+    want.sort();
+    assert_eq!(names, want);
+    env.drop_db().await;
+}

@@ -1,0 +1,332 @@
+//! `hcctl backup drill`: the restore test in one command. Take a dump (or use the one given, or
+//! the newest under a prefix), load it into a fresh scratch database with every check of
+//! `backup load`, `verify` the given CSVs against the restored documents, measure the time to
+//! restore (RTO) and the age of the restored data (RPO), drop the scratch database.
+
+use std::fmt;
+use std::time::{Instant, SystemTime};
+
+use serde::Serialize;
+
+use super::dump::{self, Place, MANIFEST};
+use crate::aws::s3;
+use crate::cli::{ConnectionArgs, DrillArgs, Format, VerifyArgs};
+use crate::error::Error;
+use crate::migrate::shard::Shard;
+use crate::{migrate, mongo, output};
+
+/// One `--verify` of the drill.
+#[derive(Debug, Clone, Serialize)]
+pub struct Verified {
+    pub file: String,
+    pub collection: String,
+    pub ok: bool,
+    pub checked: u64,
+    pub missing: u64,
+    pub different: u64,
+    pub extra: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// The drill's result.
+#[derive(Debug, Clone, Serialize)]
+pub struct DrillReport {
+    pub ok: bool,
+    /// What went wrong, one line each (empty when ok).
+    pub problems: Vec<String>,
+    pub dump: String,
+    /// Whether this drill took the dump itself.
+    pub dumped_now: bool,
+    pub database: String,
+    pub scratch_database: String,
+    pub scratch_dropped: bool,
+    /// When the dump started (RFC 3339): the restored data is as of then.
+    pub dump_started: String,
+    /// Recovery point: how old the restored data is, now.
+    pub rpo_seconds: f64,
+    /// Recovery time: reading, checking, loading and reading back the dump.
+    pub rto_seconds: f64,
+    pub documents: u64,
+    pub collections: usize,
+    pub verified: Vec<Verified>,
+    pub elapsed_seconds: f64,
+}
+
+impl fmt::Display for DrillReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "restore drill of {} from {}{}: {}",
+            self.database,
+            self.dump,
+            if self.dumped_now { " (dumped now)" } else { "" },
+            if self.ok { "PASSED" } else { "FAILED" }
+        )?;
+        writeln!(
+            f,
+            "  restored          {} documents in {} collection(s) into {}{}",
+            output::thousands(self.documents),
+            self.collections,
+            self.scratch_database,
+            if self.scratch_dropped {
+                " (dropped after)"
+            } else {
+                " (kept)"
+            }
+        )?;
+        writeln!(
+            f,
+            "  RTO               {:.2} s (check, load, indexes, read back)",
+            self.rto_seconds
+        )?;
+        writeln!(
+            f,
+            "  RPO               {} (the dump started {})",
+            output::duration(std::time::Duration::from_secs_f64(
+                self.rpo_seconds.max(0.0)
+            )),
+            self.dump_started
+        )?;
+        for v in &self.verified {
+            match &v.error {
+                Some(e) => writeln!(f, "  verify {}: {e}", v.file)?,
+                None => writeln!(
+                    f,
+                    "  verify {} → {}: {} checked, {} missing, {} different, {} extra",
+                    v.file,
+                    v.collection,
+                    output::thousands(v.checked),
+                    v.missing,
+                    v.different,
+                    v.extra
+                )?,
+            }
+        }
+        for p in &self.problems {
+            writeln!(f, "  problem: {p}")?;
+        }
+        Ok(())
+    }
+}
+
+/// The newest complete dump of `db` under `prefix` (the greatest `DB-YYYYMMDDTHHMMSSZ` holding
+/// a manifest).
+async fn newest(prefix: &Place, db: &str) -> Result<Option<Place>, Error> {
+    let start = format!("{db}-");
+    let mut names: Vec<String> = Vec::new();
+    match prefix {
+        Place::Dir(d) => {
+            let entries = std::fs::read_dir(d).map_err(|e| {
+                Error::usage(format!(
+                    "cannot read the dump folder {}: {}",
+                    d.display(),
+                    migrate::read::io_reason(&e)
+                ))
+            })?;
+            for entry in entries.flatten() {
+                let name = entry.file_name().to_string_lossy().into_owned();
+                if name.starts_with(&start) && entry.path().join(MANIFEST).is_file() {
+                    names.push(name);
+                }
+            }
+        }
+        Place::S3 { bucket, prefix: p } => {
+            let client = s3::client(&crate::aws::Target::default()).await;
+            let mut token = None;
+            loop {
+                let out = client
+                    .list_objects_v2()
+                    .bucket(bucket)
+                    .prefix(format!("{p}{start}"))
+                    .set_continuation_token(token)
+                    .send()
+                    .await
+                    .map_err(|e| {
+                        Error::usage(crate::aws::AwsError::new(
+                            format!("listing the dumps under s3://{bucket}/{p}"),
+                            &e,
+                        ))
+                    })?;
+                for o in out.contents() {
+                    let Some(rest) = o.key().and_then(|k| k.strip_prefix(p.as_str())) else {
+                        continue;
+                    };
+                    if let Some((name, MANIFEST)) = rest.split_once('/') {
+                        names.push(name.to_string());
+                    }
+                }
+                match out.next_continuation_token() {
+                    Some(t) if out.is_truncated() == Some(true) => token = Some(t.to_string()),
+                    _ => break,
+                }
+            }
+        }
+    }
+    Ok(names.into_iter().max().map(|n| prefix.child(&n)))
+}
+
+/// Where the drill's dump is: `--from` a dump, `--from` a prefix (its newest), or a new one.
+async fn the_dump(args: &DrillArgs) -> Result<(Place, bool), Error> {
+    let Some(from) = &args.from else {
+        let to = Place::parse(&args.to)?;
+        let report = dump::dump(
+            &args.server,
+            &to,
+            args.writers_wait,
+            args.sse_kms_key_id.as_deref(),
+        )
+        .await?;
+        return Ok((Place::parse(&report.dump)?, true));
+    };
+    let given = dump::dump_place(from)?;
+    let has_manifest = match &given {
+        Place::Dir(d) => d.join(MANIFEST).is_file(),
+        // A prefix given with its trailing dump name is tried as a dump first.
+        Place::S3 { .. } => newest(&given, &args.server.db).await?.is_none(),
+    };
+    if has_manifest {
+        return Ok((given, false));
+    }
+    match newest(&given, &args.server.db).await? {
+        Some(place) => Ok((place, false)),
+        None => Err(Error::usage(format!(
+            "{given} holds no dump of {} (no {}-…/{MANIFEST}); give a dump, or a prefix of dumps",
+            args.server.db, args.server.db
+        ))),
+    }
+}
+
+/// Run the drill. Its failures (a damaged dump, a difference) are the report's problems (exit 1
+/// after the report); errors before the drill could start are returned.
+pub async fn drill(args: &DrillArgs) -> Result<DrillReport, Error> {
+    let clock = Instant::now();
+    mongo::validate_name("database", &args.server.db)?;
+    let (place, dumped_now) = the_dump(args).await?;
+    let stamp: String = bson::DateTime::now()
+        .try_to_rfc3339_string()
+        .unwrap_or_default()
+        .chars()
+        .filter(char::is_ascii_digit)
+        .take(14)
+        .collect();
+    let mut scratch = format!("{}_drill_{stamp}", args.server.db);
+    scratch.truncate(63);
+    let mut scratch_server = args.server.clone();
+    scratch_server.db = scratch.clone();
+    if let Some(uri) = &args.scratch_uri {
+        scratch_server.uri = uri.clone();
+    }
+
+    let mut report = DrillReport {
+        ok: false,
+        problems: Vec::new(),
+        dump: place.to_string(),
+        dumped_now,
+        database: args.server.db.clone(),
+        scratch_database: scratch.clone(),
+        scratch_dropped: false,
+        dump_started: String::new(),
+        rpo_seconds: 0.0,
+        rto_seconds: 0.0,
+        documents: 0,
+        collections: 0,
+        verified: Vec::new(),
+        elapsed_seconds: 0.0,
+    };
+    let restore = Instant::now();
+    match dump::load(&scratch_server, &place, false).await {
+        Ok(loaded) => {
+            report.rto_seconds = round(restore.elapsed().as_secs_f64());
+            report.documents = loaded.documents;
+            report.collections = loaded.collections.len();
+            report.dump_started = loaded.dump_started.clone();
+            if let Ok(t) = bson::DateTime::parse_rfc3339_str(&loaded.dump_started) {
+                let age = SystemTime::now()
+                    .duration_since(t.to_system_time())
+                    .unwrap_or_default();
+                report.rpo_seconds = round(age.as_secs_f64());
+            }
+            for file in &args.verify {
+                report
+                    .verified
+                    .push(verify(args, &scratch_server, file).await);
+            }
+        }
+        Err(e) => report
+            .problems
+            .push(format!("the dump did not restore: {e}")),
+    }
+    for v in &report.verified {
+        if !v.ok {
+            report.problems.push(match &v.error {
+                Some(e) => format!("verify {}: {e}", v.file),
+                None => format!(
+                    "verify {}: {} missing, {} different, {} extra",
+                    v.file, v.missing, v.different, v.extra
+                ),
+            });
+        }
+    }
+    if !args.keep {
+        match mongo::connect(&scratch_server).await {
+            Ok(conn) => match conn.db.drop().await {
+                Ok(()) => report.scratch_dropped = true,
+                Err(e) => report.problems.push(format!(
+                    "could not drop the scratch database {scratch}: {}; drop it by hand",
+                    mongo::describe(&e)
+                )),
+            },
+            Err(e) => report.problems.push(format!(
+                "could not drop the scratch database {scratch}: {e}; drop it by hand"
+            )),
+        }
+    }
+    report.ok = report.problems.is_empty();
+    report.elapsed_seconds = round(clock.elapsed().as_secs_f64());
+    Ok(report)
+}
+
+async fn verify(args: &DrillArgs, scratch: &crate::cli::ServerArgs, file: &str) -> Verified {
+    let verify_args = VerifyArgs {
+        path: file.to_string(),
+        conn: ConnectionArgs {
+            server: scratch.clone(),
+            collection: args.collection.clone(),
+        },
+        batch_size: 1000,
+        sort: args.sort.clone(),
+        report: None,
+        cloud: crate::cli::CloudArgs {
+            shard: Shard::ALL,
+            sse_kms_key_id: None,
+        },
+        format: Format::Text,
+    };
+    match migrate::verify::verify(&verify_args).await {
+        Ok(r) => Verified {
+            file: file.to_string(),
+            collection: args.collection.clone(),
+            ok: r.ok,
+            checked: r.checked,
+            missing: r.missing,
+            different: r.different,
+            extra: r.extra,
+            error: None,
+        },
+        Err(e) => Verified {
+            file: file.to_string(),
+            collection: args.collection.clone(),
+            ok: false,
+            checked: 0,
+            missing: 0,
+            different: 0,
+            extra: 0,
+            error: Some(e.to_string()),
+        },
+    }
+}
+
+fn round(s: f64) -> f64 {
+    (s * 1000.0).round() / 1000.0
+}
