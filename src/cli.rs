@@ -286,6 +286,12 @@ pub struct DrillArgs {
     #[arg(long, default_value = "patients")]
     pub collection: String,
 
+    /// The ingest ledger in the dump: every file it records as loaded that is still reachable
+    /// with the same content is verified against its collection too (the others are listed
+    /// as not verified, with why).
+    #[arg(long, value_name = "COLLECTION", default_value = "_ingest")]
+    pub ledger: String,
+
     /// The server the scratch database is created on (default: --uri's). On MongoDB with roles,
     /// the writer account may write only its own database: give an account that may create the
     /// scratch database (readWriteAnyDatabase), or better a separate restore-test server.

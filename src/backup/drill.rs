@@ -3,15 +3,17 @@
 //! `backup load`, `verify` the given CSVs against the restored documents, measure the time to
 //! restore (RTO) and the age of the restored data (RPO), drop the scratch database.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::time::{Instant, SystemTime};
 
 use serde::Serialize;
 
 use super::dump::{self, Place, MANIFEST};
-use crate::aws::s3;
+use crate::aws::s3::{self, S3Url};
 use crate::cli::{ConnectionArgs, DrillArgs, Format, VerifyArgs};
 use crate::error::Error;
+use crate::ingest::source::{Hashes, Identity, Source};
 use crate::migrate::shard::Shard;
 use crate::{migrate, mongo, output};
 
@@ -50,6 +52,8 @@ pub struct DrillReport {
     pub documents: u64,
     pub collections: usize,
     pub verified: Vec<Verified>,
+    /// Files the restored ledger records as loaded that could not be verified, and why.
+    pub not_verified: Vec<String>,
     pub elapsed_seconds: f64,
 }
 
@@ -102,6 +106,9 @@ impl fmt::Display for DrillReport {
                     v.extra
                 )?,
             }
+        }
+        for n in &self.not_verified {
+            writeln!(f, "  not verified {n}")?;
         }
         for p in &self.problems {
             writeln!(f, "  problem: {p}")?;
@@ -232,6 +239,7 @@ pub async fn drill(args: &DrillArgs) -> Result<DrillReport, Error> {
         documents: 0,
         collections: 0,
         verified: Vec::new(),
+        not_verified: Vec::new(),
         elapsed_seconds: 0.0,
     };
     let restore = Instant::now();
@@ -247,10 +255,24 @@ pub async fn drill(args: &DrillArgs) -> Result<DrillReport, Error> {
                     .unwrap_or_default();
                 report.rpo_seconds = round(age.as_secs_f64());
             }
-            for file in &args.verify {
+            let mut checks: Vec<(String, String)> = args
+                .verify
+                .iter()
+                .map(|f| (f.clone(), args.collection.clone()))
+                .collect();
+            match ledger_files(&scratch_server, &args.ledger).await {
+                Ok((files, skipped)) => {
+                    checks.extend(files);
+                    report.not_verified = skipped;
+                }
+                Err(e) => report
+                    .not_verified
+                    .push(format!("the ledger {}: {e}", args.ledger)),
+            }
+            for (file, collection) in &checks {
                 report
                     .verified
-                    .push(verify(args, &scratch_server, file).await);
+                    .push(verify(args, &scratch_server, file, collection).await);
             }
         }
         Err(e) => report
@@ -287,12 +309,101 @@ pub async fn drill(args: &DrillArgs) -> Result<DrillReport, Error> {
     Ok(report)
 }
 
-async fn verify(args: &DrillArgs, scratch: &crate::cli::ServerArgs, file: &str) -> Verified {
+/// The files the restored ledger records as done that are still reachable with the content
+/// they were loaded with (for a file loaded in several versions, its newest), each with its
+/// target collection; and, one line each, the done files that are not (changed since, gone,
+/// or their folder or bucket not readable from here).
+async fn ledger_files(
+    scratch: &crate::cli::ServerArgs,
+    ledger: &str,
+) -> Result<(Vec<(String, String)>, Vec<String>), Error> {
+    use futures_util::TryStreamExt;
+    let conn = mongo::connect(scratch).await?;
+    let docs: Vec<bson::Document> = conn
+        .db
+        .collection::<bson::Document>(ledger)
+        .find(bson::doc! { "kind": "file", "state": "done" })
+        .await
+        .map_err(|e| Error::failed(mongo::describe(&e)))?
+        .try_collect()
+        .await
+        .map_err(|e| Error::failed(mongo::describe(&e)))?;
+    // The newest done version of each file.
+    let mut newest: BTreeMap<String, (bson::DateTime, Identity, String)> = BTreeMap::new();
+    for d in docs {
+        let (Ok(file), Ok(target), Ok(identity)) = (
+            d.get_str("file"),
+            d.get_str("target"),
+            d.get_document("identity"),
+        ) else {
+            continue;
+        };
+        let Ok(identity) = bson::from_document::<Identity>(identity.clone()) else {
+            continue;
+        };
+        let finished = d
+            .get_datetime("finished")
+            .copied()
+            .unwrap_or(bson::DateTime::MIN);
+        let collection = target
+            .split_once('.')
+            .map_or(target, |(_, c)| c)
+            .to_string();
+        if newest.get(file).is_none_or(|(t, _, _)| finished > *t) {
+            newest.insert(file.to_string(), (finished, identity, collection));
+        }
+    }
+    // List each file's folder or prefix once, for the files' current identities.
+    let mut current: BTreeMap<String, Identity> = BTreeMap::new();
+    let mut unreadable: BTreeMap<String, String> = BTreeMap::new();
+    let parents: BTreeSet<String> = newest.keys().map(|f| parent_of(f)).collect();
+    for parent in parents {
+        let listed = match Source::parse(&parent) {
+            Ok(source) => source.list(&mut Hashes::default()).await,
+            Err(e) => Err(e),
+        };
+        match listed {
+            Ok(files) => current.extend(files.into_iter().map(|f| (f.location, f.identity))),
+            Err(e) => {
+                unreadable.insert(parent, e.to_string());
+            }
+        }
+    }
+    let (mut reachable, mut skipped) = (Vec::new(), Vec::new());
+    for (file, (_, identity, collection)) in newest {
+        match current.get(&file) {
+            Some(now) if *now == identity => reachable.push((file, collection)),
+            Some(_) => skipped.push(format!("{file}: changed since it was loaded")),
+            None => match unreadable.get(&parent_of(&file)) {
+                Some(e) => skipped.push(format!("{file}: not reachable ({e})")),
+                None => skipped.push(format!("{file}: no longer there")),
+            },
+        }
+    }
+    Ok((reachable, skipped))
+}
+
+/// The folder or S3 prefix a ledger location is in (with its trailing `/` for a prefix).
+fn parent_of(location: &str) -> String {
+    match S3Url::parse(location) {
+        Some(Ok(url)) => format!("s3://{}/{}", url.bucket, url.dir()),
+        _ => std::path::Path::new(location)
+            .parent()
+            .map_or_else(|| ".".into(), |p| p.display().to_string()),
+    }
+}
+
+async fn verify(
+    args: &DrillArgs,
+    scratch: &crate::cli::ServerArgs,
+    file: &str,
+    collection: &str,
+) -> Verified {
     let verify_args = VerifyArgs {
         path: file.to_string(),
         conn: ConnectionArgs {
             server: scratch.clone(),
-            collection: args.collection.clone(),
+            collection: collection.to_string(),
         },
         batch_size: 1000,
         sort: args.sort.clone(),
@@ -306,7 +417,7 @@ async fn verify(args: &DrillArgs, scratch: &crate::cli::ServerArgs, file: &str) 
     match migrate::verify::verify(&verify_args).await {
         Ok(r) => Verified {
             file: file.to_string(),
-            collection: args.collection.clone(),
+            collection: collection.to_string(),
             ok: r.ok,
             checked: r.checked,
             missing: r.missing,
@@ -316,7 +427,7 @@ async fn verify(args: &DrillArgs, scratch: &crate::cli::ServerArgs, file: &str) 
         },
         Err(e) => Verified {
             file: file.to_string(),
-            collection: args.collection.clone(),
+            collection: collection.to_string(),
             ok: false,
             checked: 0,
             missing: 0,
