@@ -2,6 +2,7 @@
 
   mongo_util.py ping                       print the server's version
   mongo_util.py drop DB COLL [COLL...]     drop collections (missing ones are fine)
+  mongo_util.py dropdb DB [DB...]          drop databases (missing ones are fine)
   mongo_util.py count DB COLL              print the number of documents in COLL
   mongo_util.py report FILE KEY [KEY...]   print KEYs of an hcctl JSON report, space-separated
   mongo_util.py index DB COLL              create the 5 query indexes hcctl creates; print seconds
@@ -30,6 +31,10 @@ def main(argv):
         db = client()[rest[0]]
         for name in rest[1:]:
             db.drop_collection(name)
+    elif cmd == "dropdb" and rest:
+        c = client()
+        for name in rest:
+            c.drop_database(name)
     elif cmd == "count" and len(rest) == 2:
         print(client()[rest[0]][rest[1]].count_documents({}))
     elif cmd == "report" and len(rest) >= 2:

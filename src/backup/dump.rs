@@ -334,8 +334,33 @@ async fn dump_paused(
     let started = bson::DateTime::now();
     let stamp = chrono_stamp(started);
     let dump = to.child(&format!("{}-{stamp}", db.name()));
-    if let Place::Dir(d) = &dump {
-        create_private_dir(d)?;
+    match (&dump, objects) {
+        (Place::Dir(d), _) => create_private_dir(d)?,
+        (Place::S3 { bucket, prefix }, Some(objects)) => {
+            // Never mixed into another dump's objects (two dumps in one second).
+            let listed = objects
+                .client
+                .list_objects_v2()
+                .bucket(bucket)
+                .prefix(prefix)
+                .max_keys(1)
+                .send()
+                .await
+                .map_err(|e| {
+                    Error::usage(crate::aws::AwsError::new(
+                        format!("listing s3://{bucket}/{prefix}"),
+                        &e,
+                    ))
+                })?;
+            if !listed.contents().is_empty() {
+                return Err(Error::usage(format!(
+                    "{dump} already holds objects (a dump of that second?): run again"
+                )));
+            }
+        }
+        (Place::S3 { .. }, None) => {
+            return Err(Error::failed("internal: no S3 client for the dump"));
+        }
     }
     let names = collections(db).await?;
     let mut dumped = Vec::new();
