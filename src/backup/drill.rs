@@ -117,6 +117,34 @@ impl fmt::Display for DrillReport {
     }
 }
 
+/// `DB_drill_STAMP`, within MongoDB's 63 bytes: the database's name cut (on a character
+/// boundary) to leave room for the suffix.
+fn scratch_name(db: &str, stamp: &str) -> String {
+    let suffix = format!("_drill_{stamp}");
+    let room = 63usize.saturating_sub(suffix.len());
+    let mut prefix = String::new();
+    for c in db.chars() {
+        if prefix.len() + c.len_utf8() > room {
+            break;
+        }
+        prefix.push(c);
+    }
+    format!("{prefix}{suffix}")
+}
+
+/// A dump's folder name for `db`: `DB-YYYYMMDDTHHMMSSZ`, exactly.
+fn is_dump_name(name: &str, db: &str) -> bool {
+    let Some(stamp) = name.strip_prefix(db).and_then(|r| r.strip_prefix('-')) else {
+        return false;
+    };
+    let b = stamp.as_bytes();
+    b.len() == 16
+        && b[..8].iter().all(u8::is_ascii_digit)
+        && b[8] == b'T'
+        && b[9..15].iter().all(u8::is_ascii_digit)
+        && b[15] == b'Z'
+}
+
 /// The newest complete dump of `db` under `prefix` (the greatest `DB-YYYYMMDDTHHMMSSZ` holding
 /// a manifest).
 async fn newest(prefix: &Place, db: &str) -> Result<Option<Place>, Error> {
@@ -133,7 +161,7 @@ async fn newest(prefix: &Place, db: &str) -> Result<Option<Place>, Error> {
             })?;
             for entry in entries.flatten() {
                 let name = entry.file_name().to_string_lossy().into_owned();
-                if name.starts_with(&start) && entry.path().join(MANIFEST).is_file() {
+                if is_dump_name(&name, db) && entry.path().join(MANIFEST).is_file() {
                     names.push(name);
                 }
             }
@@ -160,7 +188,9 @@ async fn newest(prefix: &Place, db: &str) -> Result<Option<Place>, Error> {
                         continue;
                     };
                     if let Some((name, MANIFEST)) = rest.split_once('/') {
-                        names.push(name.to_string());
+                        if is_dump_name(name, db) {
+                            names.push(name.to_string());
+                        }
                     }
                 }
                 match out.next_continuation_token() {
@@ -217,12 +247,34 @@ pub async fn drill(args: &DrillArgs) -> Result<DrillReport, Error> {
         .filter(char::is_ascii_digit)
         .take(14)
         .collect();
-    let mut scratch = format!("{}_drill_{stamp}", args.server.db);
-    scratch.truncate(63);
+    let scratch = scratch_name(&args.server.db, &stamp);
     let mut scratch_server = args.server.clone();
     scratch_server.db = scratch.clone();
     if let Some(uri) = &args.scratch_uri {
         scratch_server.uri = uri.clone();
+    }
+    // Never the live database, never one that exists: the drill drops what it loaded, and only
+    // that.
+    let same_server = args
+        .scratch_uri
+        .as_ref()
+        .is_none_or(|u| *u == args.server.uri);
+    if scratch == args.server.db && same_server {
+        return Err(Error::usage(format!(
+            "internal: the scratch database would be {scratch} itself"
+        )));
+    }
+    let existing = mongo::connect(&scratch_server)
+        .await?
+        .client
+        .list_database_names()
+        .await
+        .map_err(|e| Error::failed(format!("listing the databases: {}", mongo::describe(&e))))?;
+    if existing.contains(&scratch) {
+        return Err(Error::usage(format!(
+            "the scratch database {scratch} exists already (a kept drill, or one in this second): \
+             drop it, or run again in a moment; nothing was changed"
+        )));
     }
 
     let mut report = DrillReport {
@@ -244,6 +296,10 @@ pub async fn drill(args: &DrillArgs) -> Result<DrillReport, Error> {
     };
     let restore = Instant::now();
     match dump::load(&scratch_server, &place, false).await {
+        Ok(loaded) if loaded.dumped_from != args.server.db => report.problems.push(format!(
+            "{} is a dump of {}, not of {}",
+            place, loaded.dumped_from, args.server.db
+        )),
         Ok(loaded) => {
             report.rto_seconds = round(restore.elapsed().as_secs_f64());
             report.documents = loaded.documents;
@@ -440,4 +496,35 @@ async fn verify(
 
 fn round(s: f64) -> f64 {
     (s * 1000.0).round() / 1000.0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_scratch_name_fits_and_is_never_the_database() {
+        let stamp = "20261204203000";
+        assert_eq!(
+            scratch_name("healthcare", stamp),
+            "healthcare_drill_20261204203000"
+        );
+        let long = "d".repeat(63);
+        let s = scratch_name(&long, stamp);
+        assert_eq!(s.len(), 63);
+        assert_ne!(s, long);
+        assert!(s.ends_with("_drill_20261204203000"));
+        // Cut on a character boundary, never inside one.
+        let wide = "é".repeat(40);
+        let s = scratch_name(&wide, stamp);
+        assert!(s.len() <= 63 && s.ends_with("_drill_20261204203000"), "{s}");
+    }
+
+    #[test]
+    fn only_this_databases_dumps_are_its_dumps() {
+        assert!(is_dump_name("hospital-20261204T190501Z", "hospital"));
+        assert!(!is_dump_name("hospital-test-20261204T190501Z", "hospital"));
+        assert!(!is_dump_name("hospital-20261204T190501", "hospital"));
+        assert!(!is_dump_name("hospitals-20261204T190501Z", "hospital"));
+    }
 }

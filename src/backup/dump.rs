@@ -257,6 +257,14 @@ fn rfc3339(t: bson::DateTime) -> String {
     t.try_to_rfc3339_string().unwrap_or_else(|_| t.to_string())
 }
 
+/// A collection name that is one plain file name component.
+fn is_file_safe(name: &str) -> bool {
+    !name.is_empty()
+        && !name.starts_with('.')
+        && !name.contains('/')
+        && !name.chars().any(char::is_control)
+}
+
 /// The collections a dump holds: all but the server's own and hcctl's leases.
 async fn collections(db: &Database) -> Result<Vec<String>, Error> {
     let mut names = db
@@ -264,6 +272,13 @@ async fn collections(db: &Database) -> Result<Vec<String>, Error> {
         .await
         .map_err(|e| failed_on("listing the collections of", db, "*", &e))?;
     names.retain(|n| !n.starts_with("system.") && n != writes::COLLECTION);
+    if let Some(bad) = names.iter().find(|n| !is_file_safe(n)) {
+        return Err(Error::failed(format!(
+            "the collection {bad:?} of {} cannot be dumped: its name is not usable as a file name \
+             (a '/', a leading '.', or a control character); rename it",
+            db.name()
+        )));
+    }
     names.sort();
     Ok(names)
 }
@@ -455,6 +470,32 @@ fn read_failed(db: &Database, name: &str, e: &mongodb::error::Error) -> Error {
     failed_on("reading", db, name, e)
 }
 
+/// A refused insert, named by its code only: the server's message may quote a document's
+/// values (a duplicate key, a validation failure).
+fn insert_failed(db: &Database, name: &str, e: &mongodb::error::Error) -> Error {
+    use mongodb::error::{ErrorKind, WriteFailure};
+    let why = match &*e.kind {
+        ErrorKind::InsertMany(m) => match m.write_errors.as_deref().and_then(|w| w.first()) {
+            Some(w) => format!(
+                "the server refused a document (code {} {})",
+                w.code,
+                w.code_name.as_deref().unwrap_or("")
+            ),
+            None => "the server refused the batch (write concern)".to_string(),
+        },
+        ErrorKind::Write(WriteFailure::WriteError(w)) => {
+            format!(
+                "the server refused a document (code {} {})",
+                w.code,
+                w.code_name.as_deref().unwrap_or("")
+            )
+        }
+        ErrorKind::Write(_) => "the server refused the batch (write concern)".to_string(),
+        _ => mongo::describe(e),
+    };
+    Error::failed(format!("inserting into {}.{name}: {why}", db.name()))
+}
+
 /// "ACTION DB.NAME: the server's error".
 fn failed_on(action: &str, db: &Database, name: &str, e: &mongodb::error::Error) -> Error {
     Error::failed(format!(
@@ -552,6 +593,12 @@ pub async fn read_manifest(
     for c in &manifest.collections {
         mongo::validate_name("collection", &c.name)
             .map_err(|e| Error::usage(format!("{dump}{MANIFEST}: {e}")))?;
+        if !is_file_safe(&c.name) || c.name.starts_with("system.") || c.name == writes::COLLECTION {
+            return Err(Error::usage(format!(
+                "{dump}{MANIFEST}: {:?} is not a collection a dump holds",
+                c.name
+            )));
+        }
         if c.file != format!("{}.bson.gz", c.name) {
             return Err(Error::usage(format!(
                 "{dump}{MANIFEST}: collection {} names the file {:?}, not {}.bson.gz",
@@ -776,7 +823,7 @@ async fn load_collection(
             let n = docs.len() as u64;
             coll.insert_many(docs)
                 .await
-                .map_err(|e| failed_on("inserting into", db, &c.name, &e))?;
+                .map_err(|e| insert_failed(db, &c.name, &e))?;
             bar.inc(n);
         }
         Ok::<_, Error>(())

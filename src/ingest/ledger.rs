@@ -176,6 +176,17 @@ impl Ledger {
         Ok(i64::try_from(n).unwrap_or(i64::MAX))
     }
 
+    /// Whether `file` (this content) is recorded as loaded into `target`: a read, no write.
+    pub async fn is_done(&self, file: &SourceFile, target: &str) -> Result<bool, Error> {
+        let summary = self
+            .coll
+            .find_one(doc! { "_id": file_id(target, file), "state": "done" })
+            .projection(doc! { "_id": 1 })
+            .await
+            .map_err(|e| describe("reading a file", &self.name, &e))?;
+        Ok(summary.is_some())
+    }
+
     /// Try to claim `file` for loading into `target`.
     pub async fn claim(&self, file: &SourceFile, target: &str) -> Result<Claim, Error> {
         let id = file_id(target, file);

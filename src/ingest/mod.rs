@@ -254,26 +254,26 @@ pub async fn ingest(
         let files = source.list(&mut hashes).await?;
         for file in &files {
             report.files_seen += 1;
-            match ledger.claim(file, &target).await? {
-                Claim::Done => report.files_skipped += 1,
-                Claim::Busy { runner } => {
-                    tracing::info!(file = %file.location, runner = %runner, "held by another runner");
-                    report.files_busy += 1;
-                }
-                Claim::Parked { attempts, .. } => {
-                    tracing::warn!(
-                        file = %file.location,
-                        attempts,
-                        "parked after failed attempts: see `hcctl ingest status`, then `hcctl ingest retry FILE`"
-                    );
-                    report.files_parked += 1;
-                }
-                Claim::Won(held) => {
-                    let outcome = load(args, &source, &ledger, file, held).await?;
-                    each(&outcome);
-                    report.add(outcome);
-                }
+            // A file loaded before is skipped without a write; any other is claimed, loaded and
+            // recorded while registered as a writer, so a backup dump sees it either loaded
+            // and recorded as done, or not touched at all.
+            if ledger.is_done(file, &target).await? {
+                report.files_skipped += 1;
+                continue;
             }
+            let writing = crate::writes::begin_writes(ledger.db(), args.write.dump_wait).await?;
+            let result = take(
+                args,
+                &source,
+                &ledger,
+                file,
+                &target,
+                &mut report,
+                &mut each,
+            )
+            .await;
+            writing.end().await;
+            result?;
         }
         report.elapsed_seconds = (started.elapsed().as_secs_f64() * 1000.0).round() / 1000.0;
         // With --watch, rewritten after every pass: the report so far.
@@ -286,6 +286,39 @@ pub async fn ingest(
         tokio::time::sleep(args.interval).await;
     }
     Ok(report)
+}
+
+/// Claim one file and, when this runner wins it, load it and record the outcome.
+async fn take(
+    args: &IngestLoadArgs,
+    source: &Source,
+    ledger: &Ledger,
+    file: &SourceFile,
+    target: &str,
+    report: &mut IngestReport,
+    each: &mut impl FnMut(&FileOutcome),
+) -> Result<(), Error> {
+    match ledger.claim(file, target).await? {
+        Claim::Done => report.files_skipped += 1,
+        Claim::Busy { runner } => {
+            tracing::info!(file = %file.location, runner = %runner, "held by another runner");
+            report.files_busy += 1;
+        }
+        Claim::Parked { attempts, .. } => {
+            tracing::warn!(
+                file = %file.location,
+                attempts,
+                "parked after failed attempts: see `hcctl ingest status`, then `hcctl ingest retry FILE`"
+            );
+            report.files_parked += 1;
+        }
+        Claim::Won(held) => {
+            let outcome = load(args, source, ledger, file, held).await?;
+            each(&outcome);
+            report.add(outcome);
+        }
+    }
+    Ok(())
 }
 
 async fn write_report(
@@ -331,18 +364,6 @@ async fn load(
             }
         })
     };
-    // Registered as a writer for the load and its record in the ledger: a backup dump sees
-    // this file either loaded and recorded as done, or not loaded at all.
-    let writing = match crate::writes::begin_writes(ledger.db(), args.write.dump_wait).await {
-        Ok(lease) => lease,
-        Err(e) => {
-            renewing.abort();
-            // Not an attempt: the file is let go, claimable by the next run.
-            ledger.release(&held).await?;
-            set_active(None);
-            return Err(e);
-        }
-    };
     let result = migrate::migrate(&migrate_args).await;
     renewing.abort();
     let outcome = match result {
@@ -368,7 +389,6 @@ async fn load(
             }
         }
     };
-    writing.end().await;
     set_active(None);
     Ok(outcome)
 }
