@@ -307,11 +307,18 @@ pub struct DrillArgs {
     #[arg(long)]
     pub keep: bool,
 
+    /// Also store the report (JSON) here: a file or s3:// object, or a folder or prefix ending
+    /// in / (named DB-YYYYMMDDTHHMMSSZ.json, the drill's start). `backup-status` shows the
+    /// newest one under the drops bucket's drills/ (the scheduled drill writes there).
+    #[arg(long, value_name = "FILE|DIR/|S3-PREFIX/")]
+    pub report: Option<String>,
+
     /// Without --from: as `backup dump --writers-wait`.
     #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = parse_wait)]
     pub writers_wait: Duration,
 
-    /// Without --from: as `backup dump --sse-kms-key-id`.
+    /// The KMS key (ARN, id or alias) the new dump (without --from) and an s3:// --report are
+    /// encrypted with, as `backup dump --sse-kms-key-id` (default: SSE-S3).
     #[arg(long, value_name = "KEY", env = "HCCTL_SSE_KMS_KEY_ID")]
     pub sse_kms_key_id: Option<String>,
 

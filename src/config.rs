@@ -194,6 +194,48 @@ impl Default for Ingest {
     }
 }
 
+/// What a schedule runs on ECS: the app task with one of these commands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Job {
+    /// `ingest s3://<drops>/incoming/` (`ingest.schedule`).
+    Ingest,
+    /// `backup dump --to s3://<drops>/dumps/` (`backup.dumps.schedule`).
+    Dump,
+    /// `backup drill` of the newest dump (`backup.dumps.drill_schedule`).
+    Drill,
+}
+
+impl Job {
+    pub const ALL: [Job; 3] = [Job::Ingest, Job::Dump, Job::Drill];
+
+    pub fn id(self) -> &'static str {
+        match self {
+            Job::Ingest => "ingest",
+            Job::Dump => "dump",
+            Job::Drill => "drill",
+        }
+    }
+
+    /// The config key that schedules it.
+    pub fn key(self) -> &'static str {
+        match self {
+            Job::Ingest => "ingest.schedule",
+            Job::Dump => "backup.dumps.schedule",
+            Job::Drill => "backup.dumps.drill_schedule",
+        }
+    }
+}
+
+/// What is wrong with a time zone name, if anything (IANA names: letters, digits, `/_+-`).
+fn timezone_problem(tz: &str) -> Option<String> {
+    let ok = !tz.is_empty()
+        && tz.len() <= 50
+        && tz
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "/_+-".contains(c));
+    (!ok).then(|| format!("'{tz}' is not a time zone name (like UTC or Europe/Paris)"))
+}
+
 /// What is wrong with a Scheduler expression, if anything: `rate(N unit)` with N ≥ 1 and the unit
 /// singular for 1 (`rate(1 hour)`), `cron(…)` with six fields, or `at(yyyy-mm-ddThh:mm:ss)`.
 pub fn schedule_expression_problem(e: &str) -> Option<String> {
@@ -434,6 +476,34 @@ pub struct Backup {
     pub vault: Vault,
     pub plan: BackupPlan,
     pub selection: Selection,
+    /// Logical dumps on a schedule (`backup dump` into the drops bucket's `dumps/`), and
+    /// optionally a restore drill of the newest one; absent: none scheduled.
+    #[serde(default)]
+    pub dumps: Option<Dumps>,
+}
+
+/// `backup.dumps`: EventBridge Scheduler runs the app task with `backup dump --to
+/// s3://<drops bucket>/dumps/` (and, with `drill_schedule`, `backup drill` of the newest dump,
+/// its report under `drills/`); the bucket keeps them `retention_days`.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Dumps {
+    /// `cron(0 2 * * ? *)`, `rate(12 hours)`: when the dump runs.
+    pub schedule: String,
+    /// When the restore drill runs (absent: no drill is scheduled).
+    #[serde(default)]
+    pub drill_schedule: Option<String>,
+    /// The time zone `cron(…)` is read in (IANA name; default UTC).
+    #[serde(default = "default_timezone")]
+    pub timezone: String,
+    /// Days a dump (and a drill report) is kept; one deleted or overwritten stays recoverable
+    /// (a noncurrent version of the versioned bucket) as long (1-3650; default 35).
+    #[serde(default = "default_dump_retention_days")]
+    pub retention_days: i32,
+}
+
+fn default_dump_retention_days() -> i32 {
+    35
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
@@ -824,30 +894,46 @@ impl Config {
                 p.push(format!("ingest.schedule: {problem}"));
             }
         }
-        let tz = &self.ingest.timezone;
-        if tz.is_empty()
-            || tz.len() > 50
-            || !tz
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || "/_+-".contains(c))
-        {
-            p.push(format!(
-                "ingest.timezone: '{tz}' is not a time zone name (like UTC or Europe/Paris)"
-            ));
+        if let Some(problem) = timezone_problem(&self.ingest.timezone) {
+            p.push(format!("ingest.timezone: {problem}"));
         }
         if let Some(c) = &self.ingest.collection {
             if c.is_empty() || c.starts_with("system.") || c.contains('$') || c.contains('\0') {
                 p.push(format!("ingest.collection: '{c}' is not a collection name"));
             }
         }
-        if self.ingest.schedule.is_none()
-            && (self.ingest.collection.is_some() || self.ingest.iam_role_arn.is_some())
-        {
+        if self.ingest.schedule.is_none() && self.ingest.collection.is_some() {
             p.push(
-                "ingest: collection and iam_role_arn apply to the schedule: set ingest.schedule \
-                 (for example rate(15 minutes)) or remove them"
+                "ingest: collection applies to the schedule: set ingest.schedule (for example \
+                 rate(15 minutes)) or remove it"
                     .to_string(),
             );
+        }
+        if self.jobs().is_empty() && self.ingest.iam_role_arn.is_some() {
+            p.push(
+                "ingest.iam_role_arn is the role of the schedules: set ingest.schedule or \
+                 backup.dumps, or remove it"
+                    .to_string(),
+            );
+        }
+        if let Some(d) = &self.backup.dumps {
+            for (key, e) in [
+                ("schedule", Some(&d.schedule)),
+                ("drill_schedule", d.drill_schedule.as_ref()),
+            ] {
+                if let Some(problem) = e.and_then(|e| schedule_expression_problem(e)) {
+                    p.push(format!("backup.dumps.{key}: {problem}"));
+                }
+            }
+            if let Some(problem) = timezone_problem(&d.timezone) {
+                p.push(format!("backup.dumps.timezone: {problem}"));
+            }
+            if !(1..=3650).contains(&d.retention_days) {
+                p.push(format!(
+                    "backup.dumps.retention_days: {} (expected 1 to 3650)",
+                    d.retention_days
+                ));
+            }
         }
         tag_problems(&mut p, &self.tags);
         p
@@ -881,9 +967,38 @@ impl Config {
         }
     }
 
-    /// Whether this config needs `role` at all: the scheduler's only with `ingest.schedule`.
+    /// Whether this config needs `role` at all: the scheduler's only with a schedule.
     pub fn uses_role(&self, role: RoleKind) -> bool {
-        role != RoleKind::Scheduler || self.ingest.schedule.is_some()
+        role != RoleKind::Scheduler || !self.jobs().is_empty()
+    }
+
+    /// The scheduled jobs the config asks for, in [`Job::ALL`]'s order.
+    pub fn jobs(&self) -> Vec<Job> {
+        Job::ALL
+            .into_iter()
+            .filter(|j| self.job_schedule(*j).is_some())
+            .collect()
+    }
+
+    /// A job's expression and time zone, when the config schedules it.
+    pub fn job_schedule(&self, job: Job) -> Option<(&str, &str)> {
+        match job {
+            Job::Ingest => self
+                .ingest
+                .schedule
+                .as_deref()
+                .map(|e| (e, self.ingest.timezone.as_str())),
+            Job::Dump => self
+                .backup
+                .dumps
+                .as_ref()
+                .map(|d| (d.schedule.as_str(), d.timezone.as_str())),
+            Job::Drill => self.backup.dumps.as_ref().and_then(|d| {
+                d.drill_schedule
+                    .as_deref()
+                    .map(|e| (e, d.timezone.as_str()))
+            }),
+        }
     }
 
     /// The roles this config uses, in [`RoleKind::ALL`]'s order.
@@ -894,9 +1009,9 @@ impl Config {
             .collect()
     }
 
-    /// The schedule deploy creates for `ingest.schedule`: `<project>-<environment>-ingest`.
-    pub fn schedule_name(&self) -> String {
-        self.resource_name("ingest")
+    /// The schedule deploy creates for `job`: `<project>-<environment>-<job>`.
+    pub fn schedule_name(&self, job: Job) -> String {
+        self.resource_name(job.id())
     }
 
     /// The name of the role hcctl creates for `role` (when the config adopts none).
@@ -1254,6 +1369,10 @@ pub fn looks_secret(name: &str) -> bool {
     ];
     let words: Vec<&str> = n.split(['_', '-', '.']).collect();
     let has = |w: &str| words.contains(&w);
+    // A KMS key's id or ARN names the key; it is no key material (HCCTL_SSE_KMS_KEY_ID).
+    if n.ends_with("KMS_KEY_ID") || n.ends_with("KMS_KEY_ARN") {
+        return false;
+    }
     PHRASES.iter().any(|p| n.contains(p))
         || WORDS.iter().any(|w| has(w))
         // A database connection string carries its credentials.
@@ -1501,7 +1620,8 @@ mod tests {
         let c = parse(&with("ingest:\n  schedule: rate(15 minutes)\n"), &[]).unwrap();
         assert_eq!(c.ingest.timezone, "UTC");
         assert!(c.uses_role(RoleKind::Scheduler));
-        assert_eq!(c.schedule_name(), "hcctl-dev-ingest");
+        assert_eq!(c.schedule_name(Job::Ingest), "hcctl-dev-ingest");
+        assert_eq!(c.jobs(), [Job::Ingest]);
         let plain = parse(&example(), &[]).unwrap();
         assert!(!plain.uses_role(RoleKind::Scheduler));
         assert!(!plain.roles().contains(&RoleKind::Scheduler));
@@ -1517,6 +1637,67 @@ mod tests {
             let err = parse(&with(block), &[]).unwrap_err().to_string();
             assert!(err.contains(says), "{block}: {err}");
         }
+    }
+
+    #[test]
+    fn the_dumps_section_schedules_dumps_and_drills_and_names_its_keys() {
+        let with = |block: &str| {
+            example().replacen(
+                "  selection:\n",
+                &format!("  dumps:\n{block}  selection:\n"),
+                1,
+            )
+        };
+        let c = parse(&with("    schedule: cron(0 2 * * ? *)\n"), &[]).unwrap();
+        let d = c.backup.dumps.as_ref().expect("backup.dumps");
+        assert_eq!((d.retention_days, d.timezone.as_str()), (35, "UTC"));
+        assert_eq!(c.jobs(), [Job::Dump]);
+        assert!(c.uses_role(RoleKind::Scheduler));
+        let c = parse(
+            &with("    schedule: rate(12 hours)\n    drill_schedule: cron(0 5 ? * SUN *)\n    timezone: Europe/Paris\n    retention_days: 90\n"),
+            &[],
+        )
+        .unwrap();
+        assert_eq!(c.jobs(), [Job::Dump, Job::Drill]);
+        assert_eq!(
+            c.job_schedule(Job::Drill),
+            Some(("cron(0 5 ? * SUN *)", "Europe/Paris"))
+        );
+        // The scheduler's role may be adopted for the dump schedule alone.
+        let adopted = with("    schedule: rate(1 day)\n").replace(
+            "tags:\n  Project",
+            "ingest:\n  iam_role_arn: arn:aws:iam::123456789012:role/sched\n\ntags:\n  Project",
+        );
+        assert!(parse(&adopted, &[]).is_ok());
+        for (block, says) in [
+            ("    schedule: daily\n", "backup.dumps.schedule"),
+            (
+                "    schedule: rate(1 day)\n    drill_schedule: weekly\n",
+                "backup.dumps.drill_schedule",
+            ),
+            (
+                "    schedule: rate(1 day)\n    timezone: 'Europe Paris'\n",
+                "backup.dumps.timezone",
+            ),
+            (
+                "    schedule: rate(1 day)\n    retention_days: 0\n",
+                "backup.dumps.retention_days: 0",
+            ),
+            ("    drill_schedule: rate(7 days)\n", "schedule"),
+            ("    schedule: rate(1 day)\n    keep: 3\n", "keep"),
+        ] {
+            let err = parse(&with(block), &[]).unwrap_err().to_string();
+            assert!(err.contains(says), "{block}: {err}");
+        }
+        let lone_role = example().replace(
+            "tags:\n  Project",
+            "ingest:\n  iam_role_arn: arn:aws:iam::123456789012:role/sched\n\ntags:\n  Project",
+        );
+        let err = parse(&lone_role, &[]).unwrap_err().to_string();
+        assert!(
+            err.contains("ingest.iam_role_arn is the role of the schedules"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -1808,7 +1989,12 @@ mod tests {
         ] {
             assert!(looks_secret(name), "{name}");
         }
-        for name in ["HCCTL_LOG", "MONGO_INITDB_DATABASE", "KEYBOARD_LAYOUT"] {
+        for name in [
+            "HCCTL_LOG",
+            "MONGO_INITDB_DATABASE",
+            "KEYBOARD_LAYOUT",
+            "HCCTL_SSE_KMS_KEY_ID",
+        ] {
             assert!(!looks_secret(name), "{name}");
         }
     }

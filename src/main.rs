@@ -245,7 +245,13 @@ async fn run(
             emit(&report, args.format)
         }
         Command::Backup(BackupCommand::Drill(args)) => {
-            let report = backup::drill::drill(&args).await?;
+            let mut report = backup::drill::drill(&args).await?;
+            if let Some(at) = &args.report {
+                let stored =
+                    backup::drill::store(&report, at, args.sse_kms_key_id.as_deref()).await?;
+                tracing::info!(report = %stored, "drill report stored");
+                report.stored = Some(stored);
+            }
             emit(&report, args.format)?;
             if report.ok {
                 Ok(())

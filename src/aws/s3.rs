@@ -291,6 +291,62 @@ impl Read for ObjectReader {
     }
 }
 
+/// One object of a listing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listed {
+    pub key: String,
+    pub size: u64,
+    /// Without its quotes.
+    pub etag: Option<String>,
+    /// Nanoseconds since the epoch.
+    pub modified_ns: Option<i64>,
+}
+
+/// The objects of `bucket` whose keys start with `prefix`, in key order: every page, or the
+/// first `limit` objects. The error names the bucket and prefix.
+pub async fn list(
+    client: &aws_sdk_s3::Client,
+    bucket: &str,
+    prefix: &str,
+    limit: Option<usize>,
+) -> Result<Vec<Listed>, AwsError> {
+    let mut listed = Vec::new();
+    let mut token: Option<String> = None;
+    loop {
+        let mut request = client
+            .list_objects_v2()
+            .bucket(bucket)
+            .prefix(prefix)
+            .set_continuation_token(token.take());
+        if let Some(n) = limit {
+            let left = n.saturating_sub(listed.len()).clamp(1, 1000);
+            request = request.max_keys(i32::try_from(left).unwrap_or(1000));
+        }
+        let page = request
+            .send()
+            .await
+            .map_err(|e| AwsError::new(format!("listing s3://{bucket}/{prefix}"), &e))?;
+        for o in page.contents() {
+            let Some(key) = o.key() else { continue };
+            listed.push(Listed {
+                key: key.to_string(),
+                size: o.size().and_then(|s| u64::try_from(s).ok()).unwrap_or(0),
+                etag: o.e_tag().map(|t| t.trim_matches('"').to_string()),
+                modified_ns: o
+                    .last_modified()
+                    .and_then(|t| i64::try_from(t.as_nanos()).ok()),
+            });
+            if limit.is_some_and(|n| listed.len() >= n) {
+                return Ok(listed);
+            }
+        }
+        match page.next_continuation_token() {
+            Some(t) if page.is_truncated() == Some(true) => token = Some(t.to_string()),
+            _ => return Ok(listed),
+        }
+    }
+}
+
 /// How objects hcctl writes are encrypted at rest.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub enum Encryption {

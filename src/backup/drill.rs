@@ -5,6 +5,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
+use std::path::Path;
 use std::time::{Instant, SystemTime};
 
 use serde::Serialize;
@@ -14,6 +15,7 @@ use crate::aws::s3::{self, S3Url};
 use crate::cli::{ConnectionArgs, DrillArgs, Format, VerifyArgs};
 use crate::error::Error;
 use crate::ingest::source::{Hashes, Identity, Source};
+use crate::migrate::location::{Location, ObjectTarget, Sink};
 use crate::migrate::shard::Shard;
 use crate::{migrate, mongo, output};
 
@@ -54,7 +56,13 @@ pub struct DrillReport {
     pub verified: Vec<Verified>,
     /// Files the restored ledger records as loaded that could not be verified, and why.
     pub not_verified: Vec<String>,
+    /// When the drill started and finished (RFC 3339).
+    pub started: String,
+    pub finished: String,
     pub elapsed_seconds: f64,
+    /// Where `--report` stored this report.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stored: Option<String>,
 }
 
 impl fmt::Display for DrillReport {
@@ -168,34 +176,17 @@ async fn newest(prefix: &Place, db: &str) -> Result<Option<Place>, Error> {
         }
         Place::S3 { bucket, prefix: p } => {
             let client = s3::client(&crate::aws::Target::default()).await;
-            let mut token = None;
-            loop {
-                let out = client
-                    .list_objects_v2()
-                    .bucket(bucket)
-                    .prefix(format!("{p}{start}"))
-                    .set_continuation_token(token)
-                    .send()
-                    .await
-                    .map_err(|e| {
-                        Error::usage(crate::aws::AwsError::new(
-                            format!("listing the dumps under s3://{bucket}/{p}"),
-                            &e,
-                        ))
-                    })?;
-                for o in out.contents() {
-                    let Some(rest) = o.key().and_then(|k| k.strip_prefix(p.as_str())) else {
-                        continue;
-                    };
-                    if let Some((name, MANIFEST)) = rest.split_once('/') {
-                        if is_dump_name(name, db) {
-                            names.push(name.to_string());
-                        }
+            let listed = s3::list(&client, bucket, &format!("{p}{start}"), None)
+                .await
+                .map_err(Error::usage)?;
+            for o in listed {
+                let Some(rest) = o.key.strip_prefix(p.as_str()) else {
+                    continue;
+                };
+                if let Some((name, MANIFEST)) = rest.split_once('/') {
+                    if is_dump_name(name, db) {
+                        names.push(name.to_string());
                     }
-                }
-                match out.next_continuation_token() {
-                    Some(t) if out.is_truncated() == Some(true) => token = Some(t.to_string()),
-                    _ => break,
                 }
             }
         }
@@ -239,6 +230,7 @@ async fn the_dump(args: &DrillArgs) -> Result<(Place, bool), Error> {
 pub async fn drill(args: &DrillArgs) -> Result<DrillReport, Error> {
     let clock = Instant::now();
     mongo::validate_name("database", &args.server.db)?;
+    let started = bson::DateTime::now();
     let (place, dumped_now) = the_dump(args).await?;
     let stamp: String = bson::DateTime::now()
         .try_to_rfc3339_string()
@@ -292,7 +284,10 @@ pub async fn drill(args: &DrillArgs) -> Result<DrillReport, Error> {
         collections: 0,
         verified: Vec::new(),
         not_verified: Vec::new(),
+        started: dump::rfc3339(started),
+        finished: String::new(),
         elapsed_seconds: 0.0,
+        stored: None,
     };
     let restore = Instant::now();
     match dump::load(&scratch_server, &place, false).await {
@@ -361,8 +356,35 @@ pub async fn drill(args: &DrillArgs) -> Result<DrillReport, Error> {
         }
     }
     report.ok = report.problems.is_empty();
+    report.finished = dump::rfc3339(bson::DateTime::now());
     report.elapsed_seconds = round(clock.elapsed().as_secs_f64());
     Ok(report)
+}
+
+/// The name a drill's report is stored under in a `--report` folder or prefix:
+/// `DB-YYYYMMDDTHHMMSSZ.json`, the drill's start (what `backup-status` looks for).
+pub fn report_name(database: &str, started: &str) -> String {
+    let stamp = bson::DateTime::parse_rfc3339_str(started)
+        .map(dump::chrono_stamp)
+        .unwrap_or_else(|_| "unknown".into());
+    format!("{database}-{stamp}.json")
+}
+
+/// Store the report (`--report`): a file or object as given, or, given a folder (that exists)
+/// or a prefix ending in `/`, [`report_name`] in it. Private: a 0600 file, or an object
+/// encrypted at rest. Returns where it went.
+pub async fn store(report: &DrillReport, at: &str, kms_key: Option<&str>) -> Result<String, Error> {
+    let name = report_name(&report.database, &report.started);
+    let text = if at.ends_with('/') || (!at.starts_with("s3://") && Path::new(at).is_dir()) {
+        format!("{}/{name}", at.trim_end_matches('/'))
+    } else {
+        at.to_string()
+    };
+    let location = Location::parse(&text).map_err(|e| Error::usage(format!("--report: {e}")))?;
+    let objects = ObjectTarget::for_outputs(&[("--report", &location)], kms_key).await;
+    let sink = Sink::create("--report", &location, "application/json", objects.as_ref()).await?;
+    migrate::report::write_json(report, sink).await?;
+    Ok(text)
 }
 
 /// The files the restored ledger records as done that are still reachable with the content

@@ -253,7 +253,7 @@ impl std::fmt::Display for LoadReport {
     }
 }
 
-fn rfc3339(t: bson::DateTime) -> String {
+pub fn rfc3339(t: bson::DateTime) -> String {
     t.try_to_rfc3339_string().unwrap_or_else(|_| t.to_string())
 }
 
@@ -354,21 +354,10 @@ async fn dump_paused(
         (Place::Dir(d), _) => create_private_dir(d)?,
         (Place::S3 { bucket, prefix }, Some(objects)) => {
             // Never mixed into another dump's objects (two dumps in one second).
-            let listed = objects
-                .client
-                .list_objects_v2()
-                .bucket(bucket)
-                .prefix(prefix)
-                .max_keys(1)
-                .send()
+            let listed = s3::list(&objects.client, bucket, prefix, Some(1))
                 .await
-                .map_err(|e| {
-                    Error::usage(crate::aws::AwsError::new(
-                        format!("listing s3://{bucket}/{prefix}"),
-                        &e,
-                    ))
-                })?;
-            if !listed.contents().is_empty() {
+                .map_err(Error::usage)?;
+            if !listed.is_empty() {
                 return Err(Error::usage(format!(
                     "{dump} already holds objects (a dump of that second?): run again"
                 )));
@@ -506,7 +495,7 @@ fn failed_on(action: &str, db: &Database, name: &str, e: &mongodb::error::Error)
 }
 
 /// `2026-12-04T19:05:01Z` → `20261204T190501Z`.
-fn chrono_stamp(t: bson::DateTime) -> String {
+pub fn chrono_stamp(t: bson::DateTime) -> String {
     rfc3339(t)
         .chars()
         .filter(|c| c.is_ascii_alphanumeric())

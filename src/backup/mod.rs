@@ -3,6 +3,7 @@
 
 pub mod drill;
 pub mod dump;
+pub mod logical;
 pub mod run;
 pub mod status;
 

@@ -34,6 +34,8 @@ pub struct Observed {
     pub file_system: Option<String>,
     /// Newest first.
     pub jobs: Vec<Job>,
+    /// The logical dumps and drills, with `backup.dumps`.
+    pub logical: Option<super::logical::Observed>,
 }
 
 pub async fn gather(aws: &Aws, config: &Config) -> Result<Observed, AwsError> {
@@ -56,6 +58,7 @@ pub async fn gather(aws: &Aws, config: &Config) -> Result<Observed, AwsError> {
         desired_selection: Selection::desired(config, &outputs),
         file_system: outputs.file_system_id,
         jobs,
+        logical: super::logical::gather(aws, config).await?,
     })
 }
 
@@ -78,6 +81,8 @@ pub struct Status {
     /// Newest first, at most `--jobs`.
     pub jobs: Vec<Job>,
     pub jobs_total: usize,
+    /// The logical layer (dumps and restore drills), with `backup.dumps`.
+    pub logical: Option<super::logical::LogicalStatus>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -355,6 +360,10 @@ pub fn judge(
         }
     }
 
+    let logical = observed
+        .logical
+        .as_ref()
+        .map(|l| super::logical::judge(l, config, now, &mut reasons));
     Status {
         healthy: reasons.is_empty(),
         reasons,
@@ -368,6 +377,7 @@ pub fn judge(
         last_completed,
         jobs: observed.jobs.iter().take(show_jobs).cloned().collect(),
         jobs_total: observed.jobs.len(),
+        logical,
     }
 }
 
@@ -518,6 +528,9 @@ impl Status {
                 ok(false, "MISSING")
             ));
         }
+        if let Some(l) = &self.logical {
+            o.push_str(&l.render(self.checked_at, &ok));
+        }
         o.push_str(&format!(
             "\njobs ({} of {}, newest first)\n",
             self.jobs.len(),
@@ -640,6 +653,7 @@ mod tests {
             desired_selection: desired_selection(c),
             file_system: Some("fs-1".into()),
             jobs: vec![job("j1", "COMPLETED", 1_000_000)],
+            logical: None,
         }
     }
 

@@ -10,7 +10,7 @@
 use serde::Serialize;
 use serde_json::{json, Value};
 
-use crate::config::{Config, RoleKind, SecretRole};
+use crate::config::{Config, Job, RoleKind, SecretRole};
 
 /// One statement, with why it is there (the text form prints it; JSON has no comments).
 #[derive(Debug, Clone, Serialize)]
@@ -256,6 +256,17 @@ pub fn statements(config: &Config, region: &str, account: &str) -> Vec<Statement
         why: "hcctl run reads the reports its tasks wrote (a --report elsewhere needs \
               s3:GetObject there too)",
     });
+    if config.backup.dumps.is_some() {
+        out.push(Statement {
+            sid: "ReadTheDrillReports",
+            actions: vec!["s3:GetObject"],
+            resources: vec![format!("{bucket}/drills/*")],
+            condition: None,
+            indirect: false,
+            why: "backup-status reads the newest restore drill's report (it lists dumps/ and \
+                  drills/ with TheDropsBucket's s3:ListBucket; it never reads a dump)",
+        });
+    }
     let mut referenced: Vec<String> = [&config.containers.mongo, &config.containers.app]
         .iter()
         .flat_map(|c| c.secrets.values())
@@ -301,8 +312,8 @@ pub fn statements(config: &Config, region: &str, account: &str) -> Vec<Statement
             condition: None,
             indirect: false,
             why: "the roles hcctl creates (<project>-<environment>-execution, -mongo-task, \
-                  -app-task, -backup, and -scheduler, which deploy also deletes once \
-                  ingest.schedule is removed)",
+                  -app-task, -backup, and -scheduler, which deploy also deletes once no \
+                  schedule is left)",
         });
     }
     let adopted: Vec<String> = RoleKind::ALL
@@ -459,24 +470,29 @@ pub fn statements(config: &Config, region: &str, account: &str) -> Vec<Statement
         why: "hcctl run streams its tasks' lines from the app log group (its streams)",
     });
     out.push(Statement {
-        sid: "TheIngestSchedule",
+        sid: "TheSchedules",
         actions: vec![
             "scheduler:GetSchedule",
             "scheduler:CreateSchedule",
             "scheduler:UpdateSchedule",
             "scheduler:DeleteSchedule",
         ],
-        resources: vec![format!(
-            "arn:aws:scheduler:{r}:{a}:schedule/{}/{}",
-            crate::resources::schedule::GROUP,
-            config.schedule_name()
-        )],
+        resources: Job::ALL
+            .iter()
+            .map(|j| {
+                format!(
+                    "arn:aws:scheduler:{r}:{a}:schedule/{}/{}",
+                    crate::resources::schedule::GROUP,
+                    config.schedule_name(*j)
+                )
+            })
+            .collect(),
         condition: None,
         indirect: false,
-        why: "the ingest schedule (deploy reads it even without ingest.schedule, to delete one \
-              the config no longer asks for)",
+        why: "the ingest, dump and drill schedules (deploy reads each even when the config \
+              does not ask for it, to delete one it no longer asks for)",
     });
-    if config.ingest.schedule.is_some() {
+    if !config.jobs().is_empty() {
         out.push(Statement {
             sid: "PassTheSchedulerRole",
             actions: vec!["iam:PassRole"],

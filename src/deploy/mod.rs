@@ -101,7 +101,7 @@ pub const ORDER: &[&dyn AnyResource] = &[
     &discovery_service::DiscoveryService,
     &task_definition::TaskDefinitions,
     &service::Service,
-    &schedule::Schedule,
+    &schedule::Schedules,
     &backup_vault::BackupVault,
     &backup_plan::BackupPlan,
     &backup_selection::BackupSelection,

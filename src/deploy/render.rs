@@ -108,6 +108,9 @@ pub fn managed_secrets(name: &str) -> &'static [(&'static str, SecretRole, &'sta
     }
 }
 
+/// The variable hcctl's commands read the KMS key of the objects they write from.
+pub const SSE_KMS_KEY_VARIABLE: &str = "HCCTL_SSE_KMS_KEY_ID";
+
 /// A role's ARN: adopted from the config, else created (known once the role step ran).
 fn role_arn(config: &Config, outputs: &Outputs, role: RoleKind) -> String {
     match config.adopted_role(role) {
@@ -119,11 +122,18 @@ fn role_arn(config: &Config, outputs: &Outputs, role: RoleKind) -> String {
 /// The values placeholders can name.
 pub fn context(config: &Config, name: &str, region: &str, outputs: &Outputs) -> Value {
     let (c, log_group) = container(config, name);
-    let environment: Vec<Value> = c
+    let mut environment: Vec<Value> = c
         .environment
         .iter()
         .map(|(k, v)| json!({"name": k, "value": v}))
         .collect();
+    // What the app writes to the drops bucket (quarantines, reports, dumps) is encrypted with
+    // the bucket's key, as the bucket's default encryption would.
+    if let (false, Some(key)) = (name == "mongo", &config.drops.kms_key_arn) {
+        if !c.environment.contains_key(SSE_KMS_KEY_VARIABLE) {
+            environment.push(json!({"name": SSE_KMS_KEY_VARIABLE, "value": key}));
+        }
+    }
     let mut secrets: Vec<Value> = c
         .secrets
         .iter()
@@ -385,6 +395,33 @@ mod tests {
         let (config, path) = shipped();
         let rendered = render_all(&config, &path, "eu-west-3").unwrap();
         assert_eq!(rendered.len(), 2);
+    }
+
+    #[test]
+    fn the_app_encrypts_what_it_writes_with_the_drops_buckets_key() {
+        let (mut config, path) = shipped();
+        let env = |config: &Config, container: &str| {
+            let rendered = render_all(config, &path, "eu-west-3").unwrap();
+            let r = rendered.iter().find(|r| r.container == container).unwrap();
+            r.json["containerDefinitions"][0]["environment"].clone()
+        };
+        let has_key = |v: &Value| {
+            v.as_array()
+                .is_some_and(|a| a.iter().any(|e| e["name"] == SSE_KMS_KEY_VARIABLE))
+        };
+        assert!(!has_key(&env(&config, "app")));
+        let key = "arn:aws:kms:eu-west-3:000000000000:key/1234abcd-12ab-34cd-56ef-1234567890ab";
+        config.drops.kms_key_arn = Some(key.into());
+        let app = env(&config, "app");
+        let set: Vec<&Value> = app
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["name"] == SSE_KMS_KEY_VARIABLE)
+            .collect();
+        assert_eq!(set.len(), 1, "{app}");
+        assert_eq!(set[0]["value"], key);
+        assert!(!has_key(&env(&config, "mongo")));
     }
 
     #[test]

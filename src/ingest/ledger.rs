@@ -333,10 +333,13 @@ impl Ledger {
         if newer.is_some() {
             return Ok(false);
         }
+        // The summary first: a runner that dies between the two writes leaves the summary's
+        // lease the later one, so `ingest status` never shows a lease as expired while the claim
+        // still holds it (a runner arriving then would find the file busy).
         let expires = at(SystemTime::now() + self.lease);
-        self.set_claim(held, doc! { "lease_expires": expires })
-            .await?;
         self.set_summary(&held.file_id, doc! { "lease_expires": expires })
+            .await?;
+        self.set_claim(held, doc! { "lease_expires": expires })
             .await?;
         Ok(true)
     }

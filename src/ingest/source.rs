@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::aws::s3::S3Url;
-use crate::aws::{AwsError, Target};
+use crate::aws::Target;
 use crate::error::Error;
 use crate::migrate::read::io_reason;
 
@@ -222,60 +222,44 @@ pub fn hex(bytes: &[u8]) -> String {
 
 async fn list_s3(bucket: &str, prefix: &str) -> Result<Vec<SourceFile>, Error> {
     let client = crate::aws::s3::client(&Target::default()).await;
+    let listed = crate::aws::s3::list(&client, bucket, prefix, None)
+        .await
+        .map_err(|err| {
+            if err.kind == crate::aws::AwsErrorKind::Service {
+                let code = err
+                    .code
+                    .as_deref()
+                    .map_or(String::new(), |c| format!("{c}: "));
+                Error::usage(format!(
+                    "cannot list s3://{bucket}/{prefix}: {code}{} (check the bucket, and that \
+                     these credentials may list it)",
+                    err.message
+                ))
+            } else {
+                Error::from(err)
+            }
+        })?;
     let mut files = Vec::new();
-    let mut token: Option<String> = None;
-    loop {
-        let page = client
-            .list_objects_v2()
-            .bucket(bucket)
-            .prefix(prefix)
-            .set_continuation_token(token.take())
-            .send()
-            .await
-            .map_err(|e| {
-                let err = AwsError::new("s3:ListObjectsV2", &e);
-                if err.kind == crate::aws::AwsErrorKind::Service {
-                    Error::usage(format!(
-                        "cannot list s3://{bucket}/{prefix}: {err} (check the bucket, and that these \
-                         credentials may list it)"
-                    ))
-                } else {
-                    Error::from(err)
-                }
-            })?;
-        for object in page.contents() {
-            let Some(key) = object.key() else { continue };
-            // hcctl's own outputs beside the inputs, when the prefix is the whole bucket.
-            if key.starts_with("quarantine/") || key.starts_with("reports/") {
-                continue;
-            }
-            let name = key.rsplit('/').next().unwrap_or(key);
-            if !is_export_name(name) {
-                continue;
-            }
-            let size = object
-                .size()
-                .and_then(|s| u64::try_from(s).ok())
-                .unwrap_or(0);
-            let etag = object.e_tag().map(|t| t.trim_matches('"').to_string());
-            let modified_ns = object
-                .last_modified()
-                .and_then(|t| i64::try_from(t.as_nanos()).ok());
-            files.push(SourceFile {
-                location: format!("s3://{bucket}/{key}"),
-                name: name.to_string(),
-                identity: Identity {
-                    size,
-                    etag,
-                    modified_ns,
-                    ends_sha256: None,
-                },
-            });
+    for object in listed {
+        let key = object.key.as_str();
+        // hcctl's own outputs beside the inputs, when the prefix is the whole bucket.
+        if key.starts_with("quarantine/") || key.starts_with("reports/") {
+            continue;
         }
-        match page.next_continuation_token() {
-            Some(t) if page.is_truncated() == Some(true) => token = Some(t.to_string()),
-            _ => break,
+        let name = key.rsplit('/').next().unwrap_or(key);
+        if !is_export_name(name) {
+            continue;
         }
+        files.push(SourceFile {
+            location: format!("s3://{bucket}/{key}"),
+            name: name.to_string(),
+            identity: Identity {
+                size: object.size,
+                etag: object.etag,
+                modified_ns: object.modified_ns,
+                ends_sha256: None,
+            },
+        });
     }
     // S3's modification time is not part of an object's identity (the ETag is): it only orders.
     files.sort_by(|a, b| {

@@ -1,8 +1,9 @@
 //! The drops bucket (S3): where exports are dropped (`incoming/`) and where runs in the cloud write
 //! their quarantine and reports. Default encryption (SSE-S3, or the configured KMS key with a
 //! bucket key), every public access blocked, a policy that denies any request not made over TLS,
-//! versioning, a lifecycle that expires `quarantine/` and `reports/` after the configured days and
-//! removes incomplete uploads after one, and the config's tags. Destroy deletes it only when it is
+//! versioning, a lifecycle that expires `quarantine/` and `reports/` after the configured days
+//! (and, with `backup.dumps`, `dumps/` and `drills/` after its retention days) and removes
+//! incomplete uploads after one, and the config's tags. Destroy deletes it only when it is
 //! empty, or with `--delete-data` (every version of every object first).
 
 use std::collections::BTreeMap;
@@ -29,6 +30,10 @@ pub const KIND: Kind = Kind::new("bucket", "S3 bucket");
 pub const INCOMING: &str = "incoming/";
 pub const QUARANTINE: &str = "quarantine/";
 pub const REPORTS: &str = "reports/";
+/// `backup dump`'s dumps (`backup.dumps`), kept `backup.dumps.retention_days`.
+pub const DUMPS: &str = "dumps/";
+/// The restore drills' reports, kept as long as the dumps.
+pub const DRILLS: &str = "drills/";
 
 /// Days after which an upload that was never completed (a run killed outright) is removed.
 pub const ABORT_INCOMPLETE_DAYS: i32 = 1;
@@ -73,8 +78,8 @@ pub fn desired(config: &Config, account: &str) -> (String, Settings) {
         Some(key) => ("aws:kms".to_string(), Some(key.clone())),
         None => ("AES256".to_string(), None),
     };
-    let days = config.drops.outputs_expire_days;
-    let expiring = |id: &str, prefix: &str| Rule {
+    let outputs_days = config.drops.outputs_expire_days;
+    let expiring = |id: &str, prefix: &str, days: i32| Rule {
         id: id.to_string(),
         prefix: prefix.to_string(),
         enabled: true,
@@ -106,11 +111,19 @@ pub fn desired(config: &Config, account: &str) -> (String, Settings) {
                 noncurrent_days: None,
                 abort_incomplete_days: Some(ABORT_INCOMPLETE_DAYS),
             },
-            expiring("expire-quarantine", QUARANTINE),
-            expiring("expire-reports", REPORTS),
+            expiring("expire-quarantine", QUARANTINE, outputs_days),
+            expiring("expire-reports", REPORTS, outputs_days),
         ],
         tags: config.tags.clone(),
     };
+    let mut settings = settings;
+    if let Some(d) = &config.backup.dumps {
+        // A dump deleted or overwritten stays recoverable (a noncurrent version) as long.
+        settings.lifecycle.extend([
+            expiring("expire-dumps", DUMPS, d.retention_days),
+            expiring("expire-drills", DRILLS, d.retention_days),
+        ]);
+    }
     (name, settings)
 }
 

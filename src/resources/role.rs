@@ -7,11 +7,12 @@
 //!   the containers name; decrypt with the secrets' key when the config sets one.
 //! - `mongo-task` (the MongoDB container): mount and write MongoDB's file system, only through
 //!   its access point.
-//! - `app-task` (the migration container): its own log group — it reaches only MongoDB, over
-//!   the network (issue 15 adds its S3 prefixes).
+//! - `app-task` (the migration container): its own log group; of the drops bucket, list and
+//!   read `incoming/`, write `quarantine/` and `reports/` (and, with `backup.dumps`, list, read
+//!   and write `dumps/`, write `drills/`) — no delete, no other prefix.
 //! - `backup` (AWS Backup): back up the file system (and the selection's extra EFS resources)
 //!   into the vault.
-//! - `scheduler` (EventBridge Scheduler, only with `ingest.schedule`): run the app's task
+//! - `scheduler` (EventBridge Scheduler, only with a schedule): run the app's task
 //!   definition on the cluster, passing it its two roles (execution and app task) — nothing else.
 //!
 //! A policy or trust that differs is put back; a managed policy someone attached is detached.
@@ -191,8 +192,9 @@ pub fn statements(config: &Config, role: RoleKind, region: &str, outputs: &Outpu
                 "elasticfilesystem:AccessPointArn": Outputs::show(outputs.access_point_arn.as_ref())
             }}
         })],
-        // The app writes its own log group, reads the exports dropped under incoming/ and writes
-        // quarantines and reports: nothing else of the bucket (no listing, no deleting).
+        // The app writes its own log group, lists and reads the exports dropped under incoming/
+        // and writes quarantines and reports; with backup.dumps it also lists, reads and writes
+        // the dumps and writes the drills' reports: nothing else of the bucket (no deleting).
         RoleKind::AppTask => {
             let bucket = format!("arn:aws:s3:::{}", config.drops_bucket(account));
             let mut out = vec![
@@ -221,6 +223,37 @@ pub fn statements(config: &Config, role: RoleKind, region: &str, outputs: &Outpu
                     ],
                 }),
             ];
+            // Listing is on the bucket, narrowed to the prefixes the app reads.
+            let mut listed = vec![super::bucket::INCOMING];
+            if config.backup.dumps.is_some() {
+                listed.push(super::bucket::DUMPS);
+                out.push(json!({
+                    "Sid": "ReadAndWriteDumps",
+                    "Effect": "Allow",
+                    "Action": ["s3:GetObject", "s3:PutObject", "s3:AbortMultipartUpload"],
+                    "Resource": format!("{bucket}/{}*", super::bucket::DUMPS),
+                }));
+                out.push(json!({
+                    "Sid": "WriteDrillReports",
+                    "Effect": "Allow",
+                    "Action": ["s3:PutObject", "s3:AbortMultipartUpload"],
+                    "Resource": format!("{bucket}/{}*", super::bucket::DRILLS),
+                }));
+            }
+            let prefixes: Vec<String> = listed
+                .iter()
+                .flat_map(|p| [p.to_string(), format!("{p}*")])
+                .collect();
+            out.insert(
+                2,
+                json!({
+                    "Sid": "ListWhatItReads",
+                    "Effect": "Allow",
+                    "Action": "s3:ListBucket",
+                    "Resource": bucket,
+                    "Condition": {"StringLike": {"s3:prefix": prefixes}}
+                }),
+            );
             if let Some(key) = &config.drops.kms_key_arn {
                 out.push(json!({
                     "Sid": "UseTheBucketKey",
@@ -248,7 +281,7 @@ pub fn statements(config: &Config, role: RoleKind, region: &str, outputs: &Outpu
                 .collect();
             vec![
                 json!({
-                    "Sid": "RunTheIngestTask",
+                    "Sid": "RunTheAppTask",
                     "Effect": "Allow",
                     "Action": "ecs:RunTask",
                     "Resource": format!(
@@ -318,7 +351,7 @@ fn description(config: &Config, role: RoleKind) -> String {
         RoleKind::MongoTask => "MongoDB container (its file system, through the access point)",
         RoleKind::AppTask => "hcctl app container",
         RoleKind::Backup => "AWS Backup (MongoDB's file system)",
-        RoleKind::Scheduler => "EventBridge Scheduler (the ingest schedule's task)",
+        RoleKind::Scheduler => "EventBridge Scheduler (the schedules' tasks)",
     };
     format!(
         "{what}; {}-{}, managed by hcctl",
@@ -630,8 +663,7 @@ impl Resource for Roles {
             }
             let name = cx.config.role_name(role);
             let observed = observe(&cx.aws.iam, &name).await?;
-            // A role the config no longer uses (the scheduler's, once ingest.schedule is
-            // removed) is in the plan only when it exists: deploy deletes it.
+            // A role the config no longer uses (the scheduler's, once no schedule is left) is in the plan only when it exists: deploy deletes it.
             if !cx.config.uses_role(role) && observed.is_none() {
                 continue;
             }
@@ -653,7 +685,9 @@ impl Resource for Roles {
                 KIND,
                 &item.name,
                 Action::Delete,
-                vec!["not used: the config sets no ingest.schedule".into()],
+                vec![
+                    "not used: the config schedules nothing (ingest.schedule, backup.dumps)".into(),
+                ],
             );
         }
         changes(cx.config, &cx.aws.region, &cx.outputs, item)
@@ -719,21 +753,51 @@ mod tests {
             "arn:aws:elasticfilesystem:eu-west-3:111111111111:access-point/fsap-1"
         );
         let app = policy(&config, RoleKind::AppTask, "eu-west-3", &o).unwrap();
-        assert_eq!(app["Statement"].as_array().map(Vec::len), Some(3));
+        assert_eq!(app["Statement"].as_array().map(Vec::len), Some(4));
         let bucket = "arn:aws:s3:::hcctl-dev-drops-111111111111";
         assert_eq!(app["Statement"][1]["Action"], "s3:GetObject");
         assert_eq!(
             app["Statement"][1]["Resource"],
             format!("{bucket}/incoming/*")
         );
+        // Ingest lists incoming/, and only that.
+        assert_eq!(app["Statement"][2]["Action"], "s3:ListBucket");
+        assert_eq!(app["Statement"][2]["Resource"], bucket);
         assert_eq!(
-            app["Statement"][2]["Resource"],
+            app["Statement"][2]["Condition"]["StringLike"]["s3:prefix"],
+            serde_json::json!(["incoming/", "incoming/*"])
+        );
+        assert_eq!(
+            app["Statement"][3]["Resource"],
             serde_json::json!([
                 format!("{bucket}/quarantine/*"),
                 format!("{bucket}/reports/*")
             ])
         );
-        assert!(!app.to_string().contains("s3:ListBucket"), "{app}");
+        assert!(!app.to_string().contains("dumps/"), "{app}");
+        assert!(!app.to_string().contains("s3:DeleteObject"), "{app}");
+        // With scheduled dumps: dumps/ listed, read and written; drills/ written.
+        let mut dumping = config.clone();
+        dumping.backup.dumps = Some(crate::config::Dumps {
+            schedule: "cron(0 2 * * ? *)".into(),
+            drill_schedule: None,
+            timezone: "UTC".into(),
+            retention_days: 35,
+        });
+        let app = policy(&dumping, RoleKind::AppTask, "eu-west-3", &o).unwrap();
+        let statements = app["Statement"].as_array().unwrap();
+        assert_eq!(statements.len(), 6, "{app}");
+        assert_eq!(
+            statements[2]["Condition"]["StringLike"]["s3:prefix"],
+            serde_json::json!(["incoming/", "incoming/*", "dumps/", "dumps/*"])
+        );
+        assert_eq!(statements[4]["Resource"], format!("{bucket}/dumps/*"));
+        assert_eq!(
+            statements[4]["Action"],
+            serde_json::json!(["s3:GetObject", "s3:PutObject", "s3:AbortMultipartUpload"])
+        );
+        assert_eq!(statements[5]["Resource"], format!("{bucket}/drills/*"));
+        assert!(!app.to_string().contains("s3:DeleteObject"), "{app}");
         assert_eq!(
             ecr_repository("123456789012.dkr.ecr.eu-west-3.amazonaws.com/hcctl/app:0.1.0")
                 .as_deref(),

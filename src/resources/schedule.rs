@@ -1,14 +1,19 @@
-//! The ingest schedule (`ingest.schedule`): an EventBridge Scheduler schedule, in the `default`
-//! group, that runs the app's latest task definition revision on the cluster with
-//! `ingest s3://<drops bucket>/incoming/`, in the config's network (the app security group, no
-//! public IP unless the config says so), under the `scheduler` role. Every run is safe however
-//! the ticks overlap: the ingest ledger gives each file to exactly one runner.
+//! The schedules: EventBridge Scheduler schedules, in the `default` group, each running the app's
+//! latest task definition revision on the cluster with one command, in the config's network (the
+//! app security group, no public IP unless the config says so), under the `scheduler` role:
+//! - `<project>-<environment>-ingest` (`ingest.schedule`): `ingest s3://<drops>/incoming/`.
+//!   Every run is safe however the ticks overlap: the ingest ledger gives each file to exactly
+//!   one runner.
+//! - `<project>-<environment>-dump` (`backup.dumps.schedule`): `backup dump --to
+//!   s3://<drops>/dumps/`; a dump that finds another in progress exits without writing.
+//! - `<project>-<environment>-drill` (`backup.dumps.drill_schedule`): `backup drill` of the
+//!   newest dump there, its report under `drills/` (what `backup-status` shows).
 //!
-//! The schedule is compared as one JSON document (expression, time zone, state, target: cluster,
+//! A schedule is compared as one JSON document (expression, time zone, state, target: cluster,
 //! role, task definition, launch, network, the command, retry policy), so a change made outside
 //! hcctl is shown field by field and put back with one UpdateSchedule (which replaces the whole
-//! schedule). Removing `ingest.schedule` from the config makes deploy delete it; destroy deletes
-//! it. Schedules take no tags (only schedule groups do).
+//! schedule). Removing a schedule's key from the config makes deploy delete it; destroy deletes
+//! them all. Schedules take no tags (only schedule groups do).
 
 use aws_sdk_scheduler::operation::get_schedule::GetScheduleOutput;
 use aws_sdk_scheduler::types::{
@@ -20,9 +25,9 @@ use serde_json::{json, Value};
 
 use super::{Action, Context, Kind, Outputs, Resource, Step, AFTER_APPLY};
 use crate::aws::AwsError;
-use crate::config::{Config, RoleKind};
+use crate::config::{Config, Job, RoleKind};
 
-pub const KIND: Kind = Kind::new("schedule", "ingest schedule");
+pub const KIND: Kind = Kind::new("schedule", "schedule");
 
 /// The schedule group hcctl's schedule lives in.
 pub const GROUP: &str = "default";
@@ -35,18 +40,31 @@ pub const RETRY_MAX_AGE_SECONDS: i32 = 3600;
 /// The container the schedule's command override names.
 const CONTAINER: &str = "app";
 
-/// The command each scheduled task runs.
-pub fn command(config: &Config, account: &str) -> Vec<String> {
-    let mut c = vec![
-        "ingest".to_string(),
-        format!(
-            "s3://{}/{}",
-            config.drops_bucket(account),
-            super::bucket::INCOMING
-        ),
-    ];
-    if let Some(coll) = &config.ingest.collection {
-        c.extend(["--collection".to_string(), coll.clone()]);
+/// The command each scheduled task of `job` runs.
+pub fn command(config: &Config, job: Job, account: &str) -> Vec<String> {
+    let bucket = config.drops_bucket(account);
+    let at = |prefix: &str| format!("s3://{bucket}/{prefix}");
+    let mut c: Vec<String> = match job {
+        Job::Ingest => vec!["ingest".into(), at(super::bucket::INCOMING)],
+        Job::Dump => vec![
+            "backup".into(),
+            "dump".into(),
+            "--to".into(),
+            at(super::bucket::DUMPS),
+        ],
+        Job::Drill => vec![
+            "backup".into(),
+            "drill".into(),
+            "--from".into(),
+            at(super::bucket::DUMPS),
+            "--report".into(),
+            at(super::bucket::DRILLS),
+        ],
+    };
+    if job == Job::Ingest {
+        if let Some(coll) = &config.ingest.collection {
+            c.extend(["--collection".to_string(), coll.clone()]);
+        }
     }
     c
 }
@@ -56,9 +74,10 @@ pub fn input(command: &[String]) -> Value {
     json!({"containerOverrides": [{"name": CONTAINER, "command": command}]})
 }
 
-/// What the config asks for, as the document [`changes`] compares; `None` without a schedule.
-pub fn desired(config: &Config, region: &str, outputs: &Outputs) -> Option<Value> {
-    let expression = config.ingest.schedule.as_ref()?;
+/// What the config asks for `job`, as the document [`changes`] compares; `None` when the config
+/// does not schedule it.
+pub fn desired(config: &Config, job: Job, region: &str, outputs: &Outputs) -> Option<Value> {
+    let (expression, timezone) = config.job_schedule(job)?;
     let account = outputs.account_id.as_deref().unwrap_or(AFTER_APPLY);
     let role = config
         .adopted_role(RoleKind::Scheduler)
@@ -69,10 +88,10 @@ pub fn desired(config: &Config, region: &str, outputs: &Outputs) -> Option<Value
     subnets.sort();
     Some(json!({
         "expression": expression,
-        "timezone": config.ingest.timezone,
+        "timezone": timezone,
         "state": "ENABLED",
         "flexible_time_window": "OFF",
-        "description": description(config, account),
+        "description": description(config, job, account),
         "target": {
             "cluster": format!("arn:aws:ecs:{region}:{account}:cluster/{}", config.ecs.cluster),
             "role": role,
@@ -83,19 +102,28 @@ pub fn desired(config: &Config, region: &str, outputs: &Outputs) -> Option<Value
             "subnets": subnets,
             "security_groups": [Outputs::show(outputs.security_groups.get("app"))],
             "public_ip": if config.network.assign_public_ip { "ENABLED" } else { "DISABLED" },
-            "input": input(&command(config, account)),
+            "input": input(&command(config, job, account)),
             "retry": {"attempts": RETRY_ATTEMPTS, "max_age_seconds": RETRY_MAX_AGE_SECONDS},
         },
     }))
 }
 
-fn description(config: &Config, account: &str) -> String {
+fn description(config: &Config, job: Job, account: &str) -> String {
+    let bucket = config.drops_bucket(account);
+    let what = match job {
+        Job::Ingest => format!("hcctl ingest of s3://{bucket}/{}", super::bucket::INCOMING),
+        Job::Dump => format!(
+            "hcctl backup dump to s3://{bucket}/{}",
+            super::bucket::DUMPS
+        ),
+        Job::Drill => format!(
+            "hcctl backup drill of the newest dump under s3://{bucket}/{}",
+            super::bucket::DUMPS
+        ),
+    };
     format!(
-        "hcctl ingest of s3://{}/{}; {}-{}, managed by hcctl",
-        config.drops_bucket(account),
-        super::bucket::INCOMING,
-        config.project,
-        config.environment
+        "{what}; {}-{}, managed by hcctl",
+        config.project, config.environment
     )
 }
 
@@ -160,7 +188,7 @@ pub async fn observe(client: &Client, name: &str) -> Result<Option<Value>, AwsEr
 
 /// Deploy's step (pure): create, update with the fields that differ, delete one the config no
 /// longer asks for, or nothing.
-pub fn changes(name: &str, want: Option<&Value>, have: Option<&Value>) -> Step {
+pub fn changes(job: Job, name: &str, want: Option<&Value>, have: Option<&Value>) -> Step {
     match (want, have) {
         (Some(w), None) => {
             let t = &w["target"];
@@ -202,7 +230,7 @@ pub fn changes(name: &str, want: Option<&Value>, have: Option<&Value>) -> Step {
             KIND,
             name,
             Action::Delete,
-            vec!["not in the config (no ingest.schedule)".into()],
+            vec![format!("not in the config (no {})", job.key())],
         ),
         (None, None) => Step::new(KIND, name, Action::Absent, vec![]),
     }
@@ -338,34 +366,43 @@ pub async fn delete(client: &Client, name: &str) -> Result<(), AwsError> {
         .map_err(|e| AwsError::new(format!("deleting schedule {name}"), &e))
 }
 
-/// The schedule, for the engine: in the plan when the config asks for it or it exists.
-pub struct Schedule;
+/// The schedules, for the engine: each in the plan when the config asks for it or it exists.
+pub struct Schedules;
 
 pub struct Item {
+    pub job: Job,
     pub name: String,
     pub observed: Option<Value>,
 }
 
-impl Resource for Schedule {
+impl Resource for Schedules {
     type Item = Item;
 
     async fn observe_all(cx: &mut Context<'_>) -> Result<Vec<Item>, AwsError> {
-        let name = cx.config.schedule_name();
-        let observed = observe(&cx.aws.scheduler, &name).await?;
-        if observed.is_none() && cx.config.ingest.schedule.is_none() {
-            return Ok(vec![]);
+        let mut items = Vec::new();
+        for job in Job::ALL {
+            let name = cx.config.schedule_name(job);
+            let observed = observe(&cx.aws.scheduler, &name).await?;
+            if observed.is_none() && cx.config.job_schedule(job).is_none() {
+                continue;
+            }
+            items.push(Item {
+                job,
+                name,
+                observed,
+            });
         }
-        Ok(vec![Item { name, observed }])
+        Ok(items)
     }
 
     fn step(cx: &Context<'_>, item: &Item) -> Step {
-        let want = desired(cx.config, &cx.aws.region, &cx.outputs);
-        changes(&item.name, want.as_ref(), item.observed.as_ref())
+        let want = desired(cx.config, item.job, &cx.aws.region, &cx.outputs);
+        changes(item.job, &item.name, want.as_ref(), item.observed.as_ref())
     }
 
     async fn apply_step(cx: &mut Context<'_>, item: &Item) -> Result<String, AwsError> {
         // Again now: the role, the app's new revision and the groups are known by this time.
-        match desired(cx.config, &cx.aws.region, &cx.outputs) {
+        match desired(cx.config, item.job, &cx.aws.region, &cx.outputs) {
             Some(w) => apply(&cx.aws.scheduler, &item.name, &w, item.observed.is_some()).await,
             None => {
                 delete(&cx.aws.scheduler, &item.name).await?;
@@ -418,10 +455,13 @@ mod tests {
 
     #[test]
     fn no_schedule_in_the_config_wants_none() {
-        assert!(desired(&config(None), "eu-west-3", &outputs()).is_none());
-        let s = changes("n", None, None);
+        for job in Job::ALL {
+            assert!(desired(&config(None), job, "eu-west-3", &outputs()).is_none());
+        }
+        let s = changes(Job::Ingest, "n", None, None);
         assert_eq!(s.action, Action::Absent);
-        let s = changes("n", None, Some(&json!({})));
+        let s = changes(Job::Dump, "n", None, Some(&json!({})));
+        assert_eq!(s.changes, ["not in the config (no backup.dumps.schedule)"]);
         assert_eq!(s.action, Action::Delete);
     }
 
@@ -429,7 +469,7 @@ mod tests {
     fn the_target_runs_ingest_over_incoming_on_the_app_task_definition() {
         let mut c = config(Some("rate(15 minutes)"));
         c.ingest.collection = Some("admissions".into());
-        let w = desired(&c, "eu-west-3", &outputs()).unwrap();
+        let w = desired(&c, Job::Ingest, "eu-west-3", &outputs()).unwrap();
         let t = &w["target"];
         assert_eq!(
             t["cluster"],
@@ -449,7 +489,7 @@ mod tests {
                 "--collection", "admissions"
             ]}]})
         );
-        let s = changes("hcctl-dev-ingest", Some(&w), None);
+        let s = changes(Job::Ingest, "hcctl-dev-ingest", Some(&w), None);
         assert_eq!(s.action, Action::Create);
         assert!(
             s.changes[0].starts_with("rate(15 minutes) (UTC)"),
@@ -461,13 +501,16 @@ mod tests {
     #[test]
     fn a_changed_field_is_an_update_naming_it() {
         let c = config(Some("rate(15 minutes)"));
-        let w = desired(&c, "eu-west-3", &outputs()).unwrap();
-        assert_eq!(changes("n", Some(&w), Some(&w)).action, Action::Unchanged);
+        let w = desired(&c, Job::Ingest, "eu-west-3", &outputs()).unwrap();
+        assert_eq!(
+            changes(Job::Ingest, "n", Some(&w), Some(&w)).action,
+            Action::Unchanged
+        );
         let mut h = w.clone();
         h["expression"] = json!("rate(1 hour)");
         h["target"]["task_definition"] =
             json!("arn:aws:ecs:eu-west-3:111111111111:task-definition/hcctl-dev-app:2");
-        let s = changes("n", Some(&w), Some(&h));
+        let s = changes(Job::Ingest, "n", Some(&w), Some(&h));
         assert_eq!(s.action, Action::Update);
         assert_eq!(s.changes.len(), 2, "{:?}", s.changes);
         assert!(s
@@ -482,8 +525,47 @@ mod tests {
         let c = config(Some("rate(15 minutes)"));
         let mut o = outputs();
         o.task_definitions.clear();
-        let w = desired(&c, "eu-west-3", &o).unwrap();
+        let w = desired(&c, Job::Ingest, "eu-west-3", &o).unwrap();
         let err = parts("n", &w).unwrap_err().to_string();
         assert!(err.contains("task_definition"), "{err}");
+    }
+
+    #[test]
+    fn the_dump_and_drill_schedules_run_backup_on_the_drops_bucket() {
+        let mut c = config(None);
+        c.backup.dumps = Some(crate::config::Dumps {
+            schedule: "cron(0 2 * * ? *)".into(),
+            drill_schedule: Some("cron(0 5 ? * SUN *)".into()),
+            timezone: "Europe/Paris".into(),
+            retention_days: 35,
+        });
+        assert_eq!(c.jobs(), [Job::Dump, Job::Drill]);
+        assert!(c.uses_role(RoleKind::Scheduler));
+        let dump = desired(&c, Job::Dump, "eu-west-3", &outputs()).unwrap();
+        assert_eq!(dump["expression"], "cron(0 2 * * ? *)");
+        assert_eq!(dump["timezone"], "Europe/Paris");
+        assert_eq!(
+            dump["target"]["input"]["containerOverrides"][0]["command"],
+            json!([
+                "backup",
+                "dump",
+                "--to",
+                "s3://hcctl-dev-drops-111111111111/dumps/"
+            ])
+        );
+        let drill = desired(&c, Job::Drill, "eu-west-3", &outputs()).unwrap();
+        assert_eq!(
+            drill["target"]["input"]["containerOverrides"][0]["command"],
+            json!([
+                "backup",
+                "drill",
+                "--from",
+                "s3://hcctl-dev-drops-111111111111/dumps/",
+                "--report",
+                "s3://hcctl-dev-drops-111111111111/drills/"
+            ])
+        );
+        assert!(desired(&c, Job::Ingest, "eu-west-3", &outputs()).is_none());
+        assert_eq!(c.schedule_name(Job::Drill), "hcctl-dev-drill");
     }
 }

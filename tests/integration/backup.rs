@@ -258,3 +258,135 @@ async fn an_unreachable_endpoint_exits_3_within_seconds() {
     let (code, v) = status_json(&env, &["--endpoint-url", "http://127.0.0.1:9"]);
     assert_eq!((code, &v["exit_code"]), (Some(2), &serde_json::json!(2)));
 }
+
+/// Issue 23, item 3: with `backup.dumps`, backup-status shows the logical layer — the newest dump
+/// under the drops bucket's `dumps/` and the newest restore drill's report under `drills/`, as
+/// a real `backup drill --report` stored it (FerretDB and the emulator's S3) — and is unhealthy
+/// when the drill failed, when none is there while one is scheduled, or when the dump is older
+/// than its schedule's interval plus the grace.
+#[tokio::test]
+async fn backup_status_shows_the_newest_dump_and_drill_and_judges_them() {
+    use crate::cloud::Bucket;
+    use crate::util::TestEnv;
+    let env = AwsEnv::new().await;
+    let mongo = TestEnv::new("status_logical").await;
+    let bucket = Bucket::new().await;
+    let csv = mongo.generate("a.csv", 300, 5);
+    let migrated = mongo.migrate(&csv, "patients", &[]);
+    let scheduled = std::fs::read_to_string(&env.config)
+        .expect("the test config")
+        .replacen(
+            "  selection:\n",
+            "  dumps:\n    schedule: cron(0 2 * * ? *)\n    drill_schedule: cron(0 5 ? * SUN *)\n  selection:\n",
+            1,
+        )
+        .replacen("tags:\n", &format!("drops:\n  bucket: {}\ntags:\n", bucket.name), 1);
+    env.write_config(&scheduled);
+
+    // Scheduled but nothing there yet: both named.
+    let (_, v) = status_json(&env, &[]);
+    let r = reasons(&v);
+    assert!(
+        r.iter().any(|x| x.starts_with(&format!(
+            "no logical dump under s3://{}/dumps/",
+            bucket.name
+        ))),
+        "{r:?}"
+    );
+    assert!(
+        r.iter()
+            .any(|x| x.starts_with("no restore drill report under")),
+        "{r:?}"
+    );
+
+    // A real drill: a new dump under dumps/, its report under drills/.
+    let out = mongo.run(&[
+        "backup",
+        "drill",
+        "--db",
+        &mongo.db,
+        "--to",
+        &bucket.url("dumps/"),
+        "--report",
+        &bucket.url("drills/"),
+        "--format",
+        "json",
+    ]);
+    assert_success(&out);
+    let drill: Value = serde_json::from_str(&stdout(&out)).expect("drill JSON");
+    let stored = drill["stored"]
+        .as_str()
+        .expect("where the report went")
+        .to_string();
+    let key = stored
+        .strip_prefix(&format!("s3://{}/", bucket.name))
+        .expect("in the bucket")
+        .to_string();
+    assert!(
+        key.starts_with(&format!("drills/{}-", mongo.db)) && key.ends_with("Z.json"),
+        "{key}"
+    );
+    assert_eq!(bucket.json(&key).await["ok"], true);
+    assert!(
+        bucket.encryption(&key).await.is_some(),
+        "the report is encrypted at rest"
+    );
+    let dump_name = drill["dump"]
+        .as_str()
+        .and_then(|d| d.trim_end_matches('/').rsplit('/').next())
+        .expect("the dump's name")
+        .to_string();
+
+    let (_, v) = status_json(&env, &[]);
+    let r = reasons(&v);
+    assert!(
+        !r.iter().any(|x| x.contains("dump") || x.contains("drill")),
+        "{r:?}"
+    );
+    let l = &v["logical"];
+    assert_eq!(l["dump_count"], 1, "{l}");
+    assert_eq!(l["last_dump"], dump_name.as_str(), "{l}");
+    assert_eq!(l["last_drill"]["ok"], true, "{l}");
+    assert_eq!(l["last_drill"]["report"], stored.as_str(), "{l}");
+    assert_eq!(l["last_drill"]["documents"], drill["documents"], "{l}");
+    assert!(
+        drill["documents"].as_u64().unwrap() >= migrated["inserted"].as_u64().unwrap(),
+        "{drill}"
+    );
+    assert_eq!(l["dump_max_age_seconds"], 26 * 3600);
+    assert_eq!(l["drill_max_age_seconds"], 7 * 86400 + 2 * 3600);
+    let text = stdout(&env.run(&["backup-status"]));
+    assert!(text.contains(&format!("newest {dump_name}")), "{text}");
+    assert!(text.contains("PASSED"), "{text}");
+
+    // Two days on, the daily dump is overdue (the weekly drill is not).
+    let later = (epoch_now() + 2 * 86400).to_string();
+    let (_, v) = status_json(&env, &["--now", &later]);
+    let r = reasons(&v);
+    assert!(
+        r.iter()
+            .any(|x| x.starts_with(&format!("the newest logical dump ({dump_name}) is 2d"))),
+        "{r:?}"
+    );
+    assert!(!r.iter().any(|x| x.contains("restore drill")), "{r:?}");
+
+    // A newer drill that failed makes it unhealthy, with the drill's own reason.
+    let mut failed = bucket.json(&key).await;
+    failed["ok"] = Value::Bool(false);
+    failed["problems"] = serde_json::json!(["the dump did not restore: digest differs"]);
+    bucket
+        .put(
+            &format!("drills/{}-29991231T000000Z.json", mongo.db),
+            failed.to_string().into_bytes(),
+        )
+        .await;
+    let (code, v) = status_json(&env, &[]);
+    assert_eq!(code, Some(1));
+    let r = reasons(&v);
+    assert!(
+        r.iter()
+            .any(|x| x.contains("FAILED: the dump did not restore: digest differs")),
+        "{r:?}"
+    );
+    mongo.drop_db().await;
+}

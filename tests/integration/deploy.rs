@@ -1757,3 +1757,222 @@ async fn ingest_schedule_runs_the_app_task_on_the_drops_bucket_and_follows_the_c
         .unwrap()
         .is_none());
 }
+
+/// Issue 23, item 4: `backup.dumps` makes deploy schedule `backup dump` into the drops bucket's
+/// `dumps/` and `backup drill` of the newest dump (its report under `drills/`), both on the
+/// app's latest revision under the scheduler role — described back; the bucket keeps dumps and
+/// drill reports `retention_days` (and a deleted or overwritten one as long, as a noncurrent
+/// version); the app role may list, read and write `dumps/` and write `drills/`, never delete.
+/// A second deploy changes nothing; dropping `drill_schedule` deletes that schedule only;
+/// dropping `backup.dumps` deletes the dump schedule, the scheduler role (no schedule is left)
+/// and the two lifecycle rules.
+#[tokio::test]
+async fn dump_and_drill_schedules_run_backup_on_the_drops_bucket_which_keeps_them() {
+    use hcctl::resources::{role, schedule};
+    let env = AwsEnv::new().await;
+    let base = empty_account_config_text(&env.project);
+    let dumps = "  dumps:\n    schedule: cron(0 2 * * ? *)\n    drill_schedule: cron(0 5 ? * SUN *)\n    timezone: Europe/Paris\n    retention_days: 7\n";
+    let with = |block: &str| base.replacen("  selection:\n", &format!("{block}  selection:\n"), 1);
+    env.write_config(&with(dumps));
+    let first = env.deploy(&[]);
+    let acts = actions(&first);
+    let (dump_name, drill_name) = (env.name("dump"), env.name("drill"));
+    for n in [&dump_name, &drill_name] {
+        assert_eq!(
+            acts.get(&format!("schedule {n}")).map(String::as_str),
+            Some("create"),
+            "{acts:?}"
+        );
+    }
+    assert!(
+        !acts.contains_key(&format!("schedule {}", env.name("ingest"))),
+        "{acts:?}"
+    );
+    assert_eq!(
+        acts.get(&format!("role {}", env.name("scheduler")))
+            .map(String::as_str),
+        Some("create"),
+        "{acts:?}"
+    );
+
+    // Described back.
+    let bucket = env.drops_bucket();
+    let (app_td, _) = task_definition::latest(&env.aws.ecs, &env.name("app"))
+        .await
+        .unwrap()
+        .expect("the app task definition");
+    let scheduler_role = role::observe(&env.aws.iam, &env.name("scheduler"))
+        .await
+        .unwrap()
+        .expect("the scheduler role");
+    for (name, expression, command) in [
+        (
+            &dump_name,
+            "cron(0 2 * * ? *)",
+            serde_json::json!(["backup", "dump", "--to", format!("s3://{bucket}/dumps/")]),
+        ),
+        (
+            &drill_name,
+            "cron(0 5 ? * SUN *)",
+            serde_json::json!([
+                "backup",
+                "drill",
+                "--from",
+                format!("s3://{bucket}/dumps/"),
+                "--report",
+                format!("s3://{bucket}/drills/")
+            ]),
+        ),
+    ] {
+        let got = env
+            .aws
+            .scheduler
+            .get_schedule()
+            .name(name)
+            .group_name(schedule::GROUP)
+            .send()
+            .await
+            .expect("the schedule");
+        assert_eq!(got.schedule_expression(), Some(expression));
+        assert_eq!(got.schedule_expression_timezone(), Some("Europe/Paris"));
+        assert_eq!(got.state().map(|s| s.as_str()), Some("ENABLED"));
+        let target = got.target().expect("a target");
+        assert_eq!(target.role_arn(), scheduler_role.arn);
+        let ecs = target.ecs_parameters().expect("ECS parameters");
+        assert_eq!(ecs.task_definition_arn(), app_td);
+        let input: Value = serde_json::from_str(target.input().expect("an input")).unwrap();
+        assert_eq!(
+            input,
+            serde_json::json!({"containerOverrides": [{"name": "app", "command": command}]}),
+            "{name}"
+        );
+    }
+
+    // The bucket keeps dumps and drill reports 7 days, and a replaced or deleted one as long.
+    let lifecycle =
+        |seen: &bucket::Observed| -> BTreeMap<String, (String, Option<i32>, Option<i32>)> {
+            seen.settings
+                .lifecycle
+                .iter()
+                .map(|r| {
+                    (
+                        r.id.clone(),
+                        (r.prefix.clone(), r.expire_days, r.noncurrent_days),
+                    )
+                })
+                .collect()
+        };
+    let seen = bucket::observe(&env.aws.s3, &bucket, false)
+        .await
+        .unwrap()
+        .expect("the drops bucket");
+    let rules = lifecycle(&seen);
+    assert_eq!(
+        rules["expire-dumps"],
+        ("dumps/".to_string(), Some(7), Some(7)),
+        "{rules:?}"
+    );
+    assert_eq!(
+        rules["expire-drills"],
+        ("drills/".to_string(), Some(7), Some(7)),
+        "{rules:?}"
+    );
+    assert_eq!(rules["expire-reports"].1, Some(30), "{rules:?}");
+    assert_eq!(seen.settings.versioning.as_deref(), Some("Enabled"));
+
+    // The app role: dumps/ listed, read and written, drills/ written; nothing deleted.
+    let app = role::observe(&env.aws.iam, &env.name("app-task"))
+        .await
+        .unwrap()
+        .expect("the app role")
+        .policy
+        .expect("its policy");
+    let by_sid: BTreeMap<String, Value> = app["Statement"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| (s["Sid"].as_str().unwrap().to_string(), s.clone()))
+        .collect();
+    let arn = format!("arn:aws:s3:::{bucket}");
+    assert_eq!(
+        by_sid["ListWhatItReads"]["Condition"]["StringLike"]["s3:prefix"],
+        serde_json::json!(["incoming/", "incoming/*", "dumps/", "dumps/*"])
+    );
+    assert_eq!(by_sid["ListWhatItReads"]["Resource"], arn);
+    assert_eq!(
+        by_sid["ReadAndWriteDumps"]["Resource"],
+        format!("{arn}/dumps/*")
+    );
+    assert_eq!(
+        by_sid["WriteDrillReports"]["Resource"],
+        format!("{arn}/drills/*")
+    );
+    assert!(!app.to_string().contains("Delete"), "{app}");
+
+    // Converged.
+    let again = env.deploy(&[]);
+    assert_eq!(mutating(&again), 0, "{again}");
+
+    // No drill schedule: that schedule goes, the dump's stays.
+    env.write_config(&with(
+        &dumps.replace("    drill_schedule: cron(0 5 ? * SUN *)\n", ""),
+    ));
+    let acts = actions(&env.deploy(&[]));
+    assert_eq!(
+        acts.get(&format!("schedule {drill_name}"))
+            .map(String::as_str),
+        Some("delete"),
+        "{acts:?}"
+    );
+    assert_eq!(
+        acts.get(&format!("schedule {dump_name}"))
+            .map(String::as_str),
+        Some("unchanged"),
+        "{acts:?}"
+    );
+    assert!(schedule::observe(&env.aws.scheduler, &drill_name)
+        .await
+        .unwrap()
+        .is_none());
+    assert!(schedule::observe(&env.aws.scheduler, &dump_name)
+        .await
+        .unwrap()
+        .is_some());
+
+    // No backup.dumps: the dump schedule, the scheduler role and the two rules go.
+    env.write_config(&base);
+    let acts = actions(&env.deploy(&[]));
+    assert_eq!(
+        acts.get(&format!("schedule {dump_name}"))
+            .map(String::as_str),
+        Some("delete"),
+        "{acts:?}"
+    );
+    assert_eq!(
+        acts.get(&format!("role {}", env.name("scheduler")))
+            .map(String::as_str),
+        Some("delete"),
+        "{acts:?}"
+    );
+    assert!(schedule::observe(&env.aws.scheduler, &dump_name)
+        .await
+        .unwrap()
+        .is_none());
+    let seen = bucket::observe(&env.aws.s3, &bucket, false)
+        .await
+        .unwrap()
+        .expect("the drops bucket");
+    let rules = lifecycle(&seen);
+    assert!(
+        !rules.contains_key("expire-dumps") && !rules.contains_key("expire-drills"),
+        "{rules:?}"
+    );
+    let app = role::observe(&env.aws.iam, &env.name("app-task"))
+        .await
+        .unwrap()
+        .expect("the app role")
+        .policy
+        .expect("its policy");
+    assert!(!app.to_string().contains("dumps/"), "{app}");
+    env.destroy(&[]);
+}

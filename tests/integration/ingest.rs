@@ -378,7 +378,7 @@ async fn killed_runner(env: &TestEnv, source: &str, location: &str) {
         &[&lease[..], &["--runner", "heir"]].concat(),
     );
     assert_success(&out);
-    assert_eq!(loaded(&heir), vec![location.to_string()]);
+    assert_eq!(loaded(&heir), vec![location.to_string()], "{heir}");
     assert_eq!(heir["files"][0]["attempt"], 2, "{heir}");
     assert_eq!(n(&heir, "rows_read"), 55_500);
     assert_eq!(n(&heir, "inserted") + settled, n(&once, "inserted"));
