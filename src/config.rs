@@ -556,6 +556,10 @@ pub struct Selection {
     pub resources: Vec<String>,
     #[serde(default)]
     pub tag_conditions: BTreeMap<String, String>,
+    /// Also protect the drops bucket (its exports, dumps and drill reports) with the plan: AWS
+    /// Backup for S3 (the bucket is versioned, as S3 backups require).
+    #[serde(default)]
+    pub drops_bucket: bool,
 }
 
 impl Config {

@@ -332,7 +332,7 @@ pub async fn dump(
     let db = &conn.db;
     let lease = writes::pause_writers(db, writers_wait).await?;
     tracing::debug!("writers paused");
-    let result = dump_paused(db, to, objects.as_ref()).await;
+    let result = dump_paused(db, to, objects.as_ref(), &lease).await;
     lease.end().await;
     let (dump, manifest) = result?;
     Ok(DumpReport {
@@ -342,10 +342,24 @@ pub async fn dump(
     })
 }
 
+/// A dump whose lease lapsed is never completed: hcctl's writers may have written meanwhile.
+fn still_paused(lease: &writes::Lease, dump: &Place) -> Result<(), Error> {
+    if lease.lost() {
+        return Err(Error::failed(format!(
+            "the dump lease lapsed while {dump} was written (no renewal for {} s: the process \
+             was paused, or the server unreachable), so hcctl's writers may have written \
+             meanwhile; no manifest was written (the dump is never loaded): run it again",
+            writes::LEASE.as_secs()
+        )));
+    }
+    Ok(())
+}
+
 async fn dump_paused(
     db: &Database,
     to: &Place,
     objects: Option<&ObjectTarget>,
+    lease: &writes::Lease,
 ) -> Result<(Place, Manifest), Error> {
     let started = bson::DateTime::now();
     let stamp = chrono_stamp(started);
@@ -372,6 +386,7 @@ async fn dump_paused(
     let mut writes_during_dump = false;
     let bar = output::row_progress("dumped");
     for name in &names {
+        still_paused(lease, &dump)?;
         tracing::debug!(collection = %name, "dumping");
         // Counted while the documents stream (on a server that scans to count, the two
         // overlap); compared with what was read and the count at the end.
@@ -430,6 +445,9 @@ async fn dump_paused(
         });
     }
     bar.finish_and_clear();
+    // Renewed once more, then checked: a lease lost at any point leaves no manifest.
+    lease.renew().await;
+    still_paused(lease, &dump)?;
     let manifest = Manifest {
         format: FORMAT.into(),
         database: db.name().to_string(),

@@ -261,7 +261,17 @@ pub async fn ingest(
                 report.files_skipped += 1;
                 continue;
             }
-            let writing = crate::writes::begin_writes(ledger.db(), args.write.dump_wait).await?;
+            let writing = match crate::writes::begin_writes(ledger.db(), args.write.dump_wait).await
+            {
+                Ok(w) => w,
+                // A long dump is no reason for a watcher to stop: the rest of this pass waits
+                // for the next one.
+                Err(Error::Busy(why)) if args.watch => {
+                    tracing::warn!("{why}; the watcher tries again at its next pass");
+                    break;
+                }
+                Err(e) => return Err(e),
+            };
             let result = take(
                 args,
                 &source,

@@ -54,7 +54,7 @@ impl Selection {
     }
 
     /// The selection the config asks for: the file system the deploy creates or adopts first,
-    /// then the config's extra `resources`, protected under the backup role (created or adopted).
+    /// the drops bucket with `drops_bucket`, then the config's extra `resources`, protected under the backup role (created or adopted).
     /// A value not known yet (a file system or role still to be created) is [`AFTER_APPLY`].
     pub fn desired(config: &Config, outputs: &Outputs) -> Selection {
         let s = &config.backup.selection;
@@ -63,6 +63,10 @@ impl Selection {
             None => Outputs::show(outputs.roles.get(&RoleKind::Backup)),
         };
         let mut resources = vec![Outputs::show(outputs.file_system_arn.as_ref())];
+        if s.drops_bucket {
+            let account = outputs.account_id.as_deref().unwrap_or(AFTER_APPLY);
+            resources.push(format!("arn:aws:s3:::{}", config.drops_bucket(account)));
+        }
         for r in &s.resources {
             if !resources.contains(r) {
                 resources.push(r.clone());
@@ -111,9 +115,14 @@ impl Selection {
 
 /// What the selection protects and with which role, found by read-only lookups (for
 /// backup-status and `backup run`, which do not deploy): the file system the config creates or
-/// adopts, and the backup role (adopted, or hcctl's when it exists).
+/// adopts, the account (for the drops bucket's name, when the selection protects it), and the
+/// backup role (adopted, or hcctl's when it exists).
 pub async fn resolve(aws: &Aws, config: &Config) -> Result<Outputs, AwsError> {
     let mut outputs = Outputs::default();
+    // The drops bucket's default name holds the account (GetCallerIdentity needs no permission).
+    if config.backup.selection.drops_bucket && config.drops.bucket.is_none() {
+        outputs.account_id = Some(crate::aws::account_id(aws).await?);
+    }
     if let Some(fs) = file_system::find(aws, config).await? {
         outputs.file_system_id = Some(fs.id);
         outputs.file_system_arn = Some(fs.arn);
@@ -365,6 +374,7 @@ mod tests {
             name: "s".into(),
             iam_role_arn: None,
             resources: Vec::new(),
+            drops_bucket: false,
             tag_conditions: tags
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -408,5 +418,34 @@ mod tests {
         let desired = narrowed.clone();
         assert_eq!(changes(&desired, Some(&old)).action, Action::Replace);
         assert_eq!(changes(&desired, Some(&narrowed)).action, Action::Unchanged);
+    }
+
+    #[test]
+    fn drops_bucket_adds_the_bucket_after_the_file_system_and_tags_it_for_the_conditions() {
+        let mut config = crate::config::tests_support::example_config();
+        let outputs = Outputs {
+            account_id: Some("111111111111".into()),
+            file_system_arn: Some("arn:aws:elasticfilesystem:eu-west-3:1:file-system/fs-1".into()),
+            ..Default::default()
+        };
+        let without = Selection::desired(&config, &outputs);
+        assert!(!without
+            .resources
+            .iter()
+            .any(|r| r.starts_with("arn:aws:s3")));
+        config.backup.selection.drops_bucket = true;
+        let with = Selection::desired(&config, &outputs);
+        assert_eq!(
+            with.resources[..2],
+            [
+                "arn:aws:elasticfilesystem:eu-west-3:1:file-system/fs-1".to_string(),
+                "arn:aws:s3:::hcctl-dev-drops-111111111111".to_string()
+            ]
+        );
+        let tags = crate::resources::bucket::desired_tags(&config);
+        for (k, v) in &config.backup.selection.tag_conditions {
+            assert_eq!(tags.get(k), Some(v), "{tags:?}");
+        }
+        assert!(!config.backup.selection.tag_conditions.is_empty());
     }
 }

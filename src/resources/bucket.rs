@@ -70,6 +70,16 @@ pub struct Observed {
     pub has_objects: Option<bool>,
 }
 
+/// The bucket's tags: the config's, and with `backup.selection.drops_bucket` the selection's tag
+/// conditions (which AWS Backup ANDs with the bucket's ARN).
+pub fn desired_tags(config: &Config) -> BTreeMap<String, String> {
+    let mut tags = config.tags.clone();
+    if config.backup.selection.drops_bucket {
+        tags.extend(config.backup.selection.tag_conditions.clone());
+    }
+    tags
+}
+
 /// The bucket the config wants, named for `account`.
 pub fn desired(config: &Config, account: &str) -> (String, Settings) {
     let name = config.drops_bucket(account);
@@ -114,7 +124,7 @@ pub fn desired(config: &Config, account: &str) -> (String, Settings) {
             expiring("expire-quarantine", QUARANTINE, outputs_days),
             expiring("expire-reports", REPORTS, outputs_days),
         ],
-        tags: config.tags.clone(),
+        tags: desired_tags(config),
     };
     let mut settings = settings;
     if let Some(d) = &config.backup.dumps {

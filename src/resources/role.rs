@@ -310,7 +310,7 @@ pub fn statements(config: &Config, role: RoleKind, region: &str, outputs: &Outpu
                     .filter(|r| r.starts_with("arn:aws:elasticfilesystem:"))
                     .cloned(),
             );
-            vec![
+            let mut out = vec![
                 json!({
                     "Sid": "BackUpTheFileSystem",
                     "Effect": "Allow",
@@ -334,9 +334,84 @@ pub fn statements(config: &Config, role: RoleKind, region: &str, outputs: &Outpu
                     "Action": "tag:GetResources",
                     "Resource": "*",
                 }),
-            ]
+            ];
+            if config.backup.selection.drops_bucket {
+                out.extend(drops_bucket_backup(config, region, account));
+            }
+            out
         }
     }
+}
+
+/// What AWS Backup needs to back up the drops bucket (AWS's S3 backup policy, scoped to this
+/// bucket, this region and account): read the bucket and every object version, keep its
+/// inventory configuration and change notifications, its managed EventBridge rules, and the
+/// bucket's KMS key through S3 only.
+fn drops_bucket_backup(config: &Config, region: &str, account: &str) -> Vec<Value> {
+    let bucket = format!("arn:aws:s3:::{}", config.drops_bucket(account));
+    let mut out = vec![
+        json!({
+            "Sid": "BackUpTheDropsBucket",
+            "Effect": "Allow",
+            "Action": [
+                "s3:GetInventoryConfiguration",
+                "s3:PutInventoryConfiguration",
+                "s3:ListBucketVersions",
+                "s3:ListBucket",
+                "s3:GetBucketVersioning",
+                "s3:GetBucketNotification",
+                "s3:PutBucketNotification",
+                "s3:GetBucketLocation",
+                "s3:GetBucketTagging",
+            ],
+            "Resource": bucket,
+        }),
+        json!({
+            "Sid": "ReadTheDropsObjects",
+            "Effect": "Allow",
+            "Action": [
+                "s3:GetObject",
+                "s3:GetObjectAcl",
+                "s3:GetObjectTagging",
+                "s3:GetObjectVersion",
+                "s3:GetObjectVersionAcl",
+                "s3:GetObjectVersionTagging",
+            ],
+            "Resource": format!("{bucket}/*"),
+        }),
+        json!({
+            "Sid": "TheBackupManagedRules",
+            "Effect": "Allow",
+            "Action": [
+                "events:DescribeRule",
+                "events:PutRule",
+                "events:EnableRule",
+                "events:DisableRule",
+                "events:DeleteRule",
+                "events:PutTargets",
+                "events:RemoveTargets",
+                "events:ListTargetsByRule",
+            ],
+            "Resource": format!("arn:aws:events:{region}:{account}:rule/AwsBackupManagedRule*"),
+        }),
+        // AWS requires "*": none of these is resource-scoped.
+        json!({
+            "Sid": "ListRulesBucketsAndMetrics",
+            "Effect": "Allow",
+            "Action": ["events:ListRules", "s3:ListAllMyBuckets", "cloudwatch:GetMetricData"],
+            "Resource": "*",
+        }),
+    ];
+    if let Some(key) = &config.drops.kms_key_arn {
+        out.push(json!({
+            "Sid": "DecryptTheDropsThroughS3",
+            "Effect": "Allow",
+            "Action": ["kms:Decrypt", "kms:DescribeKey"],
+            "Resource": key,
+            "Condition": {"StringEquals": {"kms:ViaService": format!("s3.{region}.amazonaws.com")}},
+        }));
+    }
+    out
 }
 
 /// The whole policy document, or `None` when the role needs no permission.
@@ -798,6 +873,39 @@ mod tests {
         );
         assert_eq!(statements[5]["Resource"], format!("{bucket}/drills/*"));
         assert!(!app.to_string().contains("s3:DeleteObject"), "{app}");
+        // The backup role reads the drops bucket only when the selection protects it.
+        let backup = policy(&config, RoleKind::Backup, "eu-west-3", &o).unwrap();
+        assert!(!backup.to_string().contains("arn:aws:s3"), "{backup}");
+        let mut protecting = config.clone();
+        protecting.backup.selection.drops_bucket = true;
+        protecting.drops.kms_key_arn = Some("arn:aws:kms:eu-west-3:111111111111:key/k-1".into());
+        let backup = policy(&protecting, RoleKind::Backup, "eu-west-3", &o).unwrap();
+        let by_sid = |sid: &str| {
+            backup["Statement"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|s| s["Sid"] == sid)
+                .cloned()
+                .unwrap_or_else(|| panic!("no {sid} in {backup}"))
+        };
+        assert_eq!(by_sid("BackUpTheDropsBucket")["Resource"], bucket);
+        assert_eq!(
+            by_sid("ReadTheDropsObjects")["Resource"],
+            format!("{bucket}/*")
+        );
+        assert_eq!(
+            by_sid("TheBackupManagedRules")["Resource"],
+            "arn:aws:events:eu-west-3:111111111111:rule/AwsBackupManagedRule*"
+        );
+        assert_eq!(
+            by_sid("DecryptTheDropsThroughS3")["Condition"]["StringEquals"]["kms:ViaService"],
+            "s3.eu-west-3.amazonaws.com"
+        );
+        let text = backup.to_string();
+        for never in ["s3:PutObject", "s3:DeleteObject", "s3:PutBucketPolicy"] {
+            assert!(!text.contains(never), "{never} in {text}");
+        }
         assert_eq!(
             ecr_repository("123456789012.dkr.ecr.eu-west-3.amazonaws.com/hcctl/app:0.1.0")
                 .as_deref(),

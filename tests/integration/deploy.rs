@@ -1976,3 +1976,120 @@ async fn dump_and_drill_schedules_run_backup_on_the_drops_bucket_which_keeps_the
     assert!(!app.to_string().contains("dumps/"), "{app}");
     env.destroy(&[]);
 }
+
+/// Issue 23, item 4: `backup.selection.drops_bucket` puts the drops bucket (exports, dumps,
+/// drill reports) in the AWS Backup selection after the file system, tags the bucket with the
+/// selection's tag conditions (which AWS Backup ANDs with the ARN), and gives the backup role
+/// read access to that bucket only; `backup run --wait` backs both up and backup-status is
+/// healthy. Without it again the selection is replaced without the bucket and the role's S3
+/// statements go.
+#[tokio::test]
+async fn the_selection_protects_the_drops_bucket_when_asked() {
+    use hcctl::resources::role;
+    let env = AwsEnv::new().await;
+    let base = empty_account_config_text(&env.project);
+    let with = base.replacen(
+        "  selection:\n",
+        "  selection:\n    drops_bucket: true\n",
+        1,
+    );
+    assert_ne!(with, base);
+    env.write_config(&with);
+    env.deploy(&[]);
+    let bucket = env.drops_bucket();
+    let bucket_arn = format!("arn:aws:s3:::{bucket}");
+    let fs = file_system::observe(&env.aws, &env.parsed_config())
+        .await
+        .unwrap()
+        .expect("the file system");
+    let plan = backup_plan::observe(&env.aws.backup, &env.name("daily"))
+        .await
+        .unwrap()
+        .expect("backup plan");
+    let sel = backup_selection::observe(&env.aws.backup, &plan.id, &env.name("data"))
+        .await
+        .unwrap()
+        .expect("selection");
+    assert_eq!(sel.resources, [fs.arn.clone(), bucket_arn.clone()]);
+    assert_eq!(
+        sel.conditions.get("Backup").map(String::as_str),
+        Some("daily")
+    );
+    let seen = bucket::observe(&env.aws.s3, &bucket, false)
+        .await
+        .unwrap()
+        .expect("the drops bucket");
+    assert_eq!(
+        seen.settings.tags.get("Backup").map(String::as_str),
+        Some("daily"),
+        "{:?}",
+        seen.settings.tags
+    );
+    let backup_role = role::observe(&env.aws.iam, &env.name("backup"))
+        .await
+        .unwrap()
+        .expect("the backup role");
+    let policy = backup_role.policy.expect("its policy");
+    let statement = |sid: &str| {
+        policy["Statement"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["Sid"] == sid)
+            .cloned()
+    };
+    let read = statement("BackUpTheDropsBucket").expect("the bucket statement");
+    assert_eq!(read["Resource"], bucket_arn.as_str());
+    let objects = statement("ReadTheDropsObjects").expect("the objects statement");
+    assert_eq!(objects["Resource"], format!("{bucket_arn}/*").as_str());
+    assert!(!policy.to_string().contains("s3:PutObject"), "{policy}");
+    let again = env.deploy(&[]);
+    assert_eq!(again["outcome"]["api_calls"]["mutating"], 0, "{again}");
+
+    // Backed up: one job per resource, both completed, and the verdict healthy.
+    let run = env.run(&["backup", "run", "--wait", "--format", "json"]);
+    assert_success(&run);
+    let report: Value = serde_json::from_str(&stdout(&run)).unwrap();
+    let mut backed_up: Vec<(String, String)> = report["jobs"]
+        .as_array()
+        .expect("jobs")
+        .iter()
+        .map(|j| {
+            (
+                j["resource_arn"].as_str().unwrap_or("").to_string(),
+                j["state"].as_str().unwrap_or("").to_string(),
+            )
+        })
+        .collect();
+    backed_up.sort();
+    let mut expected = vec![
+        (fs.arn.clone(), "COMPLETED".to_string()),
+        (bucket_arn.clone(), "COMPLETED".to_string()),
+    ];
+    expected.sort();
+    assert_eq!(backed_up, expected, "{report}");
+    let status = env.run(&["backup-status", "--format", "json"]);
+    assert_success(&status);
+
+    // Not asked any more: the selection without the bucket, the role without S3.
+    env.write_config(&base);
+    let acts = actions(&env.deploy(&[]));
+    assert_eq!(
+        acts.get(&format!("backup_selection {}", env.name("data")))
+            .map(String::as_str),
+        Some("replace"),
+        "{acts:?}"
+    );
+    let sel = backup_selection::observe(&env.aws.backup, &plan.id, &env.name("data"))
+        .await
+        .unwrap()
+        .expect("selection");
+    assert_eq!(sel.resources, std::slice::from_ref(&fs.arn));
+    let backup_role = role::observe(&env.aws.iam, &env.name("backup"))
+        .await
+        .unwrap()
+        .expect("the backup role");
+    let policy = backup_role.policy.expect("its policy").to_string();
+    assert!(!policy.contains("arn:aws:s3"), "{policy}");
+    env.destroy(&[&format!("--delete-data={}-dev", env.project)]);
+}

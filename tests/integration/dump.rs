@@ -376,6 +376,71 @@ async fn a_dump_waits_for_hcctls_writers_and_they_wait_for_it() {
     env.drop_db().await;
 }
 
+/// Issue 23 review: a lease document carries its holder's token and the server's times; once it
+/// lapsed and another holder took it over, the old holder's renewal fails (its lease is then
+/// `lost`, which makes a dump leave no manifest) and its end deletes nothing of the new holder's.
+#[tokio::test]
+async fn a_lease_taken_over_is_never_renewed_nor_deleted_by_its_old_holder() {
+    let env = TestEnv::new("lease_token").await;
+    let db = env.client.database(&env.db);
+    let leases = env.coll("_hcctl_writes");
+    let server_before = hcctl::writes::Clock::of(&db).await.now();
+    let lease = hcctl::writes::pause_writers(&db, Duration::from_secs(0))
+        .await
+        .expect("the dump lease");
+    let mine = leases
+        .find_one(doc! { "_id": "dump" })
+        .await
+        .expect("read the lease")
+        .expect("the lease document");
+    let token = mine.get_str("token").expect("a token").to_string();
+    assert_eq!(token.len(), 32, "{mine}");
+    let started = *mine.get_datetime("started").expect("started");
+    let expires = *mine.get_datetime("expires").expect("expires");
+    assert!(
+        (started.timestamp_millis() - server_before.timestamp_millis()).abs() < 5_000,
+        "{mine}"
+    );
+    let lease_ms = expires.timestamp_millis() - started.timestamp_millis();
+    assert!((89_000..=91_000).contains(&lease_ms), "{mine}");
+    assert!(lease.renew().await);
+    assert!(!lease.lost());
+
+    // Taken over by another dump (as after an expiry): its token now.
+    leases
+        .update_one(
+            doc! { "_id": "dump" },
+            doc! { "$set": { "token": "another-holder", "runner": "elsewhere:9" } },
+        )
+        .await
+        .expect("take over");
+    assert!(!lease.renew().await, "renewed a lease it no longer holds");
+    assert!(lease.lost());
+    lease.end().await;
+    let left = leases
+        .find_one(doc! { "_id": "dump" })
+        .await
+        .expect("read the lease")
+        .expect("the other holder's lease is still there");
+    assert_eq!(left.get_str("token").ok(), Some("another-holder"));
+    // An expired lease cannot be renewed by its holder either.
+    leases.delete_many(doc! {}).await.expect("clear");
+    let writer = hcctl::writes::begin_writes(&db, Duration::from_secs(0))
+        .await
+        .expect("a writer lease");
+    leases
+        .update_many(
+            doc! { "kind": "writer" },
+            doc! { "$set": { "expires": bson::DateTime::from_millis(0) } },
+        )
+        .await
+        .expect("expire");
+    assert!(!writer.renew().await);
+    assert!(writer.lost());
+    writer.end().await;
+    env.drop_db().await;
+}
+
 /// An ingest of several files with a dump taken in its middle: the dump holds whole files only,
 /// each recorded as done in the dumped ledger (its documents exactly the done files' inserts),
 /// and the ingest waited for it and then finished every file.

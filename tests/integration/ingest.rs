@@ -576,7 +576,15 @@ async fn watch_loads_each_export_as_it_arrives_and_stops_on_sigterm() {
         &folder.source(),
         "ingested",
         "watch",
-        &["--watch", "--interval", "300ms", "--format", "json"],
+        &[
+            "--watch",
+            "--interval",
+            "300ms",
+            "--format",
+            "json",
+            "--dump-wait",
+            "1s",
+        ],
     );
     let mut watcher = spawn(cmd);
     let (lines_tx, lines) = mpsc::channel::<String>();
@@ -608,6 +616,40 @@ async fn watch_loads_each_export_as_it_arrives_and_stops_on_sigterm() {
         assert_eq!(env.count("ingested", doc! {}).await, total);
     }
 
+    // A backup dump longer than --dump-wait: the watcher skips its passes, keeps watching,
+    // and loads the file once the dump has ended.
+    let leases = env.coll("_hcctl_writes");
+    let later =
+        bson::DateTime::from_system_time(std::time::SystemTime::now() + Duration::from_secs(120));
+    leases
+        .insert_one(
+            doc! { "_id": "dump", "kind": "dump", "runner": "elsewhere:3", "expires": later },
+        )
+        .await
+        .expect("insert a dump lease");
+    let generated = env.generate("third.csv", 200, 3);
+    let at = (&folder)
+        .put("third.csv", &std::fs::read(&generated).expect("read"))
+        .await;
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(
+        env.count("ingested", doc! {}).await,
+        total,
+        "written during a dump"
+    );
+    assert!(
+        watcher.try_wait().expect("the watcher's state").is_none(),
+        "the watcher stopped on a long dump"
+    );
+    leases
+        .delete_one(doc! { "_id": "dump" })
+        .await
+        .expect("end the dump");
+    let line: Value = serde_json::from_str(&next_line()).expect("one JSON object per line");
+    assert_eq!(line["file"], at.as_str(), "{line}");
+    assert_eq!(line["outcome"], "ingested", "{line}");
+    assert_eq!(n(&line["report"], "rows_read"), 200, "{line}");
+
     // SIGTERM between passes: it stops at once, with the signal's exit code.
     let pid = watcher.id().to_string();
     let killed = Command::new("kill")
@@ -618,7 +660,7 @@ async fn watch_loads_each_export_as_it_arrives_and_stops_on_sigterm() {
     let out = watcher.wait_with_output().expect("the watcher stops");
     assert_exit(&out, 143);
     let files = ledger(&env, "file").await;
-    assert_eq!(files.len(), 2);
+    assert_eq!(files.len(), 3);
     assert!(files.iter().all(|f| f.get_str("state") == Ok("done")));
     env.drop_db().await;
 }

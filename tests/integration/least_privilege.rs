@@ -214,8 +214,9 @@ async fn create_user(root: &aws_sdk_iam::Client, name: &str, policy: &Value) -> 
 }
 
 /// One project's config, written into `dir`: the empty-account config without the log group's
-/// KMS key (this emulator instance has none), with an ingest schedule and scheduled dumps and
-/// drills (their role, schedules and reports are part of the lifecycle).
+/// KMS key (this emulator instance has none), with an ingest schedule, scheduled dumps and
+/// drills (their role, schedules and reports are part of the lifecycle), and the drops bucket in
+/// the backup selection (backup run backs it up too).
 fn write_config(dir: &Path, project: &str) -> std::path::PathBuf {
     let text: String = empty_account_config_text(project)
         .lines()
@@ -225,7 +226,7 @@ fn write_config(dir: &Path, project: &str) -> std::path::PathBuf {
         .collect::<String>()
         .replacen(
             "  selection:\n",
-            "  dumps:\n    schedule: cron(0 2 * * ? *)\n    drill_schedule: cron(0 5 * * ? *)\n  selection:\n",
+            "  dumps:\n    schedule: cron(0 2 * * ? *)\n    drill_schedule: cron(0 5 * * ? *)\n  selection:\n    drops_bucket: true\n",
             1,
         );
     assert!(text.contains("  dumps:\n"), "{text}");
