@@ -366,10 +366,17 @@ pub struct BackupLoadArgs {
     #[command(flatten)]
     pub server: ServerArgs,
 
-    /// Drop the dump's collections in the target database first (a database that is not empty
-    /// is refused without it).
+    /// Replace the dump's collections in the target database (a database that is not empty is
+    /// refused without it): each is loaded and checked beside the live one first, then swapped
+    /// in; a load that fails leaves the live collections as they were. hcctl's writers are
+    /// paused meanwhile (as for a dump).
     #[arg(long)]
     pub drop: bool,
+
+    /// With --drop: how long to wait for the migrate and ingest runs writing to the database to
+    /// finish before the load starts; then exit 75, nothing loaded.
+    #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = parse_wait)]
+    pub writers_wait: Duration,
 
     /// A summary, or one JSON object.
     #[arg(long, value_enum, default_value_t = Format::Text)]

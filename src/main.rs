@@ -241,7 +241,8 @@ async fn run(
         }
         Command::Backup(BackupCommand::Load(args)) => {
             let dump = backup::dump::dump_place(&args.dump)?;
-            let report = backup::dump::load(&args.server, &dump, args.drop).await?;
+            let replace = args.drop.then_some(args.writers_wait);
+            let report = backup::dump::load(&args.server, &dump, replace).await?;
             emit(&report, args.format)
         }
         Command::Backup(BackupCommand::Drill(args)) => {

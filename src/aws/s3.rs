@@ -19,8 +19,18 @@ use bytes::Bytes;
 
 use super::{AwsError, Target};
 
-/// The size of each uploaded part (S3's minimum is 5 MiB, except for the last part).
+/// The size of the first thousand uploaded parts (S3's minimum is 5 MiB, except for the last).
 pub const PART_BYTES: usize = 8 * 1024 * 1024;
+
+/// S3's most parts in one upload.
+const MAX_PARTS: usize = 10_000;
+
+/// The size of part `number` (from 1): 8 MiB for the first thousand, 16 MiB for the next, … 80
+/// MiB for the last thousand — an object of up to 440,000 MiB (about 430 GiB) fits S3's 10,000
+/// parts of one upload, and the buffer never holds more than 80 MiB.
+pub fn part_bytes(number: usize) -> usize {
+    PART_BYTES * (1 + number.saturating_sub(1) / 1000)
+}
 
 /// Reconnections in a row without a byte of progress before a read gives up.
 const MAX_RESUMES: u32 = 6;
@@ -168,10 +178,21 @@ impl ObjectReader {
     /// Start reading `url` (one GetObject; its errors say whether the object or the permission
     /// is missing).
     pub async fn open(client: aws_sdk_s3::Client, url: S3Url) -> Result<ObjectReader, AwsError> {
+        Self::open_pinned(client, url, None).await
+    }
+
+    /// As [`ObjectReader::open`], only if the object still has ETag `pin` (read before): a
+    /// replaced object is a `PreconditionFailed` error, never other bytes.
+    pub async fn open_pinned(
+        client: aws_sdk_s3::Client,
+        url: S3Url,
+        pin: Option<&str>,
+    ) -> Result<ObjectReader, AwsError> {
         let out = client
             .get_object()
             .bucket(&url.bucket)
             .key(&url.key)
+            .set_if_match(pin.map(str::to_string))
             .send()
             .await
             .map_err(|e| AwsError::new(format!("opening {url}"), &e))?;
@@ -196,6 +217,11 @@ impl ObjectReader {
 
     pub fn length(&self) -> u64 {
         self.length
+    }
+
+    /// The object's ETag, from the first answer.
+    pub fn etag(&self) -> Option<&str> {
+        self.etag.as_deref()
     }
 
     /// The next body chunk, resuming the connection when it fails or ends early.
@@ -416,10 +442,16 @@ impl ObjectWriter {
         let Some(upload_id) = &self.upload_id else {
             return Err(io::Error::other("internal: the upload is finished"));
         };
-        let number = i32::try_from(self.parts.len() + 1)
+        let next = self.parts.len() + 1;
+        let number = i32::try_from(next)
             .ok()
-            .filter(|n| *n <= 10_000)
-            .ok_or_else(|| io::Error::other("an S3 upload has at most 10,000 parts"))?;
+            .filter(|_| next <= MAX_PARTS)
+            .ok_or_else(|| {
+                io::Error::other(
+                    "an S3 upload has at most 10,000 parts (about 430 GiB here): the object is \
+                     too large for one upload",
+                )
+            })?;
         let body = std::mem::replace(&mut self.buffer, Vec::with_capacity(PART_BYTES));
         let out = self
             .client
@@ -481,10 +513,11 @@ impl ObjectWriter {
 
 impl Write for ObjectWriter {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let room = PART_BYTES - self.buffer.len();
+        let size = part_bytes(self.parts.len() + 1);
+        let room = size.saturating_sub(self.buffer.len());
         let n = buf.len().min(room);
         self.buffer.extend_from_slice(&buf[..n]);
-        if self.buffer.len() >= PART_BYTES {
+        if self.buffer.len() >= size {
             wait(self.upload_part())??;
         }
         Ok(n)
@@ -521,6 +554,16 @@ impl Drop for ObjectWriter {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn parts_grow_every_thousand_so_a_large_object_fits_ten_thousand() {
+        assert_eq!(part_bytes(1), PART_BYTES);
+        assert_eq!(part_bytes(1000), PART_BYTES);
+        assert_eq!(part_bytes(1001), 2 * PART_BYTES);
+        assert_eq!(part_bytes(MAX_PARTS), 10 * PART_BYTES);
+        let total: usize = (1..=MAX_PARTS).map(part_bytes).sum();
+        assert_eq!(total, 440_000 * 1024 * 1024);
+    }
 
     #[test]
     fn parses_locations() {

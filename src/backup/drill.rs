@@ -290,7 +290,7 @@ pub async fn drill(args: &DrillArgs) -> Result<DrillReport, Error> {
         stored: None,
     };
     let restore = Instant::now();
-    match dump::load(&scratch_server, &place, false).await {
+    match dump::load(&scratch_server, &place, None).await {
         Ok(loaded) if loaded.dumped_from != args.server.db => report.problems.push(format!(
             "{} is a dump of {}, not of {}",
             place, loaded.dumped_from, args.server.db

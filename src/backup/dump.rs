@@ -38,8 +38,11 @@ pub const MANIFEST: &str = "manifest.json";
 const MAX_DOCUMENT: usize = 16 * 1024 * 1024 + 16 * 1024;
 /// The largest manifest read (a manifest is a few KiB per collection).
 const MAX_MANIFEST: u64 = 16 * 1024 * 1024;
-/// Documents per insert while loading.
+/// Documents per insert while loading, and the bytes a batch holds at most (with the channel's
+/// two batches in flight, what a load holds in memory whatever the documents' size; a single
+/// document larger than that is a batch of its own).
 const LOAD_BATCH: usize = 1000;
+const LOAD_BATCH_BYTES: usize = 8 * 1024 * 1024;
 
 /// Where dumps are: a folder, or an S3 prefix (ending with `/`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -88,14 +91,17 @@ impl Place {
     }
 
     /// Open `file` of this place for reading.
+    /// Open one file of the dump; for an object, also its ETag, and with `pin` only if it still
+    /// has that ETag (a file replaced since it was checked is refused, never read).
     async fn open(
         &self,
         file: &str,
         client: Option<&aws_sdk_s3::Client>,
-    ) -> Result<Box<dyn Read + Send>, Error> {
+        pin: Option<&str>,
+    ) -> Result<(Box<dyn Read + Send>, Option<String>), Error> {
         match (self.location(file), client) {
             (Location::File(path), _) => fs::File::open(&path)
-                .map(|f| Box::new(f) as Box<dyn Read + Send>)
+                .map(|f| (Box::new(f) as Box<dyn Read + Send>, None))
                 .map_err(|e| {
                     Error::usage(format!(
                         "cannot open {}: {}",
@@ -103,10 +109,21 @@ impl Place {
                         crate::migrate::read::io_reason(&e)
                     ))
                 }),
-            (Location::S3(url), Some(client)) => ObjectReader::open(client.clone(), url.clone())
-                .await
-                .map(|r| Box::new(r) as Box<dyn Read + Send>)
-                .map_err(|e| Error::usage(e.to_string())),
+            (Location::S3(url), Some(client)) => {
+                match ObjectReader::open_pinned(client.clone(), url.clone(), pin).await {
+                    Ok(r) => {
+                        let etag = r.etag().map(str::to_string);
+                        Ok((Box::new(r) as Box<dyn Read + Send>, etag))
+                    }
+                    Err(e) if e.code.as_deref() == Some("PreconditionFailed") => {
+                        Err(Error::failed(format!(
+                            "{url} was replaced after it was checked: nothing more is loaded \
+                             from it; run the load again"
+                        )))
+                    }
+                    Err(e) => Err(Error::usage(e.to_string())),
+                }
+            }
             (Location::S3(url), None) => {
                 Err(Error::failed(format!("internal: no S3 client for {url}")))
             }
@@ -265,13 +282,16 @@ fn is_file_safe(name: &str) -> bool {
         && !name.chars().any(char::is_control)
 }
 
-/// The collections a dump holds: all but the server's own and hcctl's leases.
+/// The collections a dump holds: all but the server's own, hcctl's leases and the staging
+/// collections of a `load --drop` in progress.
 async fn collections(db: &Database) -> Result<Vec<String>, Error> {
     let mut names = db
         .list_collection_names()
         .await
         .map_err(|e| failed_on("listing the collections of", db, "*", &e))?;
-    names.retain(|n| !n.starts_with("system.") && n != writes::COLLECTION);
+    names.retain(|n| {
+        !n.starts_with("system.") && n != writes::COLLECTION && !n.starts_with(STAGING_PREFIX)
+    });
     if let Some(bad) = names.iter().find(|n| !is_file_safe(n)) {
         return Err(Error::failed(format!(
             "the collection {bad:?} of {} cannot be dumped: its name is not usable as a file name \
@@ -283,10 +303,17 @@ async fn collections(db: &Database) -> Result<Vec<String>, Error> {
     Ok(names)
 }
 
+/// Reads of a dump go to the primary whatever the URI's read preference: a lagging secondary
+/// could lack the last writes hcctl's writers made before they paused.
+fn primary() -> mongodb::options::SelectionCriteria {
+    mongodb::options::SelectionCriteria::ReadPreference(mongodb::options::ReadPreference::Primary)
+}
+
 /// The collection's document count from its metadata (O(1) on MongoDB; FerretDB 1.x scans).
 async fn estimated_count(db: &Database, name: &str) -> Result<u64, Error> {
     db.collection::<Document>(name)
         .estimated_document_count()
+        .selection_criteria(primary())
         .await
         .map_err(|e| failed_on("counting", db, name, &e))
 }
@@ -402,6 +429,7 @@ async fn dump_paused(
             .collection::<RawDocumentBuf>(name)
             .find(doc! {})
             .batch_size(1000)
+            .selection_criteria(primary())
             .await
             .map_err(|e| read_failed(db, name, &e))?;
         let (mut documents, mut bytes, mut digest) = (0u64, 0u64, SetDigest::default());
@@ -573,7 +601,7 @@ pub async fn read_manifest(
     dump: &Place,
     client: Option<&aws_sdk_s3::Client>,
 ) -> Result<Manifest, Error> {
-    let reader = dump.open(MANIFEST, client).await.map_err(|e| {
+    let (reader, _) = dump.open(MANIFEST, client, None).await.map_err(|e| {
         Error::usage(format!(
             "{dump} is not a complete dump: its {MANIFEST} cannot be read ({e}); a dump that \
              was interrupted has none; nothing was loaded"
@@ -649,13 +677,16 @@ fn next_document(r: &mut impl Read) -> io::Result<Option<RawDocumentBuf>> {
 
 /// Stream one collection file of a dump, handing each document to `each` (on a blocking
 /// thread), then `None` at its end; returns its count and digest. `each` returning false stops.
+/// Read one collection's file document by document (`each` gets `None` at the end; `false`
+/// stops): its count, digest and, for an object, its ETag (with `pin`: only that version).
 async fn scan(
     dump: &Place,
     c: &DumpedCollection,
     client: Option<&aws_sdk_s3::Client>,
+    pin: Option<&str>,
     mut each: impl FnMut(Option<RawDocumentBuf>) -> bool + Send + 'static,
-) -> Result<(u64, SetDigest), Error> {
-    let reader = dump.open(&c.file, client).await?;
+) -> Result<(u64, SetDigest, Option<String>), Error> {
+    let (reader, etag) = dump.open(&c.file, client, pin).await?;
     let where_ = dump.location(&c.file).to_string();
     tokio::task::spawn_blocking(move || {
         let mut gz = io::BufReader::with_capacity(1 << 16, MultiGzDecoder::new(reader));
@@ -677,7 +708,7 @@ async fn scan(
                 break;
             }
         }
-        Ok((n, digest))
+        Ok((n, digest, etag))
     })
     .await
     .map_err(|e| Error::failed(format!("internal: reader task: {e}")))?
@@ -705,12 +736,13 @@ fn check_against(
     Ok(())
 }
 
-/// `hcctl backup load`: check the whole dump, then load it into `db` (empty, or emptied of the
-/// dump's collections with `drop`), rebuild the indexes, read every collection back.
+/// `hcctl backup load`: check the whole dump, then load it into `db` — empty, or with
+/// `replace` (`--drop`, and how long to wait for hcctl's writers) beside the live collections,
+/// swapped in once checked — rebuild the indexes, read every collection back.
 pub async fn load(
     server: &crate::cli::ServerArgs,
     dump: &Place,
-    drop: bool,
+    replace: Option<std::time::Duration>,
 ) -> Result<LoadReport, Error> {
     let clock = Instant::now();
     let client = match dump {
@@ -721,73 +753,35 @@ pub async fn load(
     let conn = mongo::connect(server).await?;
     let db = &conn.db;
 
-    // The target: empty, or --drop.
-    let present = collections(db).await?;
-    let mut in_use = Vec::new();
-    for name in &present {
-        if estimated_count(db, name).await? > 0 {
-            in_use.push(name.clone());
-        }
-    }
-    if !in_use.is_empty() && !drop {
-        return Err(Error::usage(format!(
-            "the database {} is not empty ({}); load into a new database, or give --drop to \
-             replace the dump's collections (nothing was written)",
-            db.name(),
-            in_use.join(", ")
-        )));
-    }
-
     // 1. The whole dump, checked before any write.
+    // The version of each object checked is the one loaded (pinned by its ETag).
+    let mut pins = std::collections::BTreeMap::new();
     for c in &manifest.collections {
-        let (n, digest) = scan(dump, c, client.as_ref(), |_| true).await?;
+        let (n, digest, etag) = scan(dump, c, client.as_ref(), None, |_| true).await?;
         check_against(c, n, digest, &format!("{dump}{}: collection", c.file))
             .map_err(|e| Error::usage(format!("{e}; nothing was loaded from this dump")))?;
+        pins.insert(c.name.clone(), etag);
     }
 
-    // 2. Load; a failure drops what this load wrote.
-    if drop {
-        for c in &manifest.collections {
-            drop_collection(db, &c.name).await?;
-        }
-    }
-    let bar = output::row_bar("loaded", manifest.documents());
-    let mut loaded = Vec::new();
-    let result = async {
-        for c in &manifest.collections {
-            load_collection(db, dump, c, client.as_ref(), &bar).await?;
-            let indexes = rebuild_indexes(db, c).await?;
-            loaded.push((c.name.clone(), indexes));
-        }
-        Ok::<_, Error>(())
-    }
+    // Replacing: hcctl's writers paused (an ingest writing into a collection being swapped
+    // would lose its rows with the old one).
+    let lease = match replace {
+        Some(wait) => Some(writes::pause_writers(db, wait).await?),
+        None => None,
+    };
+    let result = load_checked(
+        db,
+        dump,
+        &manifest,
+        client.as_ref(),
+        &pins,
+        replace.is_some(),
+    )
     .await;
-    bar.finish_and_clear();
-    if let Err(e) = result {
-        for c in &manifest.collections {
-            let _ = db.collection::<Document>(&c.name).drop().await;
-        }
-        return Err(Error::failed(format!(
-            "{e}; the collections this load wrote were dropped again: run it again"
-        )));
+    if let Some(lease) = lease {
+        lease.end().await;
     }
-
-    // 3. Read back.
-    let mut collections_out = Vec::new();
-    for (c, (_, indexes)) in manifest.collections.iter().zip(&loaded) {
-        let (n, digest) = read_back(db, &c.name).await?;
-        check_against(c, n, digest, &format!("{}: collection", db.name())).map_err(|e| {
-            Error::failed(format!(
-                "{e} after loading; the server did not store the dump as it is"
-            ))
-        })?;
-        collections_out.push(LoadedCollection {
-            name: c.name.clone(),
-            documents: n,
-            indexes: *indexes,
-            verified: true,
-        });
-    }
+    let collections_out = result?;
     Ok(LoadReport {
         dump: dump.to_string(),
         database: db.name().to_string(),
@@ -799,6 +793,138 @@ pub async fn load(
     })
 }
 
+/// The collection a `--drop` load fills and checks before it takes the live one's place.
+fn staging_name(name: &str) -> String {
+    format!("{STAGING_PREFIX}{name}")
+}
+
+/// Prefix of the staging collections (never dumped).
+const STAGING_PREFIX: &str = "_hcctl_load_";
+
+/// Load a checked dump: into the target's names when it is empty; with `replace`, into staging
+/// collections, read back, then swapped in one by one (drop the live one, rename the staged).
+async fn load_checked(
+    db: &Database,
+    dump: &Place,
+    manifest: &Manifest,
+    client: Option<&aws_sdk_s3::Client>,
+    pins: &std::collections::BTreeMap<String, Option<String>>,
+    replace: bool,
+) -> Result<Vec<LoadedCollection>, Error> {
+    // The target: empty, or replaced.
+    let present = collections(db).await?;
+    let mut in_use = Vec::new();
+    for name in &present {
+        if estimated_count(db, name).await? > 0 {
+            in_use.push(name.clone());
+        }
+    }
+    if !in_use.is_empty() && !replace {
+        return Err(Error::usage(format!(
+            "the database {} is not empty ({}); load into a new database, or give --drop to \
+             replace the dump's collections (nothing was written)",
+            db.name(),
+            in_use.join(", ")
+        )));
+    }
+    let target = |name: &str| {
+        if replace {
+            staging_name(name)
+        } else {
+            name.to_string()
+        }
+    };
+    // 2. Load; a failure drops what this load wrote (with --drop: the staging collections, the
+    // live ones untouched).
+    if replace {
+        for c in &manifest.collections {
+            drop_collection(db, &staging_name(&c.name)).await?;
+        }
+    }
+    let bar = output::row_bar("loaded", manifest.documents());
+    let mut loaded = Vec::new();
+    let result = async {
+        for c in &manifest.collections {
+            let into = target(&c.name);
+            let pin = pins.get(&c.name).cloned().flatten();
+            load_collection(db, &into, dump, c, client, pin.as_deref(), &bar).await?;
+            let indexes = rebuild_indexes(db, &into, c).await?;
+            loaded.push((c.name.clone(), indexes));
+        }
+        Ok::<_, Error>(())
+    }
+    .await;
+    bar.finish_and_clear();
+    let drop_written = || async {
+        for c in &manifest.collections {
+            let _ = db.collection::<Document>(&target(&c.name)).drop().await;
+        }
+    };
+    if let Err(e) = result {
+        drop_written().await;
+        let kept = if replace {
+            "; the live collections were not touched"
+        } else {
+            ""
+        };
+        return Err(Error::failed(format!(
+            "{e}; the collections this load wrote were dropped again{kept}: run it again"
+        )));
+    }
+
+    // 3. Read back.
+    let mut out = Vec::new();
+    for (c, (_, indexes)) in manifest.collections.iter().zip(&loaded) {
+        let (n, digest) = read_back(db, &target(&c.name)).await?;
+        if let Err(e) = check_against(c, n, digest, &format!("{}: collection", db.name())) {
+            if replace {
+                drop_written().await;
+            }
+            return Err(Error::failed(format!(
+                "{e} after loading; the server did not store the dump as it is"
+            )));
+        }
+        out.push(LoadedCollection {
+            name: c.name.clone(),
+            documents: n,
+            indexes: *indexes,
+            verified: true,
+        });
+    }
+
+    // 4. With --drop: swap each checked collection in.
+    if replace {
+        let admin = db.client().database("admin");
+        for (i, c) in manifest.collections.iter().enumerate() {
+            let staged = staging_name(&c.name);
+            let swapped = async {
+                drop_collection(db, &c.name).await?;
+                admin
+                    .run_command(doc! {
+                        "renameCollection": format!("{}.{staged}", db.name()),
+                        "to": format!("{}.{}", db.name(), c.name),
+                    })
+                    .await
+                    .map_err(|e| failed_on("renaming the loaded copy onto", db, &c.name, &e))
+            }
+            .await;
+            if let Err(e) = swapped {
+                let rest: Vec<String> = manifest.collections[i..]
+                    .iter()
+                    .map(|c| staging_name(&c.name))
+                    .collect();
+                return Err(Error::failed(format!(
+                    "{e}; {i} collection(s) were replaced, the loaded and checked copies of the \
+                     others are in {} ({}): rename them by hand, or run the load again",
+                    db.name(),
+                    rest.join(", ")
+                )));
+            }
+        }
+    }
+    Ok(out)
+}
+
 async fn drop_collection(db: &Database, name: &str) -> Result<(), Error> {
     db.collection::<Document>(name)
         .drop()
@@ -808,18 +934,26 @@ async fn drop_collection(db: &Database, name: &str) -> Result<(), Error> {
 
 async fn load_collection(
     db: &Database,
+    into: &str,
     dump: &Place,
     c: &DumpedCollection,
     client: Option<&aws_sdk_s3::Client>,
+    pin: Option<&str>,
     bar: &indicatif::ProgressBar,
 ) -> Result<(), Error> {
-    let coll = db.collection::<RawDocumentBuf>(&c.name);
+    let coll = db.collection::<RawDocumentBuf>(into);
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<RawDocumentBuf>>(2);
     let mut batch = Vec::with_capacity(LOAD_BATCH);
-    let reading = scan(dump, c, client, move |d| {
+    let mut bytes = 0usize;
+    let reading = scan(dump, c, client, pin, move |d| {
         let end = d.is_none();
-        batch.extend(d);
-        if batch.len() >= LOAD_BATCH || (end && !batch.is_empty()) {
+        if let Some(d) = d {
+            bytes += d.as_bytes().len();
+            batch.push(d);
+        }
+        let full = batch.len() >= LOAD_BATCH || bytes >= LOAD_BATCH_BYTES;
+        if full || (end && !batch.is_empty()) {
+            bytes = 0;
             let full = std::mem::replace(&mut batch, Vec::with_capacity(LOAD_BATCH));
             return tx.blocking_send(full).is_ok();
         }
@@ -840,7 +974,7 @@ async fn load_collection(
     written
 }
 
-async fn rebuild_indexes(db: &Database, c: &DumpedCollection) -> Result<usize, Error> {
+async fn rebuild_indexes(db: &Database, into: &str, c: &DumpedCollection) -> Result<usize, Error> {
     let mut specs = Vec::new();
     for spec in &c.indexes {
         let Ok(Bson::Document(mut d)) = Bson::try_from(spec.clone()) else {
@@ -860,9 +994,9 @@ async fn rebuild_indexes(db: &Database, c: &DumpedCollection) -> Result<usize, E
         return Ok(0);
     }
     let n = specs.len();
-    db.run_command(doc! { "createIndexes": &c.name, "indexes": specs })
+    db.run_command(doc! { "createIndexes": into, "indexes": specs })
         .await
-        .map_err(|e| failed_on("creating the indexes of", db, &c.name, &e))?;
+        .map_err(|e| failed_on("creating the indexes of", db, into, &e))?;
     Ok(n)
 }
 

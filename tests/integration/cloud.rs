@@ -523,3 +523,42 @@ async fn three_concurrent_shards_add_up_to_one_unsharded_run() {
     assert_success(&out);
     env.drop_db().await;
 }
+
+/// Issue 23 review: an object read a second time (a dump file, checked and then loaded) is
+/// pinned by the ETag of the first read: the same version reads, a replaced one is refused with
+/// `PreconditionFailed`, never other bytes.
+#[tokio::test]
+async fn a_pinned_read_refuses_an_object_replaced_since() {
+    use std::io::Read;
+    let bucket = Bucket::new().await;
+    bucket
+        .put("dumps/x.bson.gz", b"first version".to_vec())
+        .await;
+    let url = hcctl::aws::s3::S3Url::parse(&bucket.url("dumps/x.bson.gz"))
+        .expect("an s3 URL")
+        .expect("a valid one");
+    let first = hcctl::aws::s3::ObjectReader::open(bucket.aws.s3.clone(), url.clone())
+        .await
+        .expect("open");
+    let etag = first.etag().expect("an ETag").to_string();
+    let same =
+        hcctl::aws::s3::ObjectReader::open_pinned(bucket.aws.s3.clone(), url.clone(), Some(&etag))
+            .await
+            .expect("the same version opens");
+    let bytes = tokio::task::spawn_blocking(move || {
+        let mut v = Vec::new();
+        let mut same = same;
+        same.read_to_end(&mut v).map(|_| v)
+    })
+    .await
+    .expect("reader task")
+    .expect("read");
+    assert_eq!(bytes, b"first version");
+    bucket
+        .put("dumps/x.bson.gz", b"second version".to_vec())
+        .await;
+    let replaced =
+        hcctl::aws::s3::ObjectReader::open_pinned(bucket.aws.s3.clone(), url, Some(&etag)).await;
+    let err = replaced.err().expect("a replaced object is refused");
+    assert_eq!(err.code.as_deref(), Some("PreconditionFailed"), "{err}");
+}

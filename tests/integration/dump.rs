@@ -276,6 +276,53 @@ async fn damaged_cut_or_incomplete_dumps_are_refused_with_nothing_written() {
         "{}",
         stderr(&out)
     );
+    // The live collection changed since (one more document): a --drop whose load fails (an
+    // index the data cannot satisfy, added to the manifest) leaves it exactly as it was, with
+    // no staging collection left; a good one replaces it.
+    let live = env
+        .client
+        .database(&target)
+        .collection::<Document>("patients");
+    live.insert_one(doc! { "_id": "written-after-the-dump" })
+        .await
+        .expect("insert");
+    let unsatisfiable = env.dir.path().join("unsatisfiable");
+    copy_dump(&good, &unsatisfiable);
+    let manifest_path = unsatisfiable.join("manifest.json");
+    let mut manifest: Value =
+        serde_json::from_slice(&std::fs::read(&manifest_path).expect("read")).expect("JSON");
+    let patients = manifest["collections"]
+        .as_array_mut()
+        .expect("collections")
+        .iter_mut()
+        .find(|c| c["name"] == "patients")
+        .expect("patients in the manifest");
+    patients["indexes"]
+        .as_array_mut()
+        .expect("indexes")
+        .push(serde_json::json!({"key": {"Gender": 1}, "name": "Gender_1", "unique": true}));
+    std::fs::write(&manifest_path, manifest.to_string()).expect("write");
+    let out = load(
+        &env,
+        unsatisfiable.to_str().expect("utf-8"),
+        &target,
+        &["--drop"],
+    );
+    assert_exit(&out, 1);
+    assert!(
+        stderr(&out).contains("the live collections were not touched"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(
+        live.count_documents(doc! {}).await.expect("count"),
+        stored + 1
+    );
+    assert_eq!(
+        collections_of(&env, &target).await,
+        ["_hcctl_writes", "patients"],
+        "the leases (the writers were paused) and the data, no staging collection"
+    );
     let out = load(
         &env,
         good.join("manifest.json").to_str().expect("utf-8"),
@@ -283,14 +330,17 @@ async fn damaged_cut_or_incomplete_dumps_are_refused_with_nothing_written() {
         &["--drop"],
     );
     assert_success(&out);
+    assert_eq!(live.count_documents(doc! {}).await.expect("count"), stored);
     assert_eq!(
-        env.client
-            .database(&target)
-            .collection::<Document>("patients")
-            .count_documents(doc! {})
+        live.count_documents(doc! { "_id": "written-after-the-dump" })
             .await
             .expect("count"),
-        stored
+        0
+    );
+    assert_eq!(
+        collections_of(&env, &target).await,
+        ["_hcctl_writes", "patients"],
+        "the leases (the writers were paused) and the data, no staging collection"
     );
     drop_database(&env, &target).await;
     env.drop_db().await;
