@@ -85,7 +85,8 @@ pub enum Command {
     /// Converge AWS to infra/hcctl.yaml, from an empty account: security groups, MongoDB's
     /// encrypted EFS file system (mount targets, access point), log groups, generated secrets,
     /// least-privilege IAM roles, the ECS cluster, task definitions and the MongoDB service
-    /// (reachable as mongo.<namespace> through Cloud Map), AWS Backup vault, plan and selection.
+    /// (reachable as mongo.<namespace> through Cloud Map), AWS Backup vault, plan and selection;
+    /// with `alerts`, an encrypted SNS topic, its subscriptions and the CloudWatch alarms.
     ///
     /// Prints the plan (one line per resource: create / update / replace / unchanged, with what
     /// changes), applies it, then follows the MongoDB service until it is stable (--no-wait to
@@ -104,6 +105,29 @@ pub enum Command {
     /// Print the task definitions rendered from task-definitions/*.json and the config, as
     /// `aws ecs register-task-definition --cli-input-json` takes them. No AWS call.
     Render(RenderArgs),
+    /// Show the log of MongoDB's or the app's tasks (CloudWatch Logs), each line with its time
+    /// and task; --follow keeps printing new lines as they arrive.
+    ///
+    /// The streams with the newest events come first (at most 100, the container's only: the
+    /// awslogs streams <prefix>/<container>/<task id> of its task definition); their events of
+    /// the --since window are printed in time order. --follow polls with backoff (1 s, up to
+    /// 10 s while nothing comes) and picks up tasks started meanwhile; Ctrl-C stops it.
+    ///
+    /// Exit codes: 0 done (also when there was nothing to show); 1 AWS refused a call; 2 usage
+    /// error or no such log group (run deploy); 3 AWS cannot be reached.
+    Logs(LogsArgs),
+    /// One screen: is everything well? The MongoDB service (desired / running / pending, its
+    /// deployments and last events), every alarm hcctl manages with its state (ALARM first),
+    /// the app's recent runs (the last lines of its JSON log in the last 24 hours: command, exit
+    /// code, rows), and the verdict of backup-status.
+    ///
+    /// With --ledger, the ingest ledger too (from MongoDB).
+    ///
+    /// Exit codes: 0 all is well; 1 something needs attention (an alarm in ALARM, the service
+    /// below its desired count or its rollout failed, backups unhealthy, a parked file), each
+    /// named, or the server of --ledger cannot be read; 2 usage error; 3 AWS cannot be reached
+    /// or refused a read.
+    Status(StatusArgs),
     /// Print the IAM policy that whoever runs deploy, destroy, run, backup-status and backup run
     /// for this config needs: the actions hcctl calls, on the resources the config names.
     ///
@@ -545,6 +569,62 @@ pub fn parse_account_id(s: &str) -> Result<String, String> {
     } else {
         Err(format!("'{s}' is not an AWS account id (12 digits)"))
     }
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    #[command(flatten)]
+    pub aws: AwsArgs,
+
+    /// Also read the ingest ledger from MongoDB (--uri, or HCCTL_MONGODB_URI: the reader
+    /// account is enough): files done, failed, parked and in progress; a parked file needs
+    /// attention. Without it, no database connection is made.
+    #[arg(long)]
+    pub ledger: bool,
+
+    /// The ledger collection, with --ledger.
+    #[arg(long, value_name = "COLLECTION", default_value = "_ingest")]
+    pub ledger_collection: String,
+
+    #[command(flatten)]
+    pub server: ServerArgs,
+
+    /// A readable screen, or one JSON object (`healthy`, `attention`, `service`, `alarms`,
+    /// `runs`, `backup`).
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+}
+
+#[derive(Debug, Args)]
+pub struct LogsArgs {
+    /// Whose log: MongoDB's service tasks or the app's (migrate, verify, ingest, backup dump).
+    #[arg(value_parser = ["mongo", "app"])]
+    pub container: String,
+
+    #[command(flatten)]
+    pub aws: AwsArgs,
+
+    /// Keep printing new events until stopped (Ctrl-C).
+    #[arg(long, short = 'f')]
+    pub follow: bool,
+
+    /// Events from this long ago (e.g. 10m, 1h, 2d).
+    #[arg(long, default_value = "1h", value_parser = parse_duration)]
+    pub since: Duration,
+
+    /// Only events containing this text (case-sensitive; sent to CloudWatch as a quoted
+    /// phrase, and checked here too).
+    #[arg(long, value_name = "TEXT")]
+    pub filter: Option<String>,
+
+    /// Only the task(s) whose id starts with this (a task id, a prefix of one, or a task ARN).
+    #[arg(long, value_name = "ID")]
+    pub task: Option<String>,
+
+    /// One line per event (time, task, message), or JSON Lines: one object per event with
+    /// timestamp, task, stream and message.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
 }
 
 #[derive(Debug, Args)]

@@ -55,6 +55,10 @@ pub struct Config {
     /// `ingest`: a schedule on which ECS runs `hcctl ingest` over the drops bucket's `incoming/`.
     #[serde(default)]
     pub ingest: Ingest,
+    /// `alerts`: an encrypted SNS topic, its subscriptions, and the CloudWatch alarms that
+    /// notify it; absent: no alerting.
+    #[serde(default)]
+    pub alerts: Option<Alerts>,
     /// The database's technical accounts, for `hcctl db-users apply`.
     #[serde(default)]
     pub database: Option<DatabaseAccounts>,
@@ -83,6 +87,80 @@ pub struct Account {
     pub password_env: Option<String>,
     #[serde(default)]
     pub password_file: Option<PathBuf>,
+}
+
+/// `alerts`: where the alarms notify, and when they fire.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Alerts {
+    /// The SNS topic's name (default `<project>-<environment>-alerts`).
+    #[serde(default)]
+    pub topic: Option<String>,
+    /// A customer-managed KMS key for the topic; default: the key hcctl creates
+    /// (`alias/<project>-<environment>-alerts`, rotated yearly), because CloudWatch and AWS
+    /// Backup cannot publish to a topic encrypted with the AWS-managed `alias/aws/sns`. A key
+    /// named here must let `cloudwatch.amazonaws.com` and `backup.amazonaws.com` use it.
+    #[serde(default)]
+    pub kms_key_arn: Option<String>,
+    /// Email addresses to notify (each confirms the subscription from the mail AWS sends).
+    #[serde(default)]
+    pub email: Vec<String>,
+    /// HTTPS endpoints to notify (each confirms the subscription SNS posts to it).
+    #[serde(default)]
+    pub https: Vec<String>,
+    /// AWS Backup's own notifications of the vault (failed and expired jobs, failed restores
+    /// and copies) to the topic too.
+    #[serde(default = "yes")]
+    pub vault_notifications: bool,
+    #[serde(default)]
+    pub thresholds: Thresholds,
+}
+
+/// When the alarms fire.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Thresholds {
+    /// MongoDB's task CPU, percent of its reservation, averaged over 15 minutes (default 80).
+    #[serde(default = "default_percent")]
+    pub mongo_cpu_percent: f64,
+    /// MongoDB's task memory, percent of its reservation, over 15 minutes (default 80).
+    #[serde(default = "default_percent")]
+    pub mongo_memory_percent: f64,
+    /// A run (migrate, or one file of ingest) rejecting more than this share of its rows
+    /// (0-1; default 0.05).
+    #[serde(default = "default_rejected_share")]
+    pub rejected_share: f64,
+    /// How long past the backup plan's interval the newest completed backup may be (hours;
+    /// default 2: 26 h for a daily plan).
+    #[serde(default = "default_backup_grace_hours")]
+    pub backup_grace_hours: u32,
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn default_percent() -> f64 {
+    80.0
+}
+
+fn default_rejected_share() -> f64 {
+    0.05
+}
+
+fn default_backup_grace_hours() -> u32 {
+    2
+}
+
+impl Default for Thresholds {
+    fn default() -> Thresholds {
+        Thresholds {
+            mongo_cpu_percent: default_percent(),
+            mongo_memory_percent: default_percent(),
+            rejected_share: default_rejected_share(),
+            backup_grace_hours: default_backup_grace_hours(),
+        }
+    }
 }
 
 /// The roles `db-users` may grant: the database-level built-ins, nothing cluster-wide.
@@ -689,6 +767,9 @@ impl Config {
             );
         }
         network_problems(&mut p, &self.network);
+        if let Some(a) = &self.alerts {
+            alerts_problems(&mut p, a, &self.alerts_topic());
+        }
         let ns = self.namespace();
         let labels_ok = ns.split('.').all(|l| {
             !l.is_empty()
@@ -1014,6 +1095,14 @@ impl Config {
     }
 
     /// The schedule deploy creates for `job`: `<project>-<environment>-<job>`.
+    /// The alerts topic's name.
+    pub fn alerts_topic(&self) -> String {
+        self.alerts
+            .as_ref()
+            .and_then(|a| a.topic.clone())
+            .unwrap_or_else(|| self.resource_name("alerts"))
+    }
+
     pub fn schedule_name(&self, job: Job) -> String {
         self.resource_name(job.id())
     }
@@ -1319,6 +1408,57 @@ fn rule_problems(p: &mut Vec<String>, key: &str, r: &Rule) {
                  later (AWS keeps cold storage 90 days minimum)"
             ));
         }
+    }
+}
+
+fn alerts_problems(p: &mut Vec<String>, a: &Alerts, topic: &str) {
+    name_check(p, "alerts.topic", topic, 1, 256, "letters, digits, - and _");
+    if let Some(k) = &a.kms_key_arn {
+        arn_check(p, "alerts.kms_key_arn", k, "kms", ":key/");
+    }
+    for (i, e) in a.email.iter().enumerate() {
+        let ok = e.split_once('@').is_some_and(|(user, host)| {
+            !user.is_empty() && host.contains('.') && !host.starts_with('.') && !host.ends_with('.')
+        }) && !e.chars().any(|c| c.is_whitespace() || c.is_control());
+        if !ok {
+            p.push(format!("alerts.email[{i}]: '{e}' is not an email address"));
+        }
+    }
+    for (i, u) in a.https.iter().enumerate() {
+        let rest = u.strip_prefix("https://").unwrap_or_default();
+        if rest.is_empty() || u.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            p.push(format!(
+                "alerts.https[{i}]: '{u}' is not an https:// URL (alerts never travel over plain HTTP)"
+            ));
+        }
+    }
+    let mut all: Vec<&String> = a.email.iter().chain(&a.https).collect();
+    all.sort();
+    if all.windows(2).any(|w| w[0] == w[1]) {
+        p.push("alerts: an endpoint is listed twice".to_string());
+    }
+    let t = &a.thresholds;
+    for (key, v) in [
+        ("mongo_cpu_percent", t.mongo_cpu_percent),
+        ("mongo_memory_percent", t.mongo_memory_percent),
+    ] {
+        if !(v > 0.0 && v <= 100.0) {
+            p.push(format!(
+                "alerts.thresholds.{key}: {v} is not a percentage (0-100]"
+            ));
+        }
+    }
+    if !(0.0..1.0).contains(&t.rejected_share) {
+        p.push(format!(
+            "alerts.thresholds.rejected_share: {} is not a share of rows in [0, 1) (0.05 = 5%)",
+            t.rejected_share
+        ));
+    }
+    if t.backup_grace_hours > 168 {
+        p.push(format!(
+            "alerts.thresholds.backup_grace_hours: {} is more than a week",
+            t.backup_grace_hours
+        ));
     }
 }
 

@@ -9,6 +9,7 @@
 //!   render);
 //! - [`ingest`]: every new CSV of a folder or S3 prefix loaded exactly once, with a ledger;
 //! - [`run`]: `hcctl run migrate|verify`, the migration as ECS tasks followed to their exit code;
+//! - [`monitor`]: `hcctl logs`, the containers' log events (followed);
 //! - [`backup`]: backup-status (is the data protected?) and on-demand backups;
 //! - [`resources`]: the resource kinds (log group, cluster, task definition, backup vault, plan,
 //!   selection, references), one file each, below deploy and backup-status alike;
@@ -17,7 +18,8 @@
 //! - [`writes`]: hcctl's writers and the backup dump that pauses them (leases in the database);
 //! - [`error`]: the error kinds that decide exit codes;
 //! - [`cli`]: the command-line surface (every flag's `--help` text lives there);
-//! - [`output`]: progress bars, logs and the text/JSON output switch.
+//! - [`output`]: progress bars and numbers formatted for reading;
+//! - [`logging`]: the log on stderr, text or JSON lines (`HCCTL_LOG_FORMAT`), and a run's last line.
 
 pub mod aws;
 pub mod backup;
@@ -26,8 +28,10 @@ pub mod config;
 pub mod deploy;
 pub mod error;
 pub mod ingest;
+pub mod logging;
 pub mod migrate;
 pub mod mongo;
+pub mod monitor;
 pub mod output;
 pub mod resources;
 pub mod run;

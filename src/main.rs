@@ -13,6 +13,7 @@ use hcctl::cli::{
 use hcctl::deploy::{self, plan::Plan};
 use hcctl::error::Error;
 use hcctl::ingest;
+use hcctl::logging;
 use hcctl::migrate::{self, outfile};
 use hcctl::output;
 use hcctl::security;
@@ -22,7 +23,15 @@ fn main() {
     let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     // `hcctl run`: the job's arguments as typed, for the task's command.
     let task_args = hcctl::cli::task_arguments(&matches);
-    output::init_logging(cli.verbose);
+    let log_format =
+        match logging::LogFormat::parse(std::env::var(logging::FORMAT_VARIABLE).ok().as_deref()) {
+            Ok(f) => f,
+            Err(e) => {
+                eprintln!("hcctl: error: {e}");
+                std::process::exit(2);
+            }
+        };
+    logging::init(cli.verbose, log_format, &command_name(&matches));
     let json = json_errors(&cli.command);
     // The runtime lives until the process exits: it is never torn down, because the MongoDB
     // driver's background tasks can panic when they are dropped in the wrong order ("SendError"
@@ -46,13 +55,27 @@ fn main() {
             if let Some(kind) = json {
                 emit_json_error(e, kind);
             }
-            eprintln!("hcctl: error: {e}");
+            logging::finish(e.code(), Some(&e.to_string()));
             e.code()
         }
     };
+    if code == 0 {
+        logging::finish(0, None);
+    }
     let _ = io::stdout().flush();
     let _ = io::stderr().flush();
     std::process::exit(i32::from(code));
+}
+
+/// "migrate", "backup dump", "ingest status": the command as typed, for the log's lines.
+fn command_name(matches: &clap::ArgMatches) -> String {
+    let mut names = Vec::new();
+    let mut m = matches;
+    while let Some((name, sub)) = m.subcommand() {
+        names.push(name);
+        m = sub;
+    }
+    names.join(" ")
 }
 
 /// Ctrl-C or SIGTERM (what ECS sends a task it stops): say what state things are in and exit
@@ -73,13 +96,16 @@ fn exit_on_signal(rt: &tokio::runtime::Runtime) {
         if std::io::stderr().is_terminal() {
             eprintln!();
         }
-        match output::interrupt_note() {
-            Some(note) => eprintln!("hcctl: interrupted; {note}"),
-            None => eprintln!(
-                "hcctl: interrupted; running the same command again is safe and finishes the job \
-                 (migrate, deploy and db-users apply converge to the same end state)"
-            ),
-        }
+        let note = output::interrupt_note().unwrap_or_else(|| {
+            "running the same command again is safe and finishes the job (migrate, deploy and \
+             db-users apply converge to the same end state)"
+                .to_string()
+        });
+        logging::notice(
+            tracing::Level::WARN,
+            &format!("interrupted; {note}"),
+            serde_json::json!({ "exit_code": code }),
+        );
         std::process::exit(code);
     });
 }
@@ -133,10 +159,32 @@ async fn run(
         }
         Command::Migrate(args) => {
             let report = migrate::migrate(&args).await?;
+            logging::set_figures(serde_json::json!({
+                "source": report.source,
+                "database": report.database,
+                "collection": report.collection,
+                "dry_run": report.dry_run,
+                "rows_read": report.rows_read,
+                "inserted": report.inserted,
+                "duplicates": report.duplicates,
+                "rejected": report.rejected,
+                "rejected_share": logging::share(report.rejected, report.rows_read),
+            }));
             emit(&report, args.format)
         }
         Command::Verify(args) => {
             let report = migrate::verify::verify(&args).await?;
+            logging::set_figures(serde_json::json!({
+                "source": report.source,
+                "database": report.database,
+                "collection": report.collection,
+                "rows_read": report.rows_read,
+                "rejected": report.rejected,
+                "checked": report.checked,
+                "missing": report.missing,
+                "different": report.different,
+                "extra": report.extra,
+            }));
             emit(&report, args.format)?;
             if report.ok {
                 Ok(())
@@ -237,12 +285,24 @@ async fn run(
                 args.sse_kms_key_id.as_deref(),
             )
             .await?;
+            logging::set_figures(serde_json::json!({
+                "dump": report.dump,
+                "database": report.manifest.database,
+                "collections": report.manifest.collections.len(),
+                "documents": report.manifest.collections.iter().map(|c| c.documents).sum::<u64>(),
+            }));
             emit(&report, args.format)
         }
         Command::Backup(BackupCommand::Load(args)) => {
             let dump = backup::dump::dump_place(&args.dump)?;
             let replace = args.drop.then_some(args.writers_wait);
             let report = backup::dump::load(&args.server, &dump, replace).await?;
+            logging::set_figures(serde_json::json!({
+                "dump": report.dump,
+                "database": report.database,
+                "collections": report.collections.len(),
+                "documents": report.documents,
+            }));
             emit(&report, args.format)
         }
         Command::Backup(BackupCommand::Drill(args)) => {
@@ -253,6 +313,13 @@ async fn run(
                 tracing::info!(report = %stored, "drill report stored");
                 report.stored = Some(stored);
             }
+            logging::set_figures(serde_json::json!({
+                "dump": report.dump,
+                "database": report.database,
+                "ok": report.ok,
+                "rpo_seconds": report.rpo_seconds,
+                "rto_seconds": report.rto_seconds,
+            }));
             emit(&report, args.format)?;
             if report.ok {
                 Ok(())
@@ -280,6 +347,30 @@ async fn run(
             )
             .await?;
             write_stdout(&text)
+        }
+        Command::Logs(args) => logs(args).await,
+        Command::Status(args) => {
+            let ledger = args
+                .ledger
+                .then_some((&args.server, args.ledger_collection.as_str()));
+            let status = hcctl::monitor::status::status(
+                &args.aws.config,
+                args.aws.endpoint_url.clone(),
+                ledger,
+            )
+            .await?;
+            match args.format {
+                Format::Text => write_stdout(&status.to_string())?,
+                Format::Json => emit_json(&status)?,
+            }
+            if status.healthy {
+                Ok(())
+            } else {
+                Err(Error::Unhealthy(format!(
+                    "needs attention: {}",
+                    status.attention.join("; ")
+                )))
+            }
         }
         Command::Render(args) => {
             let all = deploy::render_command(&args.config).await?;
@@ -553,6 +644,10 @@ fn json_errors(command: &Command) -> Option<JsonError> {
         Command::Users(UsersCommand::List(a)) => a.format,
         Command::DbUsers(DbUsersCommand::Apply(a)) => a.format,
         Command::DbUsers(DbUsersCommand::List(a)) => a.format,
+        Command::Status(a) => {
+            return (a.format == Format::Json).then_some(JsonError::Status);
+        }
+        Command::Logs(a) => a.format,
         _ => return None,
     };
     (format == Format::Json).then_some(JsonError::Plain)
@@ -627,6 +722,7 @@ async fn ingest_command(args: IngestArgs) -> Result<(), Error> {
             let load = args.load;
             let (format, watch) = (load.format, load.watch);
             let report = ingest::ingest(&load, |outcome| {
+                log_file_outcome(outcome);
                 let mut out = io::stdout().lock();
                 let _ = match format {
                     Format::Text => writeln!(out, "{outcome}"),
@@ -639,6 +735,20 @@ async fn ingest_command(args: IngestArgs) -> Result<(), Error> {
                 let _ = out.flush();
             })
             .await?;
+            logging::set_figures(serde_json::json!({
+                "source": report.source,
+                "database": report.database,
+                "collection": report.collection,
+                "files_seen": report.files_seen,
+                "files_ingested": report.files_ingested,
+                "files_skipped": report.files_skipped,
+                "files_failed": report.files_failed,
+                "rows_read": report.rows_read,
+                "inserted": report.inserted,
+                "duplicates": report.duplicates,
+                "rejected": report.rejected,
+                "rejected_share": logging::share(report.rejected, report.rows_read),
+            }));
             emit(&report, format)?;
             if report.files_failed > 0 {
                 return Err(Error::failed(format!(
@@ -649,6 +759,64 @@ async fn ingest_command(args: IngestArgs) -> Result<(), Error> {
             }
             Ok(())
         }
+    }
+}
+
+/// `hcctl logs`: each line on stdout as it comes (a closed pipe ends the command quietly).
+async fn logs(args: hcctl::cli::LogsArgs) -> Result<(), Error> {
+    use hcctl::monitor::logs::{self, Line, Request};
+    let request = Request {
+        config_path: args.aws.config.clone(),
+        endpoint_url: args.aws.endpoint_url.clone(),
+        container: args.container.clone(),
+        since: args.since,
+        filter: args.filter.clone(),
+        task: args.task.clone(),
+        follow: args.follow,
+    };
+    if args.follow {
+        output::set_interrupt_note("stopped following the log".to_string());
+    }
+    let format = args.format;
+    let mut print = |line: &Line| {
+        let mut out = io::stdout().lock();
+        let written = match format {
+            Format::Text => writeln!(out, "{}", logs::text(line)),
+            Format::Json => serde_json::to_writer(&mut out, line)
+                .map_err(io::Error::from)
+                .and_then(|()| writeln!(out)),
+        }
+        .and_then(|()| out.flush());
+        match written {
+            Err(e) if e.kind() == io::ErrorKind::BrokenPipe => std::process::exit(0),
+            Err(e) => Err(Error::failed(format!("writing to stdout: {e}"))),
+            Ok(()) => Ok(()),
+        }
+    };
+    let note = |text: &str| eprintln!("hcctl: {text}");
+    logs::logs(&request, &mut print, &note).await
+}
+
+/// One event per file an ingest loaded or failed (with `--watch`, the run's only figures).
+fn log_file_outcome(outcome: &ingest::FileOutcome) {
+    match &outcome.report {
+        Some(r) => tracing::info!(
+            file = %outcome.file,
+            attempt = outcome.attempt,
+            rows_read = r.rows_read,
+            inserted = r.inserted,
+            duplicates = r.duplicates,
+            rejected = r.rejected,
+            rejected_share = logging::share(r.rejected, r.rows_read),
+            elapsed_seconds = r.elapsed_seconds,
+            "file ingested"
+        ),
+        None => tracing::error!(
+            file = %outcome.file,
+            attempt = outcome.attempt,
+            error = outcome.error.as_deref().unwrap_or("?"),
+            "file failed"
+        ),
     }
 }
 

@@ -1,45 +1,10 @@
-//! What hcctl shows a person: logs on stderr, a progress bar on a terminal, numbers formatted
-//! for reading. Results go to stdout elsewhere; nothing here ever prints patient values.
+//! What hcctl shows a person: a progress bar on a terminal, numbers formatted for reading (the
+//! log itself is [`crate::logging`]). Results go to stdout elsewhere; nothing here ever prints patient values.
 
 use std::io::IsTerminal;
 use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use tracing_subscriber::EnvFilter;
-
-/// Logs to stderr. `HCCTL_LOG` (an `EnvFilter` directive such as `debug` or `hcctl=trace`) wins;
-/// otherwise `-v` raises the level from warnings only.
-pub fn init_logging(verbose: u8) {
-    let default = match verbose {
-        0 => "warn",
-        1 => "info",
-        2 => "debug",
-        _ => "trace",
-    };
-    // Only hcctl's own events: dependencies' debug output could echo connection details.
-    let filter = match std::env::var("HCCTL_LOG") {
-        Ok(spec) if !spec.trim().is_empty() => EnvFilter::try_new(scope(spec.trim()))
-            .unwrap_or_else(|_| EnvFilter::new(format!("hcctl={default}"))),
-        _ => EnvFilter::new(format!("hcctl={default}")),
-    };
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_target(false)
-        .try_init();
-}
-
-/// A bare level ("debug") applies to hcctl only; explicit directives pass through.
-fn scope(spec: &str) -> String {
-    if ["error", "warn", "info", "debug", "trace", "off"]
-        .contains(&spec.to_ascii_lowercase().as_str())
-    {
-        format!("hcctl={spec}")
-    } else {
-        spec.to_string()
-    }
-}
 
 /// A rows counter with throughput, drawn only when stderr is a terminal.
 pub fn row_progress(verb: &str) -> ProgressBar {
@@ -150,11 +115,5 @@ mod tests {
         assert_eq!(thousands(999), "999");
         assert_eq!(thousands(55_500), "55,500");
         assert_eq!(thousands(1_000_000), "1,000,000");
-    }
-
-    #[test]
-    fn bare_levels_are_scoped_to_hcctl() {
-        assert_eq!(scope("debug"), "hcctl=debug");
-        assert_eq!(scope("mongodb=trace"), "mongodb=trace");
     }
 }

@@ -65,6 +65,10 @@ pub struct Aws {
     pub s3: aws_sdk_s3::Client,
     /// The ingest schedule (EventBridge Scheduler).
     pub scheduler: aws_sdk_scheduler::Client,
+    /// The alerts topic and its subscriptions.
+    pub sns: aws_sdk_sns::Client,
+    /// The alarms (CloudWatch).
+    pub cloudwatch: aws_sdk_cloudwatch::Client,
     pub calls: Calls,
     pub region: String,
     /// Where requests go, for messages: the explicit endpoint, `AWS_ENDPOINT_URL`, or AWS.
@@ -101,6 +105,8 @@ impl Aws {
             discovery: client!(aws_sdk_servicediscovery),
             sts: client!(aws_sdk_sts),
             scheduler: client!(aws_sdk_scheduler),
+            sns: client!(aws_sdk_sns),
+            cloudwatch: client!(aws_sdk_cloudwatch),
             s3: aws_sdk_s3::Client::from_conf(
                 s3::config_builder(&config, target)
                     .interceptor(calls.clone())
@@ -127,6 +133,8 @@ fn describe_endpoints(explicit: Option<&str>, region: &str) -> String {
         ("EFS", "efs"),
         ("SERVICEDISCOVERY", "servicediscovery"),
         ("SCHEDULER", "scheduler"),
+        ("SNS", "sns"),
+        ("CLOUDWATCH", "cloudwatch"),
         ("IAM", "iam"),
         ("SECRETS_MANAGER", "secretsmanager"),
         ("KMS", "kms"),

@@ -153,52 +153,7 @@ pub fn default_max_age(config: &Config) -> i64 {
         .saturating_add(GRACE_SECS)
 }
 
-/// How often a schedule expression fires, roughly: `rate(N unit)` exactly; `cron(m h dom mon dow
-/// y)` as hourly (a step or `*` in the hour field), daily, weekly (a day of week) or monthly (a
-/// day of month).
-pub fn schedule_interval(expr: &str) -> Option<i64> {
-    let expr = expr.trim();
-    if let Some(body) = expr.strip_prefix("rate(").and_then(|b| b.strip_suffix(')')) {
-        let mut parts = body.split_whitespace();
-        let n: i64 = parts.next()?.parse().ok()?;
-        let unit = parts.next()?.trim_end_matches('s');
-        let secs = match unit {
-            "minute" => 60,
-            "hour" => 3600,
-            "day" => 86400,
-            _ => return None,
-        };
-        return n.checked_mul(secs).filter(|s| *s > 0);
-    }
-    let body = expr.strip_prefix("cron(")?.strip_suffix(')')?;
-    let f: Vec<&str> = body.split_whitespace().collect();
-    if f.len() != 6 {
-        return None;
-    }
-    let (hour, dom, dow) = (f[1], f[2], f[4]);
-    if hour == "*" {
-        return Some(3600);
-    }
-    if let Some((_, step)) = hour.split_once('/') {
-        return step
-            .parse::<i64>()
-            .ok()
-            .and_then(|h| h.checked_mul(3600))
-            .filter(|s| *s > 0);
-    }
-    if hour.contains(',') {
-        let n = hour.split(',').count() as i64;
-        return Some(86400 / n.max(1));
-    }
-    let any = |s: &str| s == "*" || s == "?";
-    if any(dom) && any(dow) {
-        Some(86400)
-    } else if any(dom) {
-        Some(7 * 86400)
-    } else {
-        Some(31 * 86400)
-    }
-}
+pub use crate::resources::backup_plan::schedule_interval;
 
 /// Judge what was observed. Pure: everything it needs is an argument.
 pub fn judge(

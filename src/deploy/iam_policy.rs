@@ -1,5 +1,5 @@
 //! `hcctl iam-policy`: the IAM policy the person or pipeline running `hcctl deploy`, `destroy`,
-//! `run`, `backup-status` and `backup run` needs — the actions hcctl calls, on the resources this config
+//! `run`, `logs`, `backup-status` and `backup run` needs — the actions hcctl calls, on the resources this config
 //! names (derived the way deploy derives them). `*` appears only where the action cannot be
 //! scoped to a resource (AWS's service authorization reference lists no resource type for it) or
 //! where the resource's id is assigned by AWS at creation; each such statement says why.
@@ -364,6 +364,7 @@ pub fn statements(config: &Config, region: &str, account: &str) -> Vec<Statement
         actions: vec![
             "ecs:DescribeClusters",
             "ecs:CreateCluster",
+            "ecs:UpdateClusterSettings",
             "ecs:DeleteCluster",
             "ecs:TagResource",
             "ecs:UntagResource",
@@ -470,6 +471,20 @@ pub fn statements(config: &Config, region: &str, account: &str) -> Vec<Statement
         why: "hcctl run streams its tasks' lines from the app log group (its streams)",
     });
     out.push(Statement {
+        sid: "ReadTheContainerLogs",
+        actions: vec!["logs:DescribeLogStreams", "logs:FilterLogEvents"],
+        resources: [&config.log_groups.mongo.name, &config.log_groups.app.name]
+            .iter()
+            .flat_map(|g| {
+                let group = format!("arn:aws:logs:{r}:{a}:log-group:{g}");
+                [group.clone(), format!("{group}:*")]
+            })
+            .collect(),
+        condition: None,
+        indirect: false,
+        why: "hcctl logs mongo|app: the two log groups' streams and events",
+    });
+    out.push(Statement {
         sid: "TheSchedules",
         actions: vec![
             "scheduler:GetSchedule",
@@ -571,6 +586,9 @@ pub fn statements(config: &Config, region: &str, account: &str) -> Vec<Statement
             "backup:ListRecoveryPointsByBackupVault",
             "backup:DeleteRecoveryPoint",
             "backup:StartBackupJob",
+            "backup:GetBackupVaultNotifications",
+            "backup:PutBackupVaultNotifications",
+            "backup:DeleteBackupVaultNotifications",
         ],
         resources: vec![vault, format!("arn:aws:backup:{r}:{a}:recovery-point:*")],
         condition: None,
@@ -613,6 +631,119 @@ pub fn statements(config: &Config, region: &str, account: &str) -> Vec<Statement
         condition: None,
         indirect: true,
         why: "CreateBackupVault needs backup-storage:MountCapsule, on * (AWS requires *)",
+    });
+    let app_group = format!(
+        "arn:aws:logs:{r}:{a}:log-group:{}",
+        config.log_groups.app.name
+    );
+    out.push(Statement {
+        sid: "TheMetricFilters",
+        actions: vec![
+            "logs:DescribeMetricFilters",
+            "logs:PutMetricFilter",
+            "logs:DeleteMetricFilter",
+        ],
+        resources: vec![app_group.clone(), format!("{app_group}:*")],
+        condition: None,
+        indirect: false,
+        why: "the app log group's metric filters (its JSON lines → the alarms' metrics)",
+    });
+    let topic = format!("arn:aws:sns:{r}:{a}:{}", config.alerts_topic());
+    out.push(Statement {
+        sid: "TheAlertsTopic",
+        actions: vec![
+            "sns:CreateTopic",
+            "sns:GetTopicAttributes",
+            "sns:SetTopicAttributes",
+            "sns:DeleteTopic",
+            "sns:ListTagsForResource",
+            "sns:TagResource",
+            "sns:UntagResource",
+            "sns:ListSubscriptionsByTopic",
+            "sns:Subscribe",
+        ],
+        resources: vec![topic.clone()],
+        condition: None,
+        indirect: false,
+        why: "the alerts topic and its subscriptions",
+    });
+    out.push(Statement {
+        sid: "UnsubscribeFromTheAlertsTopic",
+        actions: vec!["sns:Unsubscribe"],
+        resources: vec![format!("{topic}:*")],
+        condition: None,
+        indirect: false,
+        why: "an email or HTTPS subscription the config no longer lists (subscription ids are \
+              assigned by SNS)",
+    });
+    out.push(Statement {
+        sid: "TheAlarms",
+        actions: vec![
+            "cloudwatch:PutMetricAlarm",
+            "cloudwatch:DeleteAlarms",
+            "cloudwatch:ListTagsForResource",
+            "cloudwatch:TagResource",
+            "cloudwatch:UntagResource",
+        ],
+        resources: crate::resources::alarm::names(config)
+            .iter()
+            .map(|n| format!("arn:aws:cloudwatch:{r}:{a}:alarm:{n}"))
+            .collect(),
+        condition: None,
+        indirect: false,
+        why: "the seven alarms hcctl names",
+    });
+    out.push(Statement {
+        sid: "ReadTheAlarms",
+        actions: vec!["cloudwatch:DescribeAlarms"],
+        resources: star(),
+        condition: None,
+        indirect: false,
+        why: "DescribeAlarms is authorized on * only (AWS requires *); hcctl asks for its own \
+              alarms by name",
+    });
+    let alias = crate::resources::alerts_key::alias(config);
+    let tag = crate::resources::alerts_key::TAG;
+    let owner = config.resource_name("alerts");
+    out.push(Statement {
+        sid: "CreateTheAlertsKey",
+        actions: vec!["kms:CreateKey", "kms:TagResource"],
+        resources: star(),
+        condition: Some(json!({"StringEquals": {format!("aws:RequestTag/{tag}"): owner}})),
+        indirect: false,
+        why: "the alerts topic's key, created with its tag (CreateKey has no resource: AWS \
+              requires *, so the tag it must carry is the condition)",
+    });
+    out.push(Statement {
+        sid: "TheAlertsKey",
+        actions: vec![
+            "kms:DescribeKey",
+            "kms:GetKeyPolicy",
+            "kms:PutKeyPolicy",
+            "kms:GetKeyRotationStatus",
+            "kms:EnableKeyRotation",
+            "kms:ListResourceTags",
+            "kms:TagResource",
+            "kms:UntagResource",
+            "kms:EnableKey",
+            "kms:CancelKeyDeletion",
+            "kms:ScheduleKeyDeletion",
+            "kms:CreateAlias",
+            "kms:DeleteAlias",
+        ],
+        resources: vec![format!("arn:aws:kms:{r}:{a}:key/*")],
+        condition: Some(json!({"StringEquals": {format!("aws:ResourceTag/{tag}"): owner}})),
+        indirect: false,
+        why: "the alerts key only: KMS assigns its id (the ARN ends in *), so the tag hcctl \
+              creates it with is the condition",
+    });
+    out.push(Statement {
+        sid: "TheAlertsKeyAlias",
+        actions: vec!["kms:CreateAlias", "kms:DeleteAlias", "kms:DescribeKey"],
+        resources: vec![format!("arn:aws:kms:{r}:{a}:{alias}")],
+        condition: None,
+        indirect: false,
+        why: "the alerts key's alias",
     });
     let mut keys: Vec<String> = [
         config.log_groups.mongo.kms_key_arn.clone(),

@@ -25,10 +25,10 @@ use crate::config::Config;
 use crate::error::Error;
 use crate::resources::task_definition::TaskDef;
 use crate::resources::{
-    access_point, backup_plan, backup_selection, backup_vault, bucket, cluster, discovery_service,
-    file_system, log_group, mount_target, namespace, network, reference, role, schedule, secret,
-    security_group, service, task_definition, Action, AnyResource, Command, Context, ObservedKind,
-    Outputs, Step,
+    access_point, alarm, alerts_key, backup_plan, backup_selection, backup_vault, bucket, cluster,
+    discovery_service, file_system, log_group, metric_filter, mount_target, namespace, network,
+    reference, role, schedule, secret, security_group, service, subscription, task_definition,
+    topic, vault_notifications, Action, AnyResource, Command, Context, ObservedKind, Outputs, Step,
 };
 use plan::Plan;
 use render::Templates;
@@ -82,6 +82,9 @@ async fn initial_outputs(aws: &Aws) -> Result<Outputs, Error> {
 ///   deregisters its task from Cloud Map), the discovery service after it, the namespace last;
 /// - the vault before the plan (its rules target the vault), the plan before the selection (the
 ///   selection lives in the plan: its id goes through the context);
+/// - the alerting after everything it watches: the alerts key before the topic encrypted with
+///   it, the topic before its subscriptions, the app log group's metric filters and the alarms
+///   (which notify the topic), the vault's notifications (to the topic) after the vault;
 /// - references last: read-only, they change nothing and only report (`--strict` stops on them
 ///   before anything is applied).
 ///
@@ -105,6 +108,12 @@ pub const ORDER: &[&dyn AnyResource] = &[
     &backup_vault::BackupVault,
     &backup_plan::BackupPlan,
     &backup_selection::BackupSelection,
+    &alerts_key::AlertsKey,
+    &topic::Topic,
+    &subscription::Subscriptions,
+    &metric_filter::MetricFilters,
+    &alarm::Alarms,
+    &vault_notifications::VaultNotifications,
     &reference::References,
 ];
 

@@ -134,6 +134,11 @@ pub fn context(config: &Config, name: &str, region: &str, outputs: &Outputs) -> 
             environment.push(json!({"name": SSE_KMS_KEY_VARIABLE, "value": key}));
         }
     }
+    // The app logs JSON lines on ECS (CloudWatch Logs Insights and the alarms' metric filters
+    // read their fields) unless the config says otherwise.
+    if name != "mongo" && !c.environment.contains_key(crate::logging::FORMAT_VARIABLE) {
+        environment.push(json!({"name": crate::logging::FORMAT_VARIABLE, "value": "json"}));
+    }
     let mut secrets: Vec<Value> = c
         .secrets
         .iter()
@@ -422,6 +427,32 @@ mod tests {
         assert_eq!(set.len(), 1, "{app}");
         assert_eq!(set[0]["value"], key);
         assert!(!has_key(&env(&config, "mongo")));
+    }
+
+    #[test]
+    fn the_app_logs_json_lines_unless_the_config_says_otherwise() {
+        let (mut config, path) = shipped();
+        let format = |config: &Config, container: &str| {
+            let rendered = render_all(config, &path, "eu-west-3").unwrap();
+            let r = rendered.iter().find(|r| r.container == container).unwrap();
+            let env = r.json["containerDefinitions"][0]["environment"].clone();
+            let set: Vec<Value> = env
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|e| e["name"] == "HCCTL_LOG_FORMAT")
+                .map(|e| e["value"].clone())
+                .collect();
+            set
+        };
+        assert_eq!(format(&config, "app"), vec![json!("json")]);
+        assert!(format(&config, "mongo").is_empty());
+        config
+            .containers
+            .app
+            .environment
+            .insert("HCCTL_LOG_FORMAT".into(), "text".into());
+        assert_eq!(format(&config, "app"), vec![json!("text")]);
     }
 
     #[test]

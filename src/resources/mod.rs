@@ -13,6 +13,8 @@
 //! so this floor sits below both and imports neither.
 
 pub mod access_point;
+pub mod alarm;
+pub mod alerts_key;
 pub mod backup_plan;
 pub mod backup_selection;
 pub mod backup_vault;
@@ -21,6 +23,7 @@ pub mod cluster;
 pub mod discovery_service;
 pub mod file_system;
 pub mod log_group;
+pub mod metric_filter;
 pub mod mount_target;
 pub mod namespace;
 pub mod network;
@@ -31,7 +34,10 @@ pub mod secret;
 pub mod security_group;
 pub mod service;
 pub mod step;
+pub mod subscription;
 pub mod task_definition;
+pub mod topic;
+pub mod vault_notifications;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -76,6 +82,11 @@ pub struct Outputs {
     pub discovery_service_arn: Option<String>,
     /// Task definition ARNs (with revision) by container, once unchanged or registered.
     pub task_definitions: BTreeMap<&'static str, String>,
+    /// The KMS key hcctl made for the alerts topic, once observed or created.
+    pub alerts_key_arn: Option<String>,
+    /// The alerts topic's ARN (derived from its name) and whether it exists yet.
+    pub alerts_topic_arn: Option<String>,
+    pub alerts_topic_exists: bool,
 }
 
 impl Outputs {

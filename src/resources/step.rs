@@ -132,6 +132,16 @@ impl Step {
         };
         Step::new(kind, name, action, changes)
     }
+
+    /// Destroy's step for what exists (`delete`) or does not (`absent`).
+    pub fn removal(kind: Kind, name: impl Into<String>, exists: bool) -> Step {
+        let action = if exists {
+            Action::Delete
+        } else {
+            Action::Absent
+        };
+        Step::new(kind, name, action, vec![])
+    }
 }
 
 /// The differences between two JSON values, one line per changed leaf: `path: old → new`.

@@ -12,6 +12,7 @@ mod ingest;
 mod least_privilege;
 mod mangled;
 mod migrate;
+mod monitor;
 mod outputs;
 mod packaging;
 mod run;

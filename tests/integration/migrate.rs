@@ -662,28 +662,145 @@ async fn logs_never_show_patient_values_or_passwords() {
             row_with(&[(0, "Xavier Leakcheck"), (1, "-48213")])
         ),
     );
-    let out = env.run(&["-vvv", "migrate", path.to_str().unwrap(), "--db", &env.db]);
-    assert_success(&out);
-    let all = format!("{}{}", stdout(&out), stderr(&out)).to_lowercase();
-    assert!(
-        all.contains("age_invalid"),
-        "the reject is logged with its reason"
-    );
-    for secret in ["zebulon", "quartermaine", "xavier", "leakcheck", "-48213"] {
-        assert!(!all.contains(secret), "{secret} leaked into the output");
-    }
-    if let Some(pw) = env
+    let password = env
         .uri
         .split_once("://")
         .and_then(|(_, r)| r.split_once('@'))
         .and_then(|(u, _)| u.split_once(':'))
-        .map(|(_, p)| p)
-    {
+        .map(|(_, p)| p.to_lowercase());
+    // Both log formats (issue 17: JSON lines for CloudWatch), the most verbose level.
+    for format in ["text", "json"] {
+        let out = env
+            .command(&["-vvv", "migrate", path.to_str().unwrap(), "--db", &env.db])
+            .env("HCCTL_LOG_FORMAT", format)
+            .output()
+            .unwrap();
+        assert_success(&out);
+        let all = format!("{}{}", stdout(&out), stderr(&out)).to_lowercase();
         assert!(
-            !all.contains(&pw.to_lowercase()),
-            "the password leaked into the output"
+            all.contains("age_invalid"),
+            "{format}: the reject is logged with its reason"
         );
+        for secret in ["zebulon", "quartermaine", "xavier", "leakcheck", "-48213"] {
+            assert!(
+                !all.contains(secret),
+                "{format}: {secret} leaked into the output"
+            );
+        }
+        if let Some(pw) = &password {
+            assert!(
+                !all.contains(pw),
+                "{format}: the password leaked into the output"
+            );
+        }
     }
+    env.drop_db().await;
+}
+
+/// The JSON lines of a run's stderr, each parsed (a line that is not JSON fails the test).
+fn json_lines(out: &std::process::Output) -> Vec<serde_json::Value> {
+    stderr(out)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not a JSON line ({e}): {l}")))
+        .collect()
+}
+
+#[tokio::test]
+async fn json_log_lines_parse_and_the_last_carries_the_runs_figures() {
+    let env = TestEnv::new("jsonlog").await;
+    let data = env.generate("gen.csv", 500, 21);
+    let mut body = std::fs::read(&data).unwrap();
+    body.extend_from_slice(row_with(&[(1, "abc")]).as_bytes());
+    body.push(b'\n');
+    let path = env.write("with-reject.csv", body);
+    let out = env
+        .command(&[
+            "migrate",
+            path.to_str().unwrap(),
+            "--db",
+            &env.db,
+            "--format",
+            "json",
+        ])
+        .env("HCCTL_LOG_FORMAT", "json")
+        .env_remove("HCCTL_LOG")
+        .output()
+        .unwrap();
+    assert_success(&out);
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let lines = json_lines(&out);
+    // Info by default in JSON: the run's events are in the log, each with the same keys.
+    assert!(lines.len() >= 2, "{lines:?}");
+    for l in &lines {
+        assert_eq!(l["command"], "migrate", "{l}");
+        for key in ["timestamp", "level", "message"] {
+            assert!(l[key].is_string(), "{key} in {l}");
+        }
+    }
+    assert!(lines
+        .iter()
+        .any(|l| l["message"] == "migrating" && l["level"] == "INFO"));
+    let last = lines.last().unwrap();
+    assert_eq!(last["message"], "finished", "{last}");
+    assert_eq!(last["level"], "INFO");
+    assert_eq!(last["exit_code"], 0);
+    assert_eq!(last["rows_read"], 501);
+    assert_eq!(last["rejected"], 1);
+    assert_eq!(last["inserted"], report["inserted"]);
+    assert_eq!(last["duplicates"], report["duplicates"]);
+    assert_eq!(n(&report, "inserted") + n(&report, "duplicates"), 500);
+    assert_eq!(last["rejected_share"], 0.002);
+    assert!(
+        last["elapsed_seconds"].as_f64().is_some_and(|s| s > 0.0),
+        "{last}"
+    );
+
+    // A failed run ends with an ERROR line carrying its exit code, and nothing else on stderr.
+    let out = env
+        .command(&[
+            "verify",
+            path.to_str().unwrap(),
+            "--db",
+            &env.db,
+            "--collection",
+            "none",
+            "--format",
+            "json",
+        ])
+        .env("HCCTL_LOG_FORMAT", "json")
+        .output()
+        .unwrap();
+    assert_exit(&out, 4);
+    let verified: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let missing = n(&verified, "missing");
+    assert!(missing > 0, "{verified}");
+    let lines = json_lines(&out);
+    let last = lines.last().unwrap();
+    assert_eq!(last["level"], "ERROR", "{last}");
+    assert_eq!(last["exit_code"], 4);
+    assert_eq!(last["command"], "verify");
+    assert_eq!(last["missing"], missing, "{last}");
+    assert_eq!(last["rows_read"], 501, "{last}");
+    assert!(
+        last["message"]
+            .as_str()
+            .unwrap()
+            .starts_with(&format!("{missing} missing")),
+        "{last}"
+    );
+
+    // A typo in the variable is a usage error, not an unreadable log.
+    let out = env
+        .command(&["migrate", path.to_str().unwrap(), "--db", &env.db])
+        .env("HCCTL_LOG_FORMAT", "jsno")
+        .output()
+        .unwrap();
+    assert_exit(&out, 2);
+    assert!(
+        stderr(&out).contains("HCCTL_LOG_FORMAT=\"jsno\": the log format is text or json"),
+        "{}",
+        stderr(&out)
+    );
     env.drop_db().await;
 }
 
