@@ -122,15 +122,9 @@ pub async fn status(
         .map(|(name, o)| Alarm {
             name,
             state: o.state,
-            reason: String::new(),
+            reason: o.reason,
         })
         .collect();
-    let reasons = alarm_reasons(&aws, &names).await.map_err(unavailable)?;
-    for a in &mut alarms {
-        if let Some(r) = reasons.iter().find(|(n, _)| *n == a.name) {
-            a.reason = r.1.clone();
-        }
-    }
     sort_alarms(&mut alarms);
     let runs = runs(&aws, &config).await.map_err(unavailable)?;
     let backup = crate::backup::status_command(config_path, endpoint_url, None, 0, None).await?;
@@ -219,26 +213,6 @@ fn sort_alarms(alarms: &mut [Alarm]) {
             .cmp(&rank(&b.state))
             .then(a.name.cmp(&b.name))
     });
-}
-
-async fn alarm_reasons(aws: &Aws, names: &[String]) -> Result<Vec<(String, String)>, AwsError> {
-    let out = aws
-        .cloudwatch
-        .describe_alarms()
-        .set_alarm_names(Some(names.to_vec()))
-        .send()
-        .await
-        .map_err(|e| AwsError::new("describing the alarms", &e))?;
-    Ok(out
-        .metric_alarms()
-        .iter()
-        .filter_map(|a| {
-            Some((
-                a.alarm_name()?.to_string(),
-                a.state_reason().unwrap_or_default().to_string(),
-            ))
-        })
-        .collect())
 }
 
 async fn service(aws: &Aws, config: &Config) -> Result<Option<Service>, AwsError> {

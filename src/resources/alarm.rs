@@ -21,7 +21,7 @@
 use std::collections::BTreeMap;
 
 use aws_sdk_cloudwatch::types::{
-    ComparisonOperator, Dimension, Metric, MetricAlarm, MetricDataQuery, MetricStat, Statistic, Tag,
+    ComparisonOperator, Dimension, Metric, MetricAlarm, Statistic, Tag,
 };
 use aws_sdk_cloudwatch::Client;
 use serde_json::{json, Value};
@@ -266,6 +266,8 @@ pub struct Observed {
     pub arn: String,
     pub doc: Value,
     pub state: String,
+    /// CloudWatch's reason for the state.
+    pub reason: String,
     pub tags: BTreeMap<String, String>,
 }
 
@@ -307,6 +309,7 @@ pub async fn observe(
                     .state_value()
                     .map(|s| s.as_str().to_string())
                     .unwrap_or_default(),
+                reason: a.state_reason().unwrap_or_default().to_string(),
                 tags,
             },
         );
@@ -354,8 +357,8 @@ fn build_err(name: &str, e: impl std::fmt::Display) -> AwsError {
     AwsError::other(format!("building alarm {name}"), e)
 }
 
-fn sdk_metric(name: &str, m: &Value) -> Result<Metric, AwsError> {
-    let dims = m["dimensions"]
+fn sdk_metric(m: &Value) -> Metric {
+    let dims: Vec<Dimension> = m["dimensions"]
         .as_array()
         .map(|d| {
             d.iter()
@@ -365,15 +368,14 @@ fn sdk_metric(name: &str, m: &Value) -> Result<Metric, AwsError> {
                         .value(d["value"].as_str().unwrap_or_default())
                         .build()
                 })
-                .collect::<Vec<_>>()
+                .collect()
         })
         .unwrap_or_default();
-    let _ = name;
-    Ok(Metric::builder()
+    Metric::builder()
         .namespace(m["namespace"].as_str().unwrap_or_default())
         .metric_name(m["name"].as_str().unwrap_or_default())
         .set_dimensions((!dims.is_empty()).then_some(dims))
-        .build())
+        .build()
 }
 
 /// PutMetricAlarm with the whole desired document (create or replace).
@@ -403,34 +405,14 @@ pub async fn put(
         .actions_enabled(true)
         .alarm_actions(topic)
         .ok_actions(topic);
-    if let Some(metrics) = q["metrics"].as_array() {
-        for m in metrics {
-            let mut b = MetricDataQuery::builder()
-                .id(m["id"].as_str().unwrap_or_default())
-                .return_data(m["return_data"].as_bool().unwrap_or(false));
-            if let Some(e) = m["expression"].as_str() {
-                b = b
-                    .expression(e)
-                    .set_label(m["label"].as_str().map(str::to_string));
-            } else {
-                let stat = MetricStat::builder()
-                    .metric(sdk_metric(name, &m["metric"])?)
-                    .period(m["period"].as_i64().unwrap_or(60) as i32)
-                    .stat(m["stat"].as_str().unwrap_or("Average"))
-                    .build();
-                b = b.metric_stat(stat);
-            }
-            req = req.metrics(b.build());
-        }
-    } else {
-        let m = sdk_metric(name, &q["metric"])?;
-        req = req
-            .namespace(m.namespace().unwrap_or_default())
-            .metric_name(m.metric_name().unwrap_or_default())
-            .set_dimensions(Some(m.dimensions().to_vec()).filter(|d| !d.is_empty()))
-            .statistic(Statistic::from(q["stat"].as_str().unwrap_or("Average")))
-            .period(q["period"].as_i64().unwrap_or(300) as i32);
-    }
+    // hcctl's alarms are single-metric ones (`desired` makes no metric math).
+    let m = sdk_metric(&q["metric"]);
+    req = req
+        .namespace(m.namespace().unwrap_or_default())
+        .metric_name(m.metric_name().unwrap_or_default())
+        .set_dimensions(Some(m.dimensions().to_vec()).filter(|d| !d.is_empty()))
+        .statistic(Statistic::from(q["stat"].as_str().unwrap_or("Average")))
+        .period(q["period"].as_i64().unwrap_or(300) as i32);
     if create && !tags.is_empty() {
         req = req.set_tags(Some(cw_tags(tags)));
     }
@@ -651,6 +633,7 @@ mod tests {
             arn: "a".into(),
             doc: w.clone(),
             state: "OK".into(),
+            reason: String::new(),
             tags: BTreeMap::new(),
         };
         assert_eq!(
