@@ -128,6 +128,20 @@ pub enum Command {
     /// named, or the server of --ledger cannot be read; 2 usage error; 3 AWS cannot be reached
     /// or refused a read.
     Status(StatusArgs),
+    /// Estimate the monthly bill of what deploy creates from the config, line by line: Fargate
+    /// (MongoDB all month, the app's runs), EFS, CloudWatch Logs, AWS Backup, S3, Secrets
+    /// Manager, KMS, alarms, SNS, EventBridge Scheduler, Cloud Map. No AWS call.
+    ///
+    /// Prices come from the table hcctl ships (AWS list prices for eu-west-3 and us-east-1, each
+    /// with its unit, date and source) or --prices FILE; the expected usage from the config's
+    /// `cost:` section (data size, log volume, migration runs…; every key has a default). Every
+    /// assumption is printed with the estimate. Taxes, data transfer and the free tier are not
+    /// counted. --set KEY=VALUE changes the config for a what-if:
+    /// `hcctl cost --set containers.mongo.cpu=2048 --set cost.data_gb=200`.
+    ///
+    /// Exit codes: 0 the estimate; 2 usage error (a bad config or --set, no prices for the
+    /// region).
+    Cost(CostArgs),
     /// Print the IAM policy that whoever runs deploy, destroy, run, backup-status and backup run
     /// for this config needs: the actions hcctl calls, on the resources the config names.
     ///
@@ -544,6 +558,28 @@ pub struct DestroyArgs {
     pub delete_data: Option<String>,
 
     /// Output: the plan and result as text, or one JSON object for pipelines.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+}
+
+#[derive(Debug, Args)]
+pub struct CostArgs {
+    /// The config file.
+    #[arg(long, default_value = "infra/hcctl.yaml")]
+    pub config: PathBuf,
+
+    /// A price table to use instead of the built-in one (CSV: region,key,unit,usd,as_of,source;
+    /// the built-in table is prices/aws.csv in the repository).
+    #[arg(long, value_name = "FILE")]
+    pub prices: Option<PathBuf>,
+
+    /// Put a value over the config for this estimate (repeatable): a dotted key and a YAML
+    /// value, e.g. containers.mongo.cpu=2048, log_groups.app.retention_days=365,
+    /// backup.plan.rules[0].delete_after_days=90, cost.data_gb=200, region=us-east-1.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub sets: Vec<String>,
+
+    /// Output: a table with the assumptions, or one JSON object.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
 }

@@ -62,6 +62,9 @@ pub struct Config {
     /// The database's technical accounts, for `hcctl db-users apply`.
     #[serde(default)]
     pub database: Option<DatabaseAccounts>,
+    /// `cost`: the expected usage `hcctl cost` (and deploy's plan) estimate the bill from.
+    #[serde(default)]
+    pub cost: Usage,
     /// Applied to every resource that takes tags.
     #[serde(default)]
     pub tags: BTreeMap<String, String>,
@@ -160,6 +163,92 @@ impl Default for Thresholds {
             rejected_share: default_rejected_share(),
             backup_grace_hours: default_backup_grace_hours(),
         }
+    }
+}
+
+/// `cost`: what the stack is expected to do in a month, for `hcctl cost`. Every key has a
+/// default; each is stated in the estimate's assumptions.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Usage {
+    /// MongoDB's data on the file system, in GB (also the size of a full backup).
+    pub data_gb: f64,
+    /// The share of the data that changes in a day (the size of a daily incremental backup).
+    pub daily_change_share: f64,
+    /// Log volume per month written by MongoDB's tasks, in GB.
+    pub mongo_log_gb_per_month: f64,
+    /// Log volume per month written by the app's tasks (migrations, ingests, dumps), in GB.
+    pub app_log_gb_per_month: f64,
+    /// Migrations run by hand (`hcctl run migrate`) in a month.
+    pub migration_runs_per_month: f64,
+    /// How long one migration task runs, in hours.
+    pub migration_hours: f64,
+    /// Tasks per migration (`hcctl run --tasks`).
+    pub migration_tasks: f64,
+    /// How long one scheduled ingest task runs, in minutes.
+    pub ingest_run_minutes: f64,
+    /// How long one scheduled dump (`backup dump`) runs, in minutes.
+    pub dump_run_minutes: f64,
+    /// How long one scheduled restore drill runs, in minutes.
+    pub drill_run_minutes: f64,
+    /// What the drops bucket holds on average (exports, quarantines, reports, dumps), in GB.
+    pub drops_gb: f64,
+    /// PUT/LIST requests to the drops bucket in a month.
+    pub s3_put_requests_per_month: f64,
+    /// GET requests to the drops bucket in a month.
+    pub s3_get_requests_per_month: f64,
+    /// Notifications the alerts topic sends each subscriber in a month.
+    pub notifications_per_month: f64,
+    /// Metrics Container Insights publishes for the cluster, the MongoDB service and the two task
+    /// families (billed as custom metrics).
+    pub container_insights_metrics: f64,
+}
+
+impl Default for Usage {
+    fn default() -> Usage {
+        Usage {
+            data_gb: 10.0,
+            daily_change_share: 0.02,
+            mongo_log_gb_per_month: 1.0,
+            app_log_gb_per_month: 1.0,
+            migration_runs_per_month: 4.0,
+            migration_hours: 0.5,
+            migration_tasks: 1.0,
+            ingest_run_minutes: 2.0,
+            dump_run_minutes: 10.0,
+            drill_run_minutes: 15.0,
+            drops_gb: 20.0,
+            s3_put_requests_per_month: 10_000.0,
+            s3_get_requests_per_month: 50_000.0,
+            notifications_per_month: 30.0,
+            container_insights_metrics: 35.0,
+        }
+    }
+}
+
+impl Usage {
+    /// Each key with its value, in declaration order (for the assumptions and the checks).
+    pub fn entries(&self) -> Vec<(&'static str, f64)> {
+        vec![
+            ("data_gb", self.data_gb),
+            ("daily_change_share", self.daily_change_share),
+            ("mongo_log_gb_per_month", self.mongo_log_gb_per_month),
+            ("app_log_gb_per_month", self.app_log_gb_per_month),
+            ("migration_runs_per_month", self.migration_runs_per_month),
+            ("migration_hours", self.migration_hours),
+            ("migration_tasks", self.migration_tasks),
+            ("ingest_run_minutes", self.ingest_run_minutes),
+            ("dump_run_minutes", self.dump_run_minutes),
+            ("drill_run_minutes", self.drill_run_minutes),
+            ("drops_gb", self.drops_gb),
+            ("s3_put_requests_per_month", self.s3_put_requests_per_month),
+            ("s3_get_requests_per_month", self.s3_get_requests_per_month),
+            ("notifications_per_month", self.notifications_per_month),
+            (
+                "container_insights_metrics",
+                self.container_insights_metrics,
+            ),
+        ]
     }
 }
 
@@ -652,15 +741,41 @@ impl Config {
         Config::parse(&text, path, &|name| std::env::var(name).ok())
     }
 
+    /// [`Config::load`], with `KEY=VALUE` settings put over the file first (`hcctl cost --set`):
+    /// a dotted key (`containers.mongo.cpu`, `backup.plan.rules[0].delete_after_days`,
+    /// `cost.data_gb`), a YAML value. The result is checked like the file itself.
+    pub fn load_with(path: &Path, sets: &[String]) -> Result<Config, Error> {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            Error::usage(format!(
+                "cannot read the config {}: {e} (give another file with --config)",
+                path.display()
+            ))
+        })?;
+        Config::parse_with(&text, path, &|name| std::env::var(name).ok(), sets)
+    }
+
     /// [`Config::load`] on text, with the environment given as a lookup (tests pass their own).
     pub fn parse(
         text: &str,
         path: &Path,
         env: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Config, Error> {
+        Config::parse_with(text, path, env, &[])
+    }
+
+    /// [`Config::parse`] with `KEY=VALUE` settings (see [`Config::load_with`]).
+    pub fn parse_with(
+        text: &str,
+        path: &Path,
+        env: &dyn Fn(&str) -> Option<String>,
+        sets: &[String],
+    ) -> Result<Config, Error> {
         let file = path.display();
         let mut tree: Value = serde_yaml_ng::from_str(text)
             .map_err(|e| Error::usage(format!("{file}: not valid YAML: {e}")))?;
+        for set in sets {
+            set_value(&mut tree, set).map_err(|e| Error::usage(format!("--set {set}: {e}")))?;
+        }
         let mut found = Substituted::default();
         substitute(&mut tree, &mut String::new(), env, &mut found);
         let unset = &found.unset;
@@ -972,6 +1087,19 @@ impl Config {
             p.push(format!(
                 "drops.outputs_expire_days: {} (expected 1 to 3650)",
                 self.drops.outputs_expire_days
+            ));
+        }
+        for (key, value) in self.cost.entries() {
+            if !value.is_finite() || value < 0.0 {
+                p.push(format!(
+                    "cost.{key}: {value} (expected a number, 0 or more)"
+                ));
+            }
+        }
+        if self.cost.daily_change_share > 1.0 {
+            p.push(format!(
+                "cost.daily_change_share: {} (expected a share from 0 to 1, e.g. 0.02 for 2%)",
+                self.cost.daily_change_share
             ));
         }
         if let Some(e) = &self.ingest.schedule {
@@ -1597,6 +1725,61 @@ impl Substituted {
             m.replace(value, &format!("${{{var}}}"))
         })
     }
+}
+
+/// One `KEY=VALUE` put into the YAML tree: the key's path is created where it is missing (a
+/// section the file leaves out), a list index must exist.
+fn set_value(tree: &mut Value, set: &str) -> Result<(), String> {
+    let (key, raw) = set
+        .split_once('=')
+        .ok_or("expected KEY=VALUE, e.g. containers.mongo.cpu=2048")?;
+    let key = key.trim();
+    if key.is_empty() {
+        return Err("the key is empty (e.g. cost.data_gb=50)".to_string());
+    }
+    let value: Value =
+        serde_yaml_ng::from_str(raw).map_err(|e| format!("the value is not YAML: {e}"))?;
+    let mut node = tree;
+    for part in key.split('.') {
+        let (name, indexes) = match part.find('[') {
+            Some(i) => (&part[..i], &part[i..]),
+            None => (part, ""),
+        };
+        if name.is_empty() {
+            return Err(format!("'{key}' has an empty part"));
+        }
+        if node.is_null() {
+            *node = Value::Mapping(Default::default());
+        }
+        let map = node
+            .as_mapping_mut()
+            .ok_or_else(|| format!("'{key}': {name} is not inside a section"))?;
+        node = map
+            .entry(Value::String(name.to_string()))
+            .or_insert(Value::Null);
+        let mut rest = indexes;
+        while let Some(open) = rest.strip_prefix('[') {
+            let (index, after) = open
+                .split_once(']')
+                .ok_or_else(|| format!("'{key}': an index is not closed"))?;
+            let index: usize = index
+                .parse()
+                .map_err(|_| format!("'{key}': [{index}] is not a list index"))?;
+            let list = node
+                .as_sequence_mut()
+                .ok_or_else(|| format!("'{key}': {name} is not a list"))?;
+            let len = list.len();
+            node = list
+                .get_mut(index)
+                .ok_or_else(|| format!("'{key}': {name} has {len} item(s), no [{index}]"))?;
+            rest = after;
+        }
+        if !rest.is_empty() {
+            return Err(format!("'{key}': unexpected '{rest}'"));
+        }
+    }
+    *node = value;
+    Ok(())
 }
 
 fn substitute(

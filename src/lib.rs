@@ -7,6 +7,8 @@
 //! - [`config`]: `infra/hcctl.yaml`, loaded and validated before any AWS call;
 //! - [`deploy`]: the engine: config → rendered task definitions → plan → AWS (deploy, destroy,
 //!   render);
+//! - [`cost`]: `hcctl cost`, the monthly bill estimated from the config and a price table (no AWS
+//!   call), also in deploy's plan;
 //! - [`ingest`]: every new CSV of a folder or S3 prefix loaded exactly once, with a ledger;
 //! - [`run`]: `hcctl run migrate|verify`, the migration as ECS tasks followed to their exit code;
 //! - [`monitor`]: `hcctl logs`, the containers' log events (followed);
@@ -25,6 +27,7 @@ pub mod aws;
 pub mod backup;
 pub mod cli;
 pub mod config;
+pub mod cost;
 pub mod deploy;
 pub mod error;
 pub mod ingest;

@@ -372,6 +372,18 @@ async fn run(
                 )))
             }
         }
+        Command::Cost(args) => {
+            let estimate = hcctl::cost::command(&hcctl::cost::Request {
+                config_path: args.config.clone(),
+                prices: args.prices.clone(),
+                sets: args.sets.clone(),
+            })
+            .await?;
+            match args.format {
+                Format::Json => emit_json(&estimate),
+                Format::Text => write_stdout(&estimate.to_string()),
+            }
+        }
         Command::Render(args) => {
             let all = deploy::render_command(&args.config).await?;
             let value = match &args.container {

@@ -22,6 +22,7 @@ use std::time::Instant;
 
 use crate::aws::{self, Aws, Target};
 use crate::config::Config;
+use crate::cost;
 use crate::error::Error;
 use crate::resources::task_definition::TaskDef;
 use crate::resources::{
@@ -174,8 +175,14 @@ pub async fn deploy(
         endpoint: aws.endpoint.clone(),
         dry_run,
         steps: located.iter().map(|(s, _, _)| s.clone()).collect(),
+        cost: None,
+        cost_note: None,
         outcome: None,
     };
+    match plan_cost(settings, &config, &aws.region, &plan.steps) {
+        Ok(c) => plan.cost = Some(c),
+        Err(note) => plan.cost_note = Some(note),
+    }
     show(&plan);
     let missing: Vec<&Step> = plan
         .steps
@@ -245,6 +252,25 @@ pub async fn deploy(
     Ok(plan)
 }
 
+/// The plan's cost: the config's estimate, and the estimate of what is deployed now — the config
+/// with the settings AWS holds (each step's `was`), without what the plan creates. No AWS call:
+/// a region the price table lacks gives a note instead.
+fn plan_cost(
+    settings: &Settings,
+    config: &Config,
+    region: &str,
+    steps: &[Step],
+) -> Result<cost::PlanCost, String> {
+    let prices = cost::Prices::load(None, region).map_err(|e| e.to_string())?;
+    let after = cost::estimate(config, &prices);
+    let was: Vec<String> = steps.iter().flat_map(|s| s.was.iter().cloned()).collect();
+    // What AWS holds may be what no config says (a rule drifted out of bounds): the plan then
+    // prices only what it creates.
+    let now = Config::load_with(&settings.config_path, &was).unwrap_or_else(|_| config.clone());
+    let before = cost::estimate(&now, &prices);
+    Ok(cost::plan_cost(&after, &before, steps))
+}
+
 /// Record the outcome: counts, API calls so far, elapsed time, the error that stopped it.
 fn conclude(plan: &mut Plan, aws: &Aws, started: Instant, applied: bool, error: Option<String>) {
     let elapsed = started.elapsed().as_secs_f64();
@@ -301,6 +327,8 @@ pub async fn destroy(
         endpoint: aws.endpoint.clone(),
         dry_run,
         steps: located.iter().map(|(s, _, _)| s.clone()).collect(),
+        cost: None,
+        cost_note: None,
         outcome: None,
     };
     show(&plan);

@@ -9,6 +9,7 @@ use std::fmt;
 use serde::Serialize;
 
 use crate::aws::CallCount;
+use crate::cost::PlanCost;
 pub use crate::resources::step::{Action, Kind, Step};
 
 /// The whole plan and, after apply, its outcome.
@@ -19,6 +20,13 @@ pub struct Plan {
     pub endpoint: String,
     pub dry_run: bool,
     pub steps: Vec<Step>,
+    /// Deploy: the estimated monthly cost once applied, and what the plan changes of it
+    /// (`hcctl cost` has the lines).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cost: Option<PlanCost>,
+    /// Deploy: why there is no estimate (no prices for the region).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cost_note: Option<String>,
     /// Filled after apply (or right away for a dry run).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub outcome: Option<Outcome>,
@@ -144,7 +152,13 @@ impl fmt::Display for Plan {
             self.endpoint,
             if self.dry_run { ", dry run" } else { "" }
         )?;
-        write!(f, "{}", self.render_steps())
+        write!(f, "{}", self.render_steps())?;
+        if let Some(c) = &self.cost {
+            writeln!(f, "  {c}")?;
+        } else if let Some(n) = &self.cost_note {
+            writeln!(f, "  estimated cost: {n}")?;
+        }
+        Ok(())
     }
 }
 
@@ -243,6 +257,8 @@ mod tests {
                 ),
                 Step::new(cluster::KIND, "c", Action::Unchanged, vec![]),
             ],
+            cost: None,
+            cost_note: None,
             outcome: None,
         };
         let text = plan.to_string();

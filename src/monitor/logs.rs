@@ -245,12 +245,20 @@ fn wanted(source: &Source, stream: &str, task: Option<&str>) -> bool {
     }
 }
 
-/// What a follow has printed. Each read starts [`LATE_MS`] before the newest event seen (the
-/// awslogs driver sends batches: an event of one task can arrive after a newer one of another)
-/// and skips the events it already printed; only those of that window are remembered.
+/// What a follow has printed. Each read (a pass) starts [`LATE_MS`] before the newest event
+/// seen (the awslogs driver sends batches: an event of one task can arrive after a newer one of
+/// another) and skips the events it already printed. The server may return a pass's events in
+/// any order (LocalStack returns them stream by stream), so an event is judged against where its
+/// pass started, never against a newer event of the same pass. Only the ids that a later pass
+/// can return again are kept: those within [`LATE_MS`] of the newest event.
 #[derive(Debug, Default)]
 struct Seen {
     last_ms: Option<i64>,
+    /// Where the pass under way started (nothing older comes back).
+    pass_from: Option<i64>,
+    /// Printed by earlier passes, still within reach of this one: left alone until it ends.
+    earlier: HashMap<String, i64>,
+    /// Printed by this pass, within [`LATE_MS`] of its newest event so far.
     recent: HashMap<String, i64>,
     count: u64,
 }
@@ -258,18 +266,38 @@ struct Seen {
 const LATE_MS: i64 = 30_000;
 
 impl Seen {
-    /// True when the event is new (and records it).
+    /// Starts a pass that reads from `from_ms`.
+    fn start(&mut self, from_ms: i64) {
+        self.pass_from = Some(from_ms);
+    }
+
+    /// True when the event is new (and records it when a later pass may return it again).
     fn admit(&mut self, ms: i64, id: String) -> bool {
-        if self.last_ms.is_some_and(|last| ms < last - LATE_MS) || self.recent.contains_key(&id) {
+        if self.pass_from.is_some_and(|from| ms < from)
+            || self.earlier.contains_key(&id)
+            || self.recent.contains_key(&id)
+        {
             return false;
         }
-        self.recent.insert(id, ms);
         if self.last_ms.is_none_or(|last| ms > last) {
             self.last_ms = Some(ms);
             let floor = ms - LATE_MS;
             self.recent.retain(|_, t| *t >= floor);
         }
+        // Older than the next pass's start: it cannot come back (this pass returns it once).
+        if self.last_ms.is_none_or(|last| ms >= last - LATE_MS) {
+            self.recent.insert(id, ms);
+        }
         true
+    }
+
+    /// Ends a pass: what the next one may return again is all that is kept.
+    fn finish(&mut self) {
+        let floor = self.last_ms.map_or(i64::MIN, |last| last - LATE_MS);
+        let mut kept = std::mem::take(&mut self.recent);
+        kept.extend(self.earlier.drain().filter(|(_, t)| *t >= floor));
+        kept.retain(|_, t| *t >= floor);
+        self.earlier = kept;
     }
 
     /// Where the next read starts.
@@ -293,6 +321,7 @@ async fn read(
     }
     let pattern = filter.and_then(pattern);
     let mut token: Option<String> = None;
+    seen.start(from_ms);
     loop {
         let out = aws
             .logs
@@ -310,7 +339,11 @@ async fn read(
                     &e,
                 ))
             })?;
-        for event in out.events() {
+        // AWS interleaves the streams' events in time order; LocalStack returns them stream by
+        // stream. A page (at most 10,000 events or 1 MB) is put in time order here.
+        let mut events: Vec<_> = out.events().iter().collect();
+        events.sort_by_key(|e| e.timestamp().unwrap_or(0));
+        for event in events {
             let stream = event.log_stream_name().unwrap_or_default();
             let ms = event.timestamp().unwrap_or(0);
             let message = event.message().unwrap_or_default();
@@ -338,6 +371,7 @@ async fn read(
         }
         token = out.next_token().map(str::to_string);
         if token.is_none() {
+            seen.finish();
             return Ok(());
         }
     }
@@ -412,18 +446,43 @@ mod tests {
     fn a_follow_prints_each_event_once() {
         let mut seen = Seen::default();
         assert_eq!(seen.from(5), 5);
+        seen.start(5);
         assert!(seen.admit(100_000, "a".into()));
         assert!(seen.admit(100_000, "b".into()));
+        seen.finish();
         assert_eq!(seen.from(5), 70_000);
         // The next read starts 30 s earlier: a and b come back and are skipped; an event that
         // arrived late (older than b, within the window) is printed.
+        seen.start(seen.from(5));
         assert!(!seen.admit(100_000, "a".into()));
         assert!(seen.admit(80_000, "late".into()));
         assert!(!seen.admit(80_000, "late".into()));
         assert!(!seen.admit(60_000, "too old".into()));
         assert!(seen.admit(140_000, "c".into()));
-        // Only the window's events are remembered.
-        assert_eq!(seen.recent.len(), 1);
+        // a and b, printed by the first pass, come back in this one after c: still skipped.
+        assert!(!seen.admit(100_000, "b".into()));
+        seen.finish();
+        // Only what the next pass can return again is remembered.
+        assert_eq!(seen.earlier.len(), 1);
+        assert!(seen.recent.is_empty());
+    }
+
+    #[test]
+    fn events_of_one_pass_in_any_order_are_all_printed() {
+        // LocalStack returns a pass's events stream by stream: a's newer event before b's older
+        // one. Both are printed (the second was dropped as "older than the last" before).
+        let mut seen = Seen::default();
+        seen.start(0);
+        assert!(seen.admit(300_000, "a2".into()));
+        assert!(seen.admit(100_000, "a1".into()));
+        assert!(seen.admit(200_000, "b1".into()));
+        seen.finish();
+        assert_eq!(seen.from(0), 270_000);
+        // The next pass returns only a2 again (the server filters by its start).
+        seen.start(seen.from(0));
+        assert!(!seen.admit(300_000, "a2".into()));
+        assert!(seen.admit(290_000, "b2".into()));
+        seen.finish();
     }
 
     #[test]

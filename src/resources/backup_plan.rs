@@ -164,6 +164,38 @@ pub fn changes(
     Step::compared(KIND, &b.plan.name, Action::Update, changes)
 }
 
+/// What the config would say of the plan as it is (`hcctl cost`'s `--set` form): its rules.
+/// Nothing when a rule keeps its points forever (no config says that).
+pub fn was(p: &Plan) -> Vec<String> {
+    let rules: Option<Vec<serde_json::Value>> = p
+        .rules
+        .iter()
+        .map(|r| {
+            let mut rule = serde_json::json!({
+                "name": r.name,
+                "schedule": r.schedule,
+                "delete_after_days": r.delete_after_days?,
+            });
+            if let Some(v) = r.start_window_minutes {
+                rule["start_window_minutes"] = v.into();
+            }
+            if let Some(v) = r.completion_window_minutes {
+                rule["completion_window_minutes"] = v.into();
+            }
+            if let Some(v) = r.cold_storage_after_days {
+                rule["cold_storage_after_days"] = v.into();
+            }
+            Some(rule)
+        })
+        .collect();
+    match rules {
+        Some(r) if !r.is_empty() => {
+            vec![format!("backup.plan.rules={}", serde_json::Value::Array(r))]
+        }
+        _ => vec![],
+    }
+}
+
 fn plan_input(b: &config::Backup) -> Result<BackupPlanInput, AwsError> {
     let build = |what: &str, e: &dyn std::fmt::Display| {
         AwsError::other(
@@ -258,6 +290,7 @@ impl Resource for BackupPlan {
 
     fn step(cx: &Context<'_>, observed: &Self::Item) -> Step {
         changes(&cx.config.backup, &cx.config.tags, observed.as_ref())
+            .was(observed.as_ref().map(was).unwrap_or_default())
     }
 
     async fn apply_step(cx: &mut Context<'_>, observed: &Self::Item) -> Result<String, AwsError> {

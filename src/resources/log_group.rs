@@ -105,6 +105,17 @@ pub fn changes(
     Step::compared(KIND, &desired.name, Action::Update, changes)
 }
 
+/// What the config would say of the group as it is (`hcctl cost`'s `--set` form): its
+/// retention, when it has one CloudWatch lets the config say.
+pub fn was(config_key: &str, observed: Option<&Observed>) -> Vec<String> {
+    observed
+        .and_then(|o| o.retention_days)
+        .and_then(|d| u32::try_from(d).ok())
+        .filter(|d| crate::config::RETENTION_DAYS.contains(d))
+        .map(|d| vec![format!("{config_key}.retention_days={d}")])
+        .unwrap_or_default()
+}
+
 /// Bring the group to the config. `observed` is what [`observe`] saw.
 pub async fn apply(
     client: &Client,
@@ -222,7 +233,12 @@ impl Resource for LogGroups {
     }
 
     fn step(cx: &Context<'_>, (group, observed): &Self::Item) -> Step {
-        changes(group, &cx.config.tags, observed.as_ref())
+        let key = if group.name == cx.config.log_groups.mongo.name {
+            "log_groups.mongo"
+        } else {
+            "log_groups.app"
+        };
+        changes(group, &cx.config.tags, observed.as_ref()).was(was(key, observed.as_ref()))
     }
 
     async fn apply_step(

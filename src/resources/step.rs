@@ -104,6 +104,10 @@ pub struct Step {
     /// After apply: what happened ("revision 3", an ARN), or the error.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub result: Option<String>,
+    /// What the config would say of the resource as AWS holds it now, for the settings that
+    /// cost (`log_groups.app.retention_days=30`): how a plan prices what it changes.
+    #[serde(skip)]
+    pub was: Vec<String>,
 }
 
 impl Step {
@@ -114,7 +118,14 @@ impl Step {
             action,
             changes,
             result: None,
+            was: Vec::new(),
         }
+    }
+
+    /// The step, with what the config would say of the resource as it is now (see `was`).
+    pub fn was(mut self, was: Vec<String>) -> Step {
+        self.was = was;
+        self
     }
 
     /// `unchanged` when nothing differs, else `when_changed` (update, or replace for what AWS

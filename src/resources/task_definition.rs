@@ -555,6 +555,18 @@ pub fn changes(desired: &TaskDef, latest: Option<&(String, TaskDef)>) -> Step {
     }
 }
 
+/// What the config would say of the family's latest revision (`hcctl cost`'s `--set` form):
+/// its task size.
+pub fn was(container: &str, current: &TaskDef) -> Vec<String> {
+    let mut out = Vec::new();
+    for (field, value) in [("cpu", &current.cpu), ("memory", &current.memory)] {
+        if let Some(v) = value.as_deref().and_then(|v| v.trim().parse::<u32>().ok()) {
+            out.push(format!("containers.{container}.{field}={v}"));
+        }
+    }
+    out
+}
+
 /// Register a revision; returns its ARN.
 pub async fn apply(client: &Client, td: &TaskDef) -> Result<String, AwsError> {
     let family = td.family.as_str();
@@ -684,9 +696,18 @@ impl Resource for TaskDefinitions {
         Ok(items)
     }
 
-    fn step(_: &Context<'_>, item: &Item) -> Step {
+    fn step(cx: &Context<'_>, item: &Item) -> Step {
         match item {
-            Item::Deploy { desired, latest } => changes(desired, latest.as_deref()),
+            Item::Deploy { desired, latest } => {
+                let container = CONTAINERS
+                    .iter()
+                    .find(|c| cx.config.family(c) == desired.family);
+                let was = match (container, latest.as_deref()) {
+                    (Some(c), Some((_, current))) => was(c, current),
+                    _ => vec![],
+                };
+                changes(desired, latest.as_deref()).was(was)
+            }
             Item::Destroy { family, .. } => not_observed_for(family, "deploy"),
         }
     }

@@ -134,6 +134,7 @@ fn every_command_has_help() {
         &["deploy"][..],
         &["destroy"],
         &["render"],
+        &["cost"],
         &["backup-status"],
         &["backup", "run"],
         &["users", "add"],

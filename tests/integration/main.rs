@@ -6,6 +6,7 @@ mod awsenv;
 mod backup;
 mod cli;
 mod cloud;
+mod cost;
 mod deploy;
 mod dump;
 mod ingest;
