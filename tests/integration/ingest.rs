@@ -559,6 +559,103 @@ async fn a_runner_killed_mid_file_is_taken_over_after_its_lease() {
     env.drop_db().await;
 }
 
+/// SIGTERM (what ECS sends a task it stops) in the middle of a file: the watcher releases its
+/// claim and exits 143; the next runner takes the file at once — not after the lease — and the
+/// end state is one migration of the file, the interrupted attempt not counted.
+#[tokio::test]
+async fn sigterm_mid_file_releases_the_claim_and_the_next_run_loads_it_at_once() {
+    let env = TestEnv::new("ingest_sigterm").await;
+    let folder = Folder::new(&env);
+    let bytes = std::fs::read(real_dataset()).expect("read the dataset");
+    let at = (&folder).put("admissions.csv", &bytes).await;
+    let once = env.migrate(&real_dataset(), "once", &[]);
+    // A lease far longer than the test: only the release can make the file claimable.
+    let lease = ["--lease", "10m"];
+    let (cmd, _) = ingest_command(
+        &env,
+        &folder.source(),
+        "ingested",
+        "stopped",
+        &[
+            &lease[..],
+            &[
+                "--watch",
+                "--interval",
+                "300ms",
+                "--runner",
+                "stopped",
+                "--batch-size",
+                "200",
+                "--workers",
+                "1",
+            ],
+        ]
+        .concat(),
+    );
+    let mut watcher = spawn(cmd);
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        if let Ok(Some(code)) = watcher.try_wait() {
+            panic!("the watcher ended ({code}) before it could be stopped mid-file");
+        }
+        let claimed = ledger(&env, "claim").await.len() == 1;
+        if claimed && env.count("ingested", doc! {}).await > 0 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the watcher never started loading"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let pid = watcher.id().to_string();
+    let sent = Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .expect("run kill");
+    assert!(sent.success());
+    let out = watcher.wait_with_output().expect("the watcher stops");
+    assert_exit(&out, 143);
+    assert!(
+        stderr(&out).contains("the file being loaded was released in the ledger"),
+        "{}",
+        stderr(&out)
+    );
+    let written = env.count("ingested", doc! {}).await;
+    assert!(
+        written > 0 && written < n(&once, "inserted"),
+        "stopped mid-file: {written} of {} documents written",
+        n(&once, "inserted")
+    );
+
+    // Released: nobody holds it, and the next runner loads it now, as attempt 1 again.
+    let (out, st) = status(&env);
+    assert_success(&out);
+    assert_eq!(st["files"][0]["state"], "released", "{st}");
+    assert_eq!(st["files"][0]["file"], at.as_str(), "{st}");
+    let (out, next) = ingest(
+        &env,
+        &folder.source(),
+        "ingested",
+        "next",
+        &[&lease[..], &["--runner", "next"]].concat(),
+    );
+    assert_success(&out);
+    assert_eq!(n(&next, "files_busy"), 0, "{next}");
+    assert_eq!(loaded(&next), vec![at.clone()], "{next}");
+    assert_eq!(next["files"][0]["attempt"], 1, "{next}");
+    assert_eq!(n(&next, "rows_read"), 55_500);
+    let settled = env.count("ingested", doc! {}).await;
+    assert_eq!(settled, n(&once, "inserted"));
+    assert!(
+        contents(&env, "ingested").await == contents(&env, "once").await,
+        "the stopped and resumed ingest differs from one migration"
+    );
+    let (_, st) = status(&env);
+    assert_eq!(st["files"][0]["state"], "done", "{st}");
+    env.drop_db().await;
+}
+
 #[tokio::test]
 async fn a_file_that_keeps_failing_is_parked_until_retried() {
     let env = TestEnv::new("ingest_parked").await;

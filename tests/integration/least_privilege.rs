@@ -659,7 +659,7 @@ const NOT_EXERCISED: &[(&str, &str)] = &[
     ),
     (
         "ReadTheRunReports",
-        "the reports are read when the tasks have ended, and the emulator's never end on their own (run::a_followed_run_streams_the_task_and_prints_its_report reads them)",
+        "the reports are read when the tasks have ended, and the emulator's never end on their own (run::a_followed_run_of_two_shards_streams_their_logs_and_prints_the_combined_report reads them)",
     ),
 ];
 
