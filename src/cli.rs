@@ -276,6 +276,15 @@ pub enum BackupCommand {
     /// Start a backup job now for the configured resources (or --resource), with the selection's
     /// IAM role; --wait follows it until it ends. Exit 1 when a waited-for job did not complete.
     Run(BackupRunArgs),
+    /// Judge the backup posture control by control, as AWS Backup Audit Manager does, with
+    /// read-only calls only: resources-protected, plan-min-frequency, plan-min-retention,
+    /// vault-encrypted-cmk, vault-lock, cross-region-copy, last-recovery-point,
+    /// recovery-point-encrypted. Each is pass, fail, or unknown (with why), with its evidence.
+    ///
+    /// Thresholds: backup.audit in the config (max_interval_hours 24, min_retention_days 35).
+    /// Exit codes: 0 no control fails; 1 one fails; 2 usage error; 3 AWS cannot be reached or
+    /// refused a read the verdict needs.
+    Audit(BackupAuditArgs),
     /// A logical backup of the database: every collection (documents, indexes, the ingest
     /// ledger) as gzip-compressed BSON plus a manifest (counts, digests, times), into a folder
     /// (files 0600) or under an s3:// prefix (encrypted multipart uploads).
@@ -440,6 +449,20 @@ pub struct BackupStatusArgs {
     pub now: Option<i64>,
 
     /// Output: a readable report (coloured on a terminal; NO_COLOR disables colour), or JSON.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+}
+
+#[derive(Debug, Args)]
+pub struct BackupAuditArgs {
+    #[command(flatten)]
+    pub aws: AwsArgs,
+
+    /// Judge as if it were this time (RFC 3339 or epoch seconds): for what-if checks and tests.
+    #[arg(long, value_parser = crate::backup::parse_now, hide = true)]
+    pub now: Option<i64>,
+
+    /// Output: a table (failures first) and a verdict, or one JSON object.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
 }

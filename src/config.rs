@@ -647,6 +647,9 @@ pub struct Backup {
     /// optionally a restore drill of the newest one; absent: none scheduled.
     #[serde(default)]
     pub dumps: Option<Dumps>,
+    /// The thresholds of `hcctl backup audit`.
+    #[serde(default)]
+    pub audit: Audit,
 }
 
 /// `backup.dumps`: EventBridge Scheduler runs the app task with `backup dump --to
@@ -701,6 +704,43 @@ pub struct Rule {
     pub delete_after_days: i64,
     #[serde(default)]
     pub cold_storage_after_days: Option<i64>,
+    /// Copies of each recovery point to other vaults (another region, another account): the
+    /// rule's copy actions.
+    #[serde(default)]
+    pub copy_to: Vec<CopyTo>,
+}
+
+/// One copy action of a backup rule.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct CopyTo {
+    /// The destination vault (`arn:aws:backup:REGION:ACCOUNT:backup-vault:NAME`).
+    pub vault_arn: String,
+    /// Days the copy is kept (default: as long as AWS Backup keeps it, i.e. forever).
+    #[serde(default)]
+    pub delete_after_days: Option<i64>,
+    /// Days after which the copy moves to cold storage.
+    #[serde(default)]
+    pub cold_storage_after_days: Option<i64>,
+}
+
+/// `backup.audit`: the thresholds `hcctl backup audit` judges the posture against.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Audit {
+    /// `plan-min-frequency`: some rule runs at least this often.
+    pub max_interval_hours: i64,
+    /// `plan-min-retention`: every rule keeps its recovery points at least this long.
+    pub min_retention_days: i64,
+}
+
+impl Default for Audit {
+    fn default() -> Audit {
+        Audit {
+            max_interval_hours: 24,
+            min_retention_days: 35,
+        }
+    }
 }
 
 fn default_start_window() -> i64 {
@@ -1087,6 +1127,18 @@ impl Config {
             p.push(format!(
                 "drops.outputs_expire_days: {} (expected 1 to 3650)",
                 self.drops.outputs_expire_days
+            ));
+        }
+        if self.backup.audit.max_interval_hours < 1 {
+            p.push(format!(
+                "backup.audit.max_interval_hours: {} (expected 1 or more)",
+                self.backup.audit.max_interval_hours
+            ));
+        }
+        if self.backup.audit.min_retention_days < 1 {
+            p.push(format!(
+                "backup.audit.min_retention_days: {} (expected 1 or more)",
+                self.backup.audit.min_retention_days
             ));
         }
         for (key, value) in self.cost.entries() {
@@ -1535,6 +1587,37 @@ fn rule_problems(p: &mut Vec<String>, key: &str, r: &Rule) {
                 "{key}: cold_storage_after_days {cold} needs delete_after_days at least 90 days \
                  later (AWS keeps cold storage 90 days minimum)"
             ));
+        }
+    }
+    let mut vaults = Vec::new();
+    for (i, c) in r.copy_to.iter().enumerate() {
+        let key = format!("{key}.copy_to[{i}]");
+        arn_check(
+            p,
+            &format!("{key}.vault_arn"),
+            &c.vault_arn,
+            "backup",
+            ":backup-vault:",
+        );
+        if vaults.contains(&&c.vault_arn) {
+            p.push(format!("{key}.vault_arn: '{}' is named twice", c.vault_arn));
+        }
+        vaults.push(&c.vault_arn);
+        for (name, value) in [
+            ("delete_after_days", c.delete_after_days),
+            ("cold_storage_after_days", c.cold_storage_after_days),
+        ] {
+            if let Some(v) = value.filter(|v| *v < 1 || *v > MAX_DAYS) {
+                p.push(format!("{key}.{name}: {v} (expected 1 to {MAX_DAYS})"));
+            }
+        }
+        if let (Some(cold), Some(delete)) = (c.cold_storage_after_days, c.delete_after_days) {
+            if delete < cold.saturating_add(90) {
+                p.push(format!(
+                    "{key}: cold_storage_after_days {cold} needs delete_after_days at least 90 \
+                     days later (AWS keeps cold storage 90 days minimum)"
+                ));
+            }
         }
     }
 }

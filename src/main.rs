@@ -253,6 +253,20 @@ async fn run(
                 )))
             }
         }
+        Command::Backup(BackupCommand::Audit(args)) => {
+            let audit =
+                backup::audit_command(&args.aws.config, args.aws.endpoint_url.clone(), args.now)
+                    .await?;
+            match args.format {
+                Format::Text => write_stdout(&audit.to_string())?,
+                Format::Json => emit_json(&audit)?,
+            }
+            if audit.failed > 0 {
+                Err(Error::Unhealthy(audit.verdict()))
+            } else {
+                Ok(())
+            }
+        }
         Command::Backup(BackupCommand::Run(args)) => {
             let wait = args.wait.then_some(args.timeout);
             let report = backup::run_command(
@@ -648,6 +662,7 @@ fn json_errors(command: &Command) -> Option<JsonError> {
             return (a.format == Format::Json).then_some(JsonError::Status);
         }
         Command::Backup(BackupCommand::Run(a)) => a.format,
+        Command::Backup(BackupCommand::Audit(a)) => a.format,
         Command::Backup(BackupCommand::Dump(a)) => a.format,
         Command::Backup(BackupCommand::Load(a)) => a.format,
         Command::Backup(BackupCommand::Drill(a)) => a.format,

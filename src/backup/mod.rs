@@ -1,6 +1,8 @@
-//! Watching the backups: [`status`] (is the data protected?) and [`run`] (take a backup now);
+//! Watching the backups: [`status`] (is the data protected?), [`audit`] (the posture, control by
+//! control) and [`run`] (take a backup now);
 //! [`dump`]: logical dumps of the database, and loading them back; [`drill`]: the restore test.
 
+pub mod audit;
 pub mod drill;
 pub mod dump;
 pub mod logical;
@@ -51,6 +53,34 @@ pub async fn status_command(
         now,
         max_age,
         show_jobs,
+        &aws.region,
+        &aws.endpoint,
+    ))
+}
+
+/// `hcctl backup audit`: gather (read-only) and judge each control. AWS unreachable, or a read
+/// backup-status needs refused, is `AwsUnavailable` (exit 3).
+pub async fn audit_command(
+    config_path: &Path,
+    endpoint_url: Option<String>,
+    now: Option<i64>,
+) -> Result<audit::Audit, Error> {
+    let (config, aws) = connect(config_path, endpoint_url).await?;
+    let unavailable = |e| Error::AwsUnavailable(anyhow::Error::new(e));
+    let observed = status::gather(&aws, &config).await.map_err(unavailable)?;
+    let extra = audit::gather_extra(&aws, &observed)
+        .await
+        .map_err(unavailable)?;
+    let now = now.unwrap_or_else(|| {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64)
+    });
+    Ok(audit::judge(
+        &observed,
+        &extra,
+        &config,
+        now,
         &aws.region,
         &aws.endpoint,
     ))

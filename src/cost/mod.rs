@@ -969,6 +969,7 @@ mod tests {
             completion_window_minutes: 180,
             delete_after_days: keep,
             cold_storage_after_days: cold,
+            copy_to: vec![],
         };
         // Daily for 7 days: full + 6 increments of 1 GB (10% of 10 GB).
         assert_eq!(

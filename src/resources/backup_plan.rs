@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use aws_sdk_backup::types::{BackupPlanInput, BackupRuleInput, Lifecycle};
+use aws_sdk_backup::types::{BackupPlanInput, BackupRuleInput, CopyAction, Lifecycle};
 use aws_sdk_backup::Client;
 use serde::Serialize;
 
@@ -38,10 +38,30 @@ pub struct PlanRule {
     pub completion_window_minutes: Option<i64>,
     pub delete_after_days: Option<i64>,
     pub cold_storage_after_days: Option<i64>,
+    /// The rule's copy actions, by destination vault ARN.
+    pub copy_to: Vec<Copy>,
+}
+
+/// One copy action: where each recovery point of the rule is copied, and how long it is kept.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct Copy {
+    pub vault_arn: String,
+    pub delete_after_days: Option<i64>,
+    pub cold_storage_after_days: Option<i64>,
 }
 
 impl PlanRule {
     pub fn from_config(r: &Rule, vault: &str) -> PlanRule {
+        let mut copy_to: Vec<Copy> = r
+            .copy_to
+            .iter()
+            .map(|c| Copy {
+                vault_arn: c.vault_arn.clone(),
+                delete_after_days: c.delete_after_days,
+                cold_storage_after_days: c.cold_storage_after_days,
+            })
+            .collect();
+        copy_to.sort();
         PlanRule {
             name: r.name.clone(),
             target_vault: vault.to_string(),
@@ -50,6 +70,7 @@ impl PlanRule {
             completion_window_minutes: Some(r.completion_window_minutes),
             delete_after_days: Some(r.delete_after_days),
             cold_storage_after_days: r.cold_storage_after_days,
+            copy_to,
         }
     }
 }
@@ -93,6 +114,23 @@ pub async fn observe(client: &Client, name: &str) -> Result<Option<Plan>, AwsErr
                     cold_storage_after_days: r
                         .lifecycle()
                         .and_then(|l| l.move_to_cold_storage_after_days()),
+                    copy_to: {
+                        let mut c: Vec<Copy> = r
+                            .copy_actions()
+                            .iter()
+                            .map(|a| Copy {
+                                vault_arn: a.destination_backup_vault_arn().to_string(),
+                                delete_after_days: a
+                                    .lifecycle()
+                                    .and_then(|l| l.delete_after_days()),
+                                cold_storage_after_days: a
+                                    .lifecycle()
+                                    .and_then(|l| l.move_to_cold_storage_after_days()),
+                            })
+                            .collect();
+                        c.sort();
+                        c
+                    },
                 })
                 .collect()
         })
@@ -185,6 +223,9 @@ pub fn was(p: &Plan) -> Vec<String> {
             if let Some(v) = r.cold_storage_after_days {
                 rule["cold_storage_after_days"] = v.into();
             }
+            if !r.copy_to.is_empty() {
+                rule["copy_to"] = serde_json::to_value(&r.copy_to).ok()?;
+            }
             Some(rule)
         })
         .collect();
@@ -217,6 +258,30 @@ fn plan_input(b: &config::Backup) -> Result<BackupPlanInput, AwsError> {
                     .set_move_to_cold_storage_after_days(r.cold_storage_after_days)
                     .build(),
             )
+            .set_copy_actions(if r.copy_to.is_empty() {
+                None
+            } else {
+                Some(
+                    r.copy_to
+                        .iter()
+                        .map(|c| {
+                            let lifecycle = (c.delete_after_days.is_some()
+                                || c.cold_storage_after_days.is_some())
+                            .then(|| {
+                                Lifecycle::builder()
+                                    .set_delete_after_days(c.delete_after_days)
+                                    .set_move_to_cold_storage_after_days(c.cold_storage_after_days)
+                                    .build()
+                            });
+                            CopyAction::builder()
+                                .destination_backup_vault_arn(&c.vault_arn)
+                                .set_lifecycle(lifecycle)
+                                .build()
+                                .map_err(|e| build("copy action", &e))
+                        })
+                        .collect::<Result<Vec<_>, _>>()?,
+                )
+            })
             .build()
             .map_err(|e| build("rule", &e))?;
         input = input.rules(rule);

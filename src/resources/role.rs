@@ -335,6 +335,25 @@ pub fn statements(config: &Config, role: RoleKind, region: &str, outputs: &Outpu
                     "Resource": "*",
                 }),
             ];
+            // The rules' copy actions: AWS Backup copies each recovery point into these vaults
+            // under this role (a vault of another account must also admit it in its policy).
+            let mut copies: Vec<&str> = config
+                .backup
+                .plan
+                .rules
+                .iter()
+                .flat_map(|r| r.copy_to.iter().map(|c| c.vault_arn.as_str()))
+                .collect();
+            copies.sort();
+            copies.dedup();
+            if !copies.is_empty() {
+                out.push(json!({
+                    "Sid": "CopyIntoTheCopyVaults",
+                    "Effect": "Allow",
+                    "Action": "backup:CopyIntoBackupVault",
+                    "Resource": copies,
+                }));
+            }
             if config.backup.selection.drops_bucket {
                 out.extend(drops_bucket_backup(config, region, account));
             }

@@ -390,3 +390,223 @@ async fn backup_status_shows_the_newest_dump_and_drill_and_judges_them() {
     );
     mongo.drop_db().await;
 }
+
+/// `hcctl backup audit --format json` (plus `extra`): the exit code and the parsed audit.
+fn audit_json(env: &AwsEnv, extra: &[&str]) -> (Option<i32>, Value) {
+    let mut args = vec!["backup", "audit", "--format", "json"];
+    args.extend_from_slice(extra);
+    let out = env.run(&args);
+    let v = serde_json::from_str(&stdout(&out))
+        .unwrap_or_else(|e| panic!("backup audit JSON: {e}\n{}\n{}", stdout(&out), stderr(&out)));
+    (out.status.code(), v)
+}
+
+/// Each control's status, by id.
+fn controls(v: &Value) -> std::collections::BTreeMap<String, String> {
+    v["controls"]
+        .as_array()
+        .expect("controls")
+        .iter()
+        .map(|c| {
+            (
+                c["id"].as_str().expect("id").to_string(),
+                c["status"].as_str().expect("status").to_string(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn audit_judges_a_deployment_as_its_config_implies() {
+    let env = AwsEnv::new().await;
+    // Nothing deployed: every control that needs something fails, and says to deploy.
+    let (code, v) = audit_json(&env, &[]);
+    assert_eq!(code, Some(1), "{v}");
+    assert_eq!(v["passed"], 0, "{v}");
+
+    env.deploy(&[]);
+    let (code, v) = audit_json(&env, &[]);
+    assert_eq!(code, Some(1), "{v}");
+    let c = controls(&v);
+    assert_eq!(c.len(), 8, "{c:?}");
+    for pass in [
+        "resources-protected",
+        "plan-min-frequency",
+        "plan-min-retention",
+    ] {
+        assert_eq!(c[pass], "pass", "{pass}: {v}");
+    }
+    // The vault has AWS's key, no lock; no rule copies out of the region; nothing backed up yet.
+    for fail in [
+        "vault-encrypted-cmk",
+        "vault-lock",
+        "cross-region-copy",
+        "last-recovery-point",
+    ] {
+        assert_eq!(c[fail], "fail", "{fail}: {v}");
+    }
+    assert_eq!(c["recovery-point-encrypted"], "unknown", "{v}");
+    // Failures first; the evidence names the resources and the values.
+    assert_eq!(v["controls"][0]["status"], "fail");
+    let fs = hcctl::resources::file_system::find(&env.aws, &env.parsed_config())
+        .await
+        .expect("describe")
+        .expect("the file system");
+    let protected = v["controls"]
+        .as_array()
+        .expect("controls")
+        .iter()
+        .find(|c| c["id"] == "resources-protected")
+        .expect("resources-protected");
+    assert_eq!(
+        protected["evidence"][0]["resource"],
+        fs.arn.as_str(),
+        "{protected}"
+    );
+    assert_eq!(
+        protected["evidence"][0]["found"],
+        format!(
+            "in selection {} while tagged Backup=daily",
+            env.name("data")
+        )
+        .as_str()
+    );
+    let text = stdout(&env.run(&["backup", "audit"]));
+    assert!(text.starts_with("Backup audit ("), "{text}");
+    assert!(
+        text.trim_end().ends_with("1 unknown")
+            && text.contains("backup audit: 4 of 8 controls fail"),
+        "{text}"
+    );
+
+    // A backup now: the newest recovery point is recent.
+    assert_success(&env.run(&["backup", "run", "--wait"]));
+    let (_, v) = audit_json(&env, &[]);
+    assert_eq!(controls(&v)["last-recovery-point"], "pass", "{v}");
+    // Two days later it is not.
+    let later = (epoch_now() + 2 * 86400).to_string();
+    let (_, v) = audit_json(&env, &["--now", &later]);
+    assert_eq!(controls(&v)["last-recovery-point"], "fail", "{v}");
+}
+
+#[tokio::test]
+async fn audit_fails_a_short_retention_and_passes_a_copy_out_of_the_region() {
+    let env = AwsEnv::new().await;
+    let text = std::fs::read_to_string(&env.config).expect("config");
+    let week = text.replacen("delete_after_days: 35", "delete_after_days: 7", 1);
+    assert_ne!(week, text);
+    env.write_config(&week);
+    env.deploy(&[]);
+    let (code, v) = audit_json(&env, &[]);
+    assert_eq!(code, Some(1));
+    assert_eq!(controls(&v)["plan-min-retention"], "fail", "{v}");
+    assert_eq!(controls(&v)["plan-min-frequency"], "pass", "{v}");
+    // The threshold is the config's.
+    env.write_config(&week.replacen(
+        "  selection:\n",
+        "  audit:\n    min_retention_days: 7\n  selection:\n",
+        1,
+    ));
+    let (_, v) = audit_json(&env, &[]);
+    assert_eq!(controls(&v)["plan-min-retention"], "pass", "{v}");
+
+    // copy_to on the daily rule: a vault in another region.
+    let copies = "arn:aws:backup:eu-central-1:000000000000:backup-vault:copies";
+    let with_copy = text.replacen(
+        "        delete_after_days: 35\n",
+        &format!(
+            "        delete_after_days: 35\n        copy_to:\n          - vault_arn: {copies}\n            delete_after_days: 35\n"
+        ),
+        1,
+    );
+    assert_ne!(with_copy, text);
+    env.write_config(&with_copy);
+    let plan = env.deploy(&[]);
+    let step = plan["steps"]
+        .as_array()
+        .expect("steps")
+        .iter()
+        .find(|s| s["kind"] == "backup_plan")
+        .expect("the plan's step");
+    assert_eq!(step["action"], "update", "{step}");
+    // Described back: the rule's copy action.
+    let observed = backup_plan::observe(&env.aws.backup, &env.name("daily"))
+        .await
+        .expect("describe")
+        .expect("the plan");
+    let daily = observed
+        .rules
+        .iter()
+        .find(|r| r.name == "daily")
+        .expect("daily");
+    assert_eq!(
+        daily.copy_to,
+        vec![backup_plan::Copy {
+            vault_arn: copies.to_string(),
+            delete_after_days: Some(35),
+            cold_storage_after_days: None,
+        }]
+    );
+    let (_, v) = audit_json(&env, &[]);
+    assert_eq!(controls(&v)["cross-region-copy"], "pass", "{v}");
+    // Converged: a second deploy changes nothing.
+    let again = env.deploy(&["--dry-run"]);
+    assert!(
+        again["steps"]
+            .as_array()
+            .expect("steps")
+            .iter()
+            .all(|s| s["action"] != "update" && s["action"] != "create"),
+        "{again}"
+    );
+
+    // The copy action changed behind hcctl's back: drift in backup-status, repaired by deploy.
+    let rule = |name: &str, schedule: &str, keep: i64, copy: Option<&str>| {
+        let mut r = BackupRuleInput::builder()
+            .rule_name(name)
+            .target_backup_vault_name(env.name("vault"))
+            .schedule_expression(schedule)
+            .start_window_minutes(60)
+            .completion_window_minutes(if name == "daily" { 180 } else { 360 })
+            .lifecycle(Lifecycle::builder().delete_after_days(keep).build());
+        if let Some(arn) = copy {
+            r = r.copy_actions(
+                aws_sdk_backup::types::CopyAction::builder()
+                    .destination_backup_vault_arn(arn)
+                    .lifecycle(Lifecycle::builder().delete_after_days(7).build())
+                    .build()
+                    .expect("a copy action"),
+            );
+        }
+        r.build().expect("a rule")
+    };
+    let elsewhere = "arn:aws:backup:eu-west-3:000000000000:backup-vault:same-region";
+    let input = BackupPlanInput::builder()
+        .backup_plan_name(env.name("daily"))
+        .rules(rule("daily", "cron(0 3 * * ? *)", 35, Some(elsewhere)))
+        .rules(rule("monthly", "cron(0 4 1 * ? *)", 365, None))
+        .build()
+        .expect("a plan");
+    env.aws
+        .backup
+        .update_backup_plan()
+        .backup_plan_id(&observed.id)
+        .backup_plan(input)
+        .send()
+        .await
+        .expect("update the plan behind hcctl's back");
+    let (code, v) = status_json(&env, &[]);
+    assert_eq!(code, Some(1), "{v}");
+    let drift = v["plan"]["drift"].to_string();
+    assert!(
+        drift.contains("rules.daily.copy_to[0].vault_arn") && drift.contains(copies),
+        "{drift}"
+    );
+    let (_, a) = audit_json(&env, &[]);
+    assert_eq!(controls(&a)["cross-region-copy"], "fail", "{a}");
+    env.deploy(&[]);
+    let (_, v) = status_json(&env, &[]);
+    assert_eq!(v["plan"]["drift"], serde_json::json!([]), "{v}");
+    let (_, a) = audit_json(&env, &[]);
+    assert_eq!(controls(&a)["cross-region-copy"], "pass", "{a}");
+}
