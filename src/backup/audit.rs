@@ -701,6 +701,11 @@ mod tests {
         }
     }
 
+    /// The audit as of [`NOW`] in eu-west-3.
+    fn audit(o: &status::Observed, e: &Extra, c: &Config) -> Audit {
+        judge(o, e, c, NOW, "eu-west-3", "e")
+    }
+
     fn status_of(a: &Audit, id: &str) -> Verdict {
         a.controls
             .iter()
@@ -712,7 +717,7 @@ mod tests {
     #[test]
     fn the_example_deployment_passes_protection_frequency_retention_and_fails_key_lock_copy() {
         let c = config(&[]);
-        let a = judge(&deployed(&c), &extra(None, true), &c, NOW, "eu-west-3", "e");
+        let a = audit(&deployed(&c), &extra(None, true), &c);
         for id in [
             "resources-protected",
             "plan-min-frequency",
@@ -752,61 +757,33 @@ mod tests {
                 &["arn:aws:backup:eu-central-1:0:backup-vault:copies"],
             );
         }
-        let a = judge(
-            &o,
-            &extra(Some("CUSTOMER"), true),
-            &c,
-            NOW,
-            "eu-west-3",
-            "e",
-        );
+        let a = audit(&o, &extra(Some("CUSTOMER"), true), &c);
         assert_eq!(a.failed, 0, "{a}");
         // The AWS-managed key fails; a key KMS would not describe is unknown, with why.
-        let a = judge(&o, &extra(Some("AWS"), true), &c, NOW, "eu-west-3", "e");
+        let a = audit(&o, &extra(Some("AWS"), true), &c);
         assert_eq!(status_of(&a, "vault-encrypted-cmk"), Verdict::Fail);
         let refused = Extra {
             key_manager: Err("AccessDenied".into()),
             ..extra(None, true)
         };
-        let a = judge(&o, &refused, &c, NOW, "eu-west-3", "e");
+        let a = audit(&o, &refused, &c);
         assert_eq!(status_of(&a, "vault-encrypted-cmk"), Verdict::Unknown);
         // A copy within the region is no copy out of it.
         if let Some(p) = o.plan.as_mut() {
             p.rules[0].copy_to[0].vault_arn = "arn:aws:backup:eu-west-3:0:backup-vault:same".into();
         }
-        let a = judge(
-            &o,
-            &extra(Some("CUSTOMER"), true),
-            &c,
-            NOW,
-            "eu-west-3",
-            "e",
-        );
+        let a = audit(&o, &extra(Some("CUSTOMER"), true), &c);
         assert_eq!(status_of(&a, "cross-region-copy"), Verdict::Fail);
         // A rule keeping 7 days fails retention; only a weekly rule fails frequency.
         if let Some(p) = o.plan.as_mut() {
             p.rules = vec![rule("weekly", "cron(0 3 ? * SUN *)", 7, &[])];
         }
-        let a = judge(
-            &o,
-            &extra(Some("CUSTOMER"), true),
-            &c,
-            NOW,
-            "eu-west-3",
-            "e",
-        );
+        let a = audit(&o, &extra(Some("CUSTOMER"), true), &c);
         assert_eq!(status_of(&a, "plan-min-retention"), Verdict::Fail);
         assert_eq!(status_of(&a, "plan-min-frequency"), Verdict::Fail);
         // The thresholds come from backup.audit.
         let lenient = config(&["backup.audit={max_interval_hours: 168, min_retention_days: 7}"]);
-        let a = judge(
-            &o,
-            &extra(Some("CUSTOMER"), true),
-            &lenient,
-            NOW,
-            "eu-west-3",
-            "e",
-        );
+        let a = audit(&o, &extra(Some("CUSTOMER"), true), &lenient);
         assert_eq!(status_of(&a, "plan-min-retention"), Verdict::Pass);
         assert_eq!(status_of(&a, "plan-min-frequency"), Verdict::Pass);
     }
@@ -819,7 +796,7 @@ mod tests {
         if let Some(s) = o.selection.as_mut() {
             s.resources.clear();
         }
-        let a = judge(&o, &extra(None, false), &c, NOW, "eu-west-3", "e");
+        let a = audit(&o, &extra(None, false), &c);
         assert_eq!(status_of(&a, "last-recovery-point"), Verdict::Fail);
         assert_eq!(status_of(&a, "resources-protected"), Verdict::Fail);
         assert_eq!(status_of(&a, "recovery-point-encrypted"), Verdict::Fail);
@@ -827,7 +804,7 @@ mod tests {
             recovery_points: Ok(vec![]),
             ..extra(None, true)
         };
-        let a = judge(&o, &none, &c, NOW, "eu-west-3", "e");
+        let a = audit(&o, &none, &c);
         assert_eq!(status_of(&a, "recovery-point-encrypted"), Verdict::Unknown);
         // Nothing deployed: every control that needs something fails and says to deploy.
         let mut empty = deployed(&c);
@@ -836,7 +813,7 @@ mod tests {
         empty.selection = None;
         empty.jobs.clear();
         empty.desired_selection.resources = vec![AFTER_APPLY.into()];
-        let a = judge(&empty, &none, &c, NOW, "eu-west-3", "e");
+        let a = audit(&empty, &none, &c);
         assert_eq!(a.passed, 0, "{a}");
         assert!(a.to_string().contains("run hcctl deploy"), "{a}");
     }

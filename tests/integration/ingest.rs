@@ -288,6 +288,26 @@ async fn exactly_once(env: &TestEnv, source: &str, place: impl AsyncPlace) {
 /// `location`: a runner killed with SIGKILL in the middle of it leaves a claim; a runner that
 /// comes while the lease runs leaves the file alone; once it expired, the next runner takes the
 /// file over, with the end state of one migration.
+/// Waits until `runner` is in the middle of a file: its claim is there and some of the file's
+/// documents are written (it must not have ended before).
+async fn mid_file(env: &TestEnv, runner: &mut Child) {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        if let Ok(Some(code)) = runner.try_wait() {
+            panic!("the runner ended ({code}) before it could be stopped mid-file");
+        }
+        let claimed = ledger(env, "claim").await.len() == 1;
+        if claimed && env.count("ingested", doc! {}).await > 0 {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the runner never started loading"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 async fn killed_runner(env: &TestEnv, source: &str, location: &str) {
     let once = env.migrate(&real_dataset(), "once", &[]);
     let lease = ["--lease", "6s"];
@@ -314,22 +334,7 @@ async fn killed_runner(env: &TestEnv, source: &str, location: &str) {
         .stderr(Stdio::null())
         .spawn()
         .expect("start the doomed runner");
-    // Mid-file: the claim is there and some documents are written.
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
-        if let Ok(Some(code)) = doomed.try_wait() {
-            panic!("the runner finished ({code}) before it could be killed mid-file");
-        }
-        let claimed = ledger(env, "claim").await.len() == 1;
-        if claimed && env.count("ingested", doc! {}).await > 0 {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the runner never started loading"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    mid_file(env, &mut doomed).await;
     doomed.kill().expect("SIGKILL the runner");
     let _ = doomed.wait();
     let written = env.count("ingested", doc! {}).await;
@@ -593,21 +598,7 @@ async fn sigterm_mid_file_releases_the_claim_and_the_next_run_loads_it_at_once()
         .concat(),
     );
     let mut watcher = spawn(cmd);
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
-        if let Ok(Some(code)) = watcher.try_wait() {
-            panic!("the watcher ended ({code}) before it could be stopped mid-file");
-        }
-        let claimed = ledger(&env, "claim").await.len() == 1;
-        if claimed && env.count("ingested", doc! {}).await > 0 {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the watcher never started loading"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    mid_file(&env, &mut watcher).await;
     let pid = watcher.id().to_string();
     let sent = Command::new("kill")
         .args(["-TERM", &pid])
