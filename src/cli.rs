@@ -279,7 +279,8 @@ pub enum BackupCommand {
     /// Judge the backup posture control by control, as AWS Backup Audit Manager does, with
     /// read-only calls only: resources-protected, plan-min-frequency, plan-min-retention,
     /// vault-encrypted-cmk, vault-lock, cross-region-copy, last-recovery-point,
-    /// recovery-point-encrypted. Each is pass, fail, or unknown (with why), with its evidence.
+    /// recovery-point-encrypted, restore-tested (the newest scheduled restore drill passed and
+    /// is recent). Each is pass, fail, or unknown (with why), with its evidence.
     ///
     /// Thresholds: backup.audit in the config (max_interval_hours 24, min_retention_days 35).
     /// Exit codes: 0 no control fails; 1 one fails; 2 usage error; 3 AWS cannot be reached or

@@ -537,6 +537,8 @@ pub fn judge(
         evidence,
     ));
 
+    controls.push(restore_tested(observed, config, now));
+
     controls.sort_by_key(|c| c.status);
     let count = |v: Verdict| controls.iter().filter(|c| c.status == v).count();
     Audit {
@@ -548,6 +550,76 @@ pub fn judge(
         unknown: count(Verdict::Unknown),
         controls,
     }
+}
+
+/// `restore-tested`: a backup never restored is a hope. The newest restore drill of the logical
+/// dumps (`backup.dumps.drill_schedule`, judged as backup-status judges it) passed and is
+/// younger than its schedule's interval plus the grace.
+fn restore_tested(observed: &status::Observed, config: &Config, now: i64) -> Control {
+    const ID: &str = "restore-tested";
+    const TITLE: &str = "the newest restore drill passed and is recent";
+    let required = "a scheduled restore drill (backup.dumps.drill_schedule) whose newest report \
+                    passed, younger than its interval plus 2 h";
+    let scheduled = config
+        .backup
+        .dumps
+        .as_ref()
+        .is_some_and(|d| d.drill_schedule.is_some());
+    let Some(logical) = observed.logical.as_ref().filter(|_| scheduled) else {
+        return control(
+            ID,
+            TITLE,
+            Verdict::Fail,
+            None,
+            vec![ev("restore drills", "none scheduled", required)],
+        );
+    };
+    let mut reasons = Vec::new();
+    let judged = super::logical::judge(logical, config, now, &mut reasons);
+    if let Some(e) = &logical.error {
+        return control(ID, TITLE, Verdict::Unknown, Some(e.clone()), vec![]);
+    }
+    let Some(drill) = &judged.last_drill else {
+        return control(
+            ID,
+            TITLE,
+            Verdict::Fail,
+            None,
+            vec![ev(judged.drills, "no drill report", required)],
+        );
+    };
+    let age = drill.finished_at.map(|at| now.saturating_sub(at));
+    let recent = match (age, judged.drill_max_age_seconds) {
+        (Some(age), Some(max)) => age <= max,
+        _ => false,
+    };
+    let found = format!(
+        "{} {}: {} documents, RTO {:.1} s, RPO {}{}",
+        if drill.ok { "PASSED" } else { "FAILED" },
+        age.map_or("at an unknown time".to_string(), |a| format!(
+            "{} ago",
+            human_duration(a.max(0))
+        )),
+        drill.documents,
+        drill.rto_seconds,
+        human_duration(drill.rpo_seconds.max(0.0) as i64),
+        if drill.problems.is_empty() {
+            String::new()
+        } else {
+            format!("; {}", drill.problems.join("; "))
+        }
+    );
+    control(
+        ID,
+        TITLE,
+        if drill.ok && recent {
+            Verdict::Pass
+        } else {
+            Verdict::Fail
+        },
+        None,
+        vec![ev(drill.report.clone(), found, required)],
+    )
 }
 
 impl Audit {
@@ -730,20 +802,79 @@ mod tests {
         for id in ["vault-encrypted-cmk", "vault-lock", "cross-region-copy"] {
             assert_eq!(status_of(&a, id), Verdict::Fail, "{id}: {a}");
         }
-        assert_eq!((a.passed, a.failed, a.unknown), (5, 3, 0));
+        // No restore drill is scheduled in the example: restores are untested.
+        assert_eq!(status_of(&a, "restore-tested"), Verdict::Fail);
+        assert_eq!((a.passed, a.failed, a.unknown), (5, 4, 0));
         // Failures first.
         assert_eq!(a.controls[0].status, Verdict::Fail);
         assert!(
-            a.verdict().contains("3 of 8 controls fail"),
+            a.verdict().contains("4 of 9 controls fail"),
             "{}",
             a.verdict()
         );
     }
 
+    /// The drills' folder with one report: passed or not, finished `ago` seconds before NOW.
+    fn drilled(ok: bool, ago: i64) -> Option<crate::backup::logical::Observed> {
+        let finished = aws_smithy_types::DateTime::from_secs(NOW - ago)
+            .fmt(aws_smithy_types::date_time::Format::DateTime)
+            .expect("a time");
+        Some(crate::backup::logical::Observed {
+            bucket: "drops".into(),
+            error: None,
+            newest_dump: Some(("healthcare-20270115T020000Z".into(), NOW - ago - 3600)),
+            dumps: 1,
+            newest_drill: Some((
+                "drills/d.json".into(),
+                Ok(serde_json::json!({
+                    "ok": ok, "problems": if ok { vec![] } else { vec!["count differs"] },
+                    "finished": finished, "dump": "healthcare-20270115T020000Z",
+                    "documents": 54_966, "rto_seconds": 31.6, "rpo_seconds": 40.0,
+                })),
+            )),
+        })
+    }
+
+    #[test]
+    fn a_recent_passed_drill_passes_restore_tested_and_a_failed_or_old_one_fails() {
+        let c = config(&[
+            "backup.dumps={schedule: cron(0 2 * * ? *), drill_schedule: cron(0 5 ? * SUN *)}",
+        ]);
+        let mut o = deployed(&c);
+        o.logical = drilled(true, 3600);
+        let a = audit(&o, &extra(None, true), &c);
+        assert_eq!(status_of(&a, "restore-tested"), Verdict::Pass, "{a}");
+        let text = a.to_string();
+        assert!(
+            text.contains(
+                "s3://drops/drills/d.json: PASSED 1h 0m ago: 54966 documents, RTO 31.6 s"
+            ),
+            "{text}"
+        );
+        o.logical = drilled(false, 3600);
+        let a = audit(&o, &extra(None, true), &c);
+        assert_eq!(status_of(&a, "restore-tested"), Verdict::Fail, "{a}");
+        assert!(a.to_string().contains("FAILED 1h 0m ago"), "{a}");
+        // Weekly drills: 8 days is older than 7 days plus 2 hours.
+        o.logical = drilled(true, 8 * 86_400);
+        let a = audit(&o, &extra(None, true), &c);
+        assert_eq!(status_of(&a, "restore-tested"), Verdict::Fail, "{a}");
+        // A folder that cannot be listed: unknown, with why.
+        o.logical = drilled(true, 3600).map(|mut l| {
+            l.error = Some("AccessDenied listing drills/".into());
+            l
+        });
+        let a = audit(&o, &extra(None, true), &c);
+        assert_eq!(status_of(&a, "restore-tested"), Verdict::Unknown, "{a}");
+    }
+
     #[test]
     fn each_control_turns_with_what_it_judges() {
-        let c = config(&[]);
+        let c = config(&[
+            "backup.dumps={schedule: cron(0 2 * * ? *), drill_schedule: cron(0 5 ? * SUN *)}",
+        ]);
         let mut o = deployed(&c);
+        o.logical = drilled(true, 3600);
         // A customer key, a lock, a copy to another region: all pass.
         if let Some(v) = o.vault.as_mut() {
             v.encryption_key_arn = Some("arn:aws:kms:eu-west-3:0:key/k".into());
@@ -782,7 +913,10 @@ mod tests {
         assert_eq!(status_of(&a, "plan-min-retention"), Verdict::Fail);
         assert_eq!(status_of(&a, "plan-min-frequency"), Verdict::Fail);
         // The thresholds come from backup.audit.
-        let lenient = config(&["backup.audit={max_interval_hours: 168, min_retention_days: 7}"]);
+        let lenient = config(&[
+            "backup.dumps={schedule: cron(0 2 * * ? *), drill_schedule: cron(0 5 ? * SUN *)}",
+            "backup.audit={max_interval_hours: 168, min_retention_days: 7}",
+        ]);
         let a = audit(&o, &extra(Some("CUSTOMER"), true), &lenient);
         assert_eq!(status_of(&a, "plan-min-retention"), Verdict::Pass);
         assert_eq!(status_of(&a, "plan-min-frequency"), Verdict::Pass);

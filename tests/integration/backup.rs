@@ -298,6 +298,9 @@ async fn backup_status_shows_the_newest_dump_and_drill_and_judges_them() {
             .any(|x| x.starts_with("no restore drill report under")),
         "{r:?}"
     );
+    let (_, a) = audit_json(&env, &[]);
+    assert_eq!(controls(&a)["restore-tested"], "fail", "{a}");
+    assert_eq!(restore_evidence(&a)["found"], "no drill report", "{a}");
 
     // A real drill: a new dump under dumps/, its report under drills/.
     let out = mongo.run(&[
@@ -358,6 +361,18 @@ async fn backup_status_shows_the_newest_dump_and_drill_and_judges_them() {
     let text = stdout(&env.run(&["backup-status"]));
     assert!(text.contains(&format!("newest {dump_name}")), "{text}");
     assert!(text.contains("PASSED"), "{text}");
+    // backup audit shows the last drill's result and age.
+    let (_, a) = audit_json(&env, &[]);
+    assert_eq!(controls(&a)["restore-tested"], "pass", "{a}");
+    let e = restore_evidence(&a);
+    assert_eq!(e["resource"], stored.as_str(), "{e}");
+    let found = e["found"].as_str().unwrap_or_default();
+    assert!(
+        found.starts_with("PASSED ")
+            && found.contains(" ago: ")
+            && found.contains(&format!("{} documents", drill["documents"])),
+        "{found}"
+    );
 
     // Two days on, the daily dump is overdue (the weekly drill is not).
     let later = (epoch_now() + 2 * 86400).to_string();
@@ -388,7 +403,25 @@ async fn backup_status_shows_the_newest_dump_and_drill_and_judges_them() {
             .any(|x| x.contains("FAILED: the dump did not restore: digest differs")),
         "{r:?}"
     );
+    let (_, a) = audit_json(&env, &[]);
+    assert_eq!(controls(&a)["restore-tested"], "fail", "{a}");
+    let found = restore_evidence(&a)["found"].to_string();
+    assert!(
+        found.contains("FAILED") && found.contains("digest differs"),
+        "{found}"
+    );
     mongo.drop_db().await;
+}
+
+/// The evidence of `restore-tested`.
+fn restore_evidence(audit: &Value) -> Value {
+    audit["controls"]
+        .as_array()
+        .expect("controls")
+        .iter()
+        .find(|c| c["id"] == "restore-tested")
+        .map(|c| c["evidence"][0].clone())
+        .expect("restore-tested")
 }
 
 /// `hcctl backup audit --format json` (plus `extra`): the exit code and the parsed audit.
@@ -428,7 +461,7 @@ async fn audit_judges_a_deployment_as_its_config_implies() {
     let (code, v) = audit_json(&env, &[]);
     assert_eq!(code, Some(1), "{v}");
     let c = controls(&v);
-    assert_eq!(c.len(), 8, "{c:?}");
+    assert_eq!(c.len(), 9, "{c:?}");
     for pass in [
         "resources-protected",
         "plan-min-frequency",
@@ -442,6 +475,7 @@ async fn audit_judges_a_deployment_as_its_config_implies() {
         "vault-lock",
         "cross-region-copy",
         "last-recovery-point",
+        "restore-tested",
     ] {
         assert_eq!(c[fail], "fail", "{fail}: {v}");
     }
@@ -475,7 +509,7 @@ async fn audit_judges_a_deployment_as_its_config_implies() {
     assert!(text.starts_with("Backup audit ("), "{text}");
     assert!(
         text.trim_end().ends_with("1 unknown")
-            && text.contains("backup audit: 4 of 8 controls fail"),
+            && text.contains("backup audit: 5 of 9 controls fail"),
         "{text}"
     );
 
