@@ -1142,9 +1142,10 @@ impl Config {
             ));
         }
         for (key, value) in self.cost.entries() {
-            if !value.is_finite() || value < 0.0 {
+            // A billion GB, runs or requests is beyond any estimate this makes sense for.
+            if !value.is_finite() || !(0.0..=1e9).contains(&value) {
                 p.push(format!(
-                    "cost.{key}: {value} (expected a number, 0 or more)"
+                    "cost.{key}: {value} (expected a number from 0 to 1,000,000,000)"
                 ));
             }
         }
@@ -1811,11 +1812,16 @@ impl Substituted {
 }
 
 /// One `KEY=VALUE` put into the YAML tree: the key's path is created where it is missing (a
-/// section the file leaves out), a list index must exist.
+/// section the file leaves out), a list index must exist. `KEY+=VALUE` appends to a list (a
+/// list value: each of its items).
 fn set_value(tree: &mut Value, set: &str) -> Result<(), String> {
     let (key, raw) = set
         .split_once('=')
         .ok_or("expected KEY=VALUE, e.g. containers.mongo.cpu=2048")?;
+    let (key, append) = match key.trim().strip_suffix('+') {
+        Some(k) => (k, true),
+        None => (key, false),
+    };
     let key = key.trim();
     if key.is_empty() {
         return Err("the key is empty (e.g. cost.data_gb=50)".to_string());
@@ -1861,7 +1867,20 @@ fn set_value(tree: &mut Value, set: &str) -> Result<(), String> {
             return Err(format!("'{key}': unexpected '{rest}'"));
         }
     }
-    *node = value;
+    if !append {
+        *node = value;
+        return Ok(());
+    }
+    if node.is_null() {
+        *node = Value::Sequence(Vec::new());
+    }
+    let list = node
+        .as_sequence_mut()
+        .ok_or_else(|| format!("'{key}' is not a list: += appends to lists"))?;
+    match value {
+        Value::Sequence(items) => list.extend(items),
+        one => list.push(one),
+    }
     Ok(())
 }
 

@@ -23,6 +23,10 @@ pub struct RecoveryPoint {
     pub resource_arn: String,
     pub encrypted: bool,
     pub encryption_key_arn: Option<String>,
+    /// Seconds since the Unix epoch.
+    pub created: Option<i64>,
+    /// `COMPLETED`, `PARTIAL`, `DELETING`, `EXPIRED`…
+    pub status: String,
 }
 
 /// What the audit reads beyond backup-status; `Err` says why it could not be read.
@@ -31,11 +35,17 @@ pub struct Extra {
     /// `CUSTOMER` or `AWS` (KMS DescribeKey of the vault's key), when it has one.
     pub key_manager: Result<Option<String>, String>,
     pub recovery_points: Result<Vec<RecoveryPoint>, String>,
+    /// MongoDB's file system's tags (what the selection's tag conditions are matched against).
+    pub file_system_tags: Option<std::collections::BTreeMap<String, String>>,
 }
 
 /// Read the key's manager and the recovery points (read-only). A refusal is kept as the reason
 /// the control that needs it is `unknown`, never a verdict.
-pub async fn gather_extra(aws: &Aws, observed: &status::Observed) -> Result<Extra, AwsError> {
+pub async fn gather_extra(
+    aws: &Aws,
+    config: &Config,
+    observed: &status::Observed,
+) -> Result<Extra, AwsError> {
     let key_manager = match observed
         .vault
         .as_ref()
@@ -79,6 +89,11 @@ pub async fn gather_extra(aws: &Aws, observed: &status::Observed) -> Result<Extr
                                 .encryption_key_arn()
                                 .filter(|k| !k.is_empty())
                                 .map(str::to_string),
+                            created: p.creation_date().map(|d| d.secs()),
+                            status: p
+                                .status()
+                                .map(|s| s.as_str().to_string())
+                                .unwrap_or_default(),
                         }
                     })),
                     Err(e) => {
@@ -98,9 +113,13 @@ pub async fn gather_extra(aws: &Aws, observed: &status::Observed) -> Result<Extr
             }
         }
     };
+    let file_system_tags = crate::resources::file_system::find(aws, config)
+        .await?
+        .map(|fs| fs.tags);
     Ok(Extra {
         key_manager,
         recovery_points,
+        file_system_tags,
     })
 }
 
@@ -221,15 +240,31 @@ pub fn judge(
         }
         let found = match selected {
             Some(s) if s.resources.iter().any(|x| x == *r) => {
+                let wanted: Vec<String> = s
+                    .conditions
+                    .iter()
+                    .map(|(k, v)| format!("{k}={v}"))
+                    .collect();
+                // AWS Backup selects a listed resource only while it carries every condition's
+                // tag: the file system's tags are read and checked.
+                let untagged = match &extra.file_system_tags {
+                    Some(tags) if r.contains(":file-system/") => {
+                        s.conditions.iter().any(|(k, v)| tags.get(k) != Some(v))
+                    }
+                    _ => false,
+                };
                 if s.conditions.is_empty() {
                     format!("in selection {}", s.name)
+                } else if !untagged {
+                    format!("in selection {} while tagged {}", s.name, wanted.join(", "))
                 } else {
-                    let tags: Vec<String> = s
-                        .conditions
-                        .iter()
-                        .map(|(k, v)| format!("{k}={v}"))
-                        .collect();
-                    format!("in selection {} while tagged {}", s.name, tags.join(", "))
+                    ok = false;
+                    format!(
+                        "listed in selection {}, but not tagged {}: the selection's conditions \
+                         leave it out",
+                        s.name,
+                        wanted.join(", ")
+                    )
                 }
             }
             Some(s) => {
@@ -455,22 +490,48 @@ pub fn judge(
         .iter()
         .filter(|r| !r.contains(AFTER_APPLY))
         .collect();
+    // Judged on the vault's recovery points (a completed job whose point was deleted since
+    // protects nothing); on the jobs only when the points cannot be listed.
+    // A vault that counts recovery points but lists none has answered inconsistently (the
+    // emulator does): the jobs are the evidence then, and the evidence says so.
+    let counted = observed.vault.as_ref().map_or(0, |v| v.recovery_points);
+    let listed = match &extra.recovery_points {
+        Ok(points) if points.is_empty() && counted > 0 => None,
+        Ok(points) => Some(points),
+        Err(_) => None,
+    };
+    let source = if listed.is_some() {
+        String::new()
+    } else if counted > 0 {
+        format!(
+            " (from the backup jobs: the vault counts {counted} recovery points but lists none)"
+        )
+    } else {
+        " (from the backup jobs: the recovery points could not be listed)".to_string()
+    };
     for r in &existing {
-        let newest = observed
-            .jobs
-            .iter()
-            .filter(|j| j.state == "COMPLETED" && j.resource_arn == ***r)
-            .filter_map(|j| j.completed.or(j.created))
-            .max();
+        let newest = match listed {
+            Some(points) => points
+                .iter()
+                .filter(|p| p.resource_arn == ***r && p.status == "COMPLETED")
+                .filter_map(|p| p.created)
+                .max(),
+            None => observed
+                .jobs
+                .iter()
+                .filter(|j| j.state == "COMPLETED" && j.resource_arn == ***r)
+                .filter_map(|j| j.completed.or(j.created))
+                .max(),
+        };
         let found = match newest {
             Some(t) => {
                 let age = now.saturating_sub(t);
                 fresh &= age <= max_age;
-                format!("{} old", human_duration(age.max(0)))
+                format!("{} old{source}", human_duration(age.max(0)))
             }
             None => {
                 fresh = false;
-                "no completed backup".to_string()
+                format!("no completed recovery point{source}")
             }
         };
         evidence.push(ev(
@@ -496,6 +557,13 @@ pub fn judge(
     // The recovery points' encryption.
     let (status, why, evidence) = match &extra.recovery_points {
         Err(e) => (Verdict::Unknown, Some(e.clone()), vec![]),
+        Ok(points) if points.is_empty() && counted > 0 => (
+            Verdict::Unknown,
+            Some(format!(
+                "the vault {vault_name} counts {counted} recovery points but lists none"
+            )),
+            vec![],
+        ),
         Ok(points) if points.is_empty() => (
             Verdict::Unknown,
             Some(format!(
@@ -769,7 +837,10 @@ mod tests {
                 resource_arn: FS.into(),
                 encrypted,
                 encryption_key_arn: None,
+                created: Some(NOW - 3600),
+                status: "COMPLETED".into(),
             }]),
+            file_system_tags: Some([("Backup".to_string(), "daily".to_string())].into()),
         }
     }
 
@@ -926,11 +997,47 @@ mod tests {
     fn stale_unprotected_and_unencrypted_fail_and_nothing_to_judge_is_unknown() {
         let c = config(&[]);
         let mut o = deployed(&c);
+        // A job completed an hour ago, its recovery point deleted since: nothing recent is kept.
+        let deleted = Extra {
+            recovery_points: Ok(vec![]),
+            ..extra(None, true)
+        };
+        if let Some(v) = o.vault.as_mut() {
+            v.recovery_points = 0;
+        }
+        assert_eq!(
+            status_of(&audit(&o, &deleted, &c), "last-recovery-point"),
+            Verdict::Fail
+        );
+        // A vault that counts a point but lists none: judged on the jobs, and said so.
+        if let Some(v) = o.vault.as_mut() {
+            v.recovery_points = 1;
+        }
+        let a = audit(&o, &deleted, &c);
+        assert_eq!(status_of(&a, "last-recovery-point"), Verdict::Pass, "{a}");
+        assert!(
+            a.to_string()
+                .contains("from the backup jobs: the vault counts 1"),
+            "{a}"
+        );
+        // The file system untagged behind hcctl's back: listed, but left out by the conditions.
+        let untagged = Extra {
+            file_system_tags: Some(Default::default()),
+            ..extra(None, true)
+        };
+        let a = audit(&o, &untagged, &c);
+        assert_eq!(status_of(&a, "resources-protected"), Verdict::Fail, "{a}");
+        assert!(a.to_string().contains("but not tagged Backup=daily"), "{a}");
         o.jobs[0].completed = Some(NOW - 3 * 86_400);
         if let Some(s) = o.selection.as_mut() {
             s.resources.clear();
         }
-        let a = audit(&o, &extra(None, false), &c);
+        // The newest recovery point three days old (a daily plan: 26 h at most).
+        let mut stale = extra(None, false);
+        if let Ok(points) = stale.recovery_points.as_mut() {
+            points[0].created = Some(NOW - 3 * 86_400);
+        }
+        let a = audit(&o, &stale, &c);
         assert_eq!(status_of(&a, "last-recovery-point"), Verdict::Fail);
         assert_eq!(status_of(&a, "resources-protected"), Verdict::Fail);
         assert_eq!(status_of(&a, "recovery-point-encrypted"), Verdict::Fail);

@@ -68,7 +68,7 @@ pub async fn audit_command(
     let (config, aws) = connect(config_path, endpoint_url).await?;
     let unavailable = |e| Error::AwsUnavailable(anyhow::Error::new(e));
     let observed = status::gather(&aws, &config).await.map_err(unavailable)?;
-    let extra = audit::gather_extra(&aws, &observed)
+    let extra = audit::gather_extra(&aws, &config, &observed)
         .await
         .map_err(unavailable)?;
     let now = now.unwrap_or_else(|| {

@@ -131,11 +131,85 @@ fn one(kind: Kind, name: impl Into<String>) -> Parts {
     vec![(kind, Some(name.into()))]
 }
 
-/// Task-hours per month of a job run on a schedule, and how many runs that is.
-fn scheduled_runs(expression: &str) -> f64 {
-    backup_plan::schedule_interval(expression)
-        .filter(|s| *s > 0)
-        .map_or(0.0, |s| HOURS_PER_MONTH * 3600.0 / s as f64)
+/// How many times a month a schedule fires: `rate(N unit)` exactly; `cron(m h dom mon dow y)`
+/// by counting the minutes, hours, days and months its fields name (lists, ranges, steps, `*`;
+/// `L`, `W` and `#` as one day a month); `at(…)` once. `None` when it cannot be counted.
+pub fn runs_per_month(expression: &str) -> Option<f64> {
+    let e = expression.trim();
+    if e.starts_with("at(") {
+        return Some(1.0);
+    }
+    if e.starts_with("rate(") {
+        return backup_plan::schedule_interval(e)
+            .filter(|s| *s > 0)
+            .map(|s| HOURS_PER_MONTH * 3600.0 / s as f64);
+    }
+    let body = e.strip_prefix("cron(")?.strip_suffix(')')?;
+    let f: Vec<&str> = body.split_whitespace().collect();
+    if f.len() != 6 {
+        return None;
+    }
+    let any = |s: &str| s == "*" || s == "?";
+    let minutes = count_field(f[0], 0, 59, &[])?;
+    let hours = count_field(f[1], 0, 23, &[])?;
+    const MONTHS: [&str; 12] = [
+        "JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC",
+    ];
+    const DAYS: [&str; 7] = ["SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"];
+    let months = count_field(f[3], 1, 12, &MONTHS)? / 12.0;
+    let days = if !any(f[4]) {
+        if f[4].contains(['L', '#']) {
+            1.0
+        } else {
+            count_field(f[4], 1, 7, &DAYS)? * 365.0 / 12.0 / 7.0
+        }
+    } else if !any(f[2]) {
+        if f[2].contains(['L', 'W']) {
+            1.0
+        } else {
+            count_field(f[2], 1, 31, &[])?.min(DAYS_PER_MONTH)
+        }
+    } else {
+        DAYS_PER_MONTH
+    };
+    Some(minutes * hours * days * months)
+}
+
+/// How many values a cron field names within `lo..=hi` (`names` for JAN or MON, from `lo`).
+fn count_field(field: &str, lo: u32, hi: u32, names: &[&str]) -> Option<f64> {
+    let value = |s: &str| -> Option<u32> {
+        s.parse::<u32>().ok().or_else(|| {
+            names
+                .iter()
+                .position(|n| n.eq_ignore_ascii_case(s))
+                .and_then(|i| u32::try_from(i).ok())
+                .map(|i| i + lo)
+        })
+    };
+    let mut hit = vec![false; (hi + 1) as usize];
+    for part in field.split(',') {
+        let (range, step) = match part.split_once('/') {
+            Some((r, s)) => (r, s.parse::<u32>().ok().filter(|s| *s > 0)?),
+            None => (part, 1),
+        };
+        let (from, to) = if range == "*" || range == "?" {
+            (lo, hi)
+        } else if let Some((a, b)) = range.split_once('-') {
+            (value(a)?, value(b)?)
+        } else {
+            let v = value(range)?;
+            (v, if part.contains('/') { hi } else { v })
+        };
+        if from < lo || to > hi || from > to {
+            return None;
+        }
+        let mut v = from;
+        while v <= to {
+            hit[v as usize] = true;
+            v += step;
+        }
+    }
+    Some(hit.iter().filter(|h| **h).count() as f64)
 }
 
 /// The estimate of everything deploy creates from `config`, at `prices`.
@@ -189,11 +263,15 @@ pub fn estimate(config: &Config, prices: &Prices) -> Estimate {
     )];
     let mut invocations = 0.0;
     let mut schedule_parts = Vec::new();
+    let mut uncounted = Vec::new();
     for job in config.jobs() {
         let Some((expression, _)) = config.job_schedule(job) else {
             continue;
         };
-        let runs = scheduled_runs(expression);
+        let Some(runs) = runs_per_month(expression) else {
+            uncounted.push(format!("{} ({expression})", job.key()));
+            continue;
+        };
         let minutes = match job {
             Job::Ingest => u.ingest_run_minutes,
             Job::Dump => u.dump_run_minutes,
@@ -393,14 +471,47 @@ pub fn estimate(config: &Config, prices: &Prices) -> Estimate {
             );
         }
         if config.backup.selection.drops_bucket {
-            let (warm, _) = rule_storage(rule, u.drops_gb, u.daily_change_share);
+            // S3 recovery points have no cold tier: all of them stay warm until deleted.
+            let (warm, cold) = rule_storage(rule, u.drops_gb, u.daily_change_share);
             l.add(
                 "AWS Backup",
                 format!("rule {}: the drops bucket's backups", rule.name),
                 "backup.s3_gb_month",
-                warm,
+                warm + cold,
                 one(backup_selection::KIND, &config.backup.selection.name),
             );
+        }
+        // Each copy action keeps a copy of every point in its vault, for its own lifecycle.
+        for copy in &rule.copy_to {
+            let kept = Rule {
+                delete_after_days: copy.delete_after_days.unwrap_or(rule.delete_after_days),
+                cold_storage_after_days: copy.cold_storage_after_days,
+                copy_to: vec![],
+                ..rule.clone()
+            };
+            let (warm, cold) = rule_storage(&kept, u.data_gb, u.daily_change_share);
+            l.add(
+                "AWS Backup",
+                format!(
+                    "rule {}: copies in {} (warm, at {}'s price)",
+                    rule.name, copy.vault_arn, prices.region
+                ),
+                "backup.efs_warm_gb_month",
+                warm,
+                one(backup_plan::KIND, plan_name),
+            );
+            if cold > 0.0 {
+                l.add(
+                    "AWS Backup",
+                    format!(
+                        "rule {}: copies in {} (cold, at {}'s price)",
+                        rule.name, copy.vault_arn, prices.region
+                    ),
+                    "backup.efs_cold_gb_month",
+                    cold,
+                    one(backup_plan::KIND, plan_name),
+                );
+            }
         }
     }
     assumptions.push(format!(
@@ -502,6 +613,12 @@ pub fn estimate(config: &Config, prices: &Prices) -> Estimate {
         prices.as_of(),
         prices.table
     ));
+    if !uncounted.is_empty() {
+        assumptions.push(format!(
+            "not priced, their runs a month could not be counted: {}",
+            uncounted.join(", ")
+        ));
+    }
     let stand_ins = prices.stand_ins();
     if !stand_ins.is_empty() {
         assumptions.push(format!(
@@ -578,12 +695,16 @@ pub fn plan_cost(after: &Estimate, before: &Estimate, steps: &[Step]) -> PlanCos
                 if i.parts.is_empty() {
                     return i.monthly;
                 }
-                let share = i.monthly / i.parts.len() as f64;
-                i.parts
+                let existing = i
+                    .parts
                     .iter()
                     .filter(|(kind, name)| !created(steps, *kind, name.as_deref()))
-                    .count() as f64
-                    * share
+                    .count();
+                if existing == i.parts.len() {
+                    i.monthly
+                } else {
+                    i.monthly * existing as f64 / i.parts.len() as f64
+                }
             })
             .sum()
     };
@@ -1020,6 +1141,62 @@ mod tests {
         let c = plan_cost(&after, &after, &[]);
         assert_eq!(c.monthly_change, 0.0);
         assert!(!c.to_string().contains("this plan"), "{c}");
+    }
+
+    #[test]
+    fn schedules_are_counted_in_runs_a_month() {
+        let runs = |e: &str| runs_per_month(e).map(|r| (r * 1000.0).round() / 1000.0);
+        assert_eq!(runs("rate(15 minutes)"), Some(2920.0));
+        assert_eq!(runs("rate(1 hour)"), Some(730.0));
+        assert_eq!(runs("cron(0 2 * * ? *)"), Some(30.417));
+        // Every 15 minutes: 4 an hour, 24 hours, every day.
+        assert_eq!(runs("cron(0/15 * * * ? *)"), Some(2920.0));
+        // Twice an hour from 06:00 to 20:59: 30 a day.
+        assert_eq!(runs("cron(*/30 6-20 * * ? *)"), Some(912.5));
+        // Weekdays at 06:00: 5 days a week, 52.14 weeks a year, over 12 months.
+        assert_eq!(runs("cron(0 6 ? * MON-FRI *)"), Some(21.726));
+        assert_eq!(runs("cron(0 5 ? * SUN *)"), Some(4.345));
+        assert_eq!(runs("cron(0 4 1 * ? *)"), Some(1.0));
+        assert_eq!(runs("cron(0 4 1,15 * ? *)"), Some(2.0));
+        assert_eq!(runs("cron(0 4 1 JAN,JUL ? *)"), Some(0.167));
+        assert_eq!(runs("cron(0 4 L * ? *)"), Some(1.0));
+        assert_eq!(runs("at(2027-01-01T00:00:00)"), Some(1.0));
+        for bad in [
+            "cron(0 25 * * ? *)",
+            "cron(0/0 * * * ? *)",
+            "cron(1 2 3)",
+            "nonsense",
+        ] {
+            assert_eq!(runs(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn sets_put_values_over_the_config_and_append_to_lists() {
+        let c = config(&[
+            "alerts.email+=[a@example.org]",
+            "alerts.email+=b@example.org",
+            "backup.plan.rules[1].delete_after_days=400",
+            "cost.data_gb=2.5",
+        ]);
+        let a = c.alerts.as_ref().expect("alerts made by the set");
+        assert_eq!(a.email, ["a@example.org", "b@example.org"]);
+        assert_eq!(c.backup.plan.rules[1].delete_after_days, 400);
+        assert_eq!(c.cost.data_gb, 2.5);
+        let text =
+            std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("infra/hcctl.yaml"))
+                .expect("config");
+        for (set, says) in [
+            ("backup.plan.rules[9].name=x", "has 2 item(s), no [9]"),
+            ("project+=x", "is not a list"),
+            ("containers.mongo.cpu", "KEY=VALUE"),
+            ("=1", "the key is empty"),
+            ("cost.data_gb=1e12", "cost.data_gb"),
+        ] {
+            let e = Config::parse_with(&text, Path::new("h.yaml"), &|_| None, &[set.to_string()])
+                .expect_err(set);
+            assert!(e.to_string().contains(says), "{set}: {e}");
+        }
     }
 
     #[test]

@@ -263,10 +263,19 @@ fn plan_cost(
 ) -> Result<cost::PlanCost, String> {
     let prices = cost::Prices::load(None, region).map_err(|e| e.to_string())?;
     let after = cost::estimate(config, &prices);
-    let was: Vec<String> = steps.iter().flat_map(|s| s.was.iter().cloned()).collect();
-    // What AWS holds may be what no config says (a rule drifted out of bounds): the plan then
-    // prices only what it creates.
-    let now = Config::load_with(&settings.config_path, &was).unwrap_or_else(|_| config.clone());
+    // Each setting as AWS holds it, put over the config; one that no config could say (a rule
+    // drifted out of bounds) is left out, and that resource is priced as the config says.
+    let mut held: Vec<String> = Vec::new();
+    let mut now = config.clone();
+    for was in steps.iter().flat_map(|s| s.was.iter()) {
+        held.push(was.clone());
+        match Config::load_with(&settings.config_path, &held) {
+            Ok(c) => now = c,
+            Err(_) => {
+                held.pop();
+            }
+        }
+    }
     let before = cost::estimate(&now, &prices);
     Ok(cost::plan_cost(&after, &before, steps))
 }

@@ -281,11 +281,14 @@ impl Seen {
         }
         if self.last_ms.is_none_or(|last| ms > last) {
             self.last_ms = Some(ms);
-            let floor = ms - LATE_MS;
+            let floor = ms.saturating_sub(LATE_MS);
             self.recent.retain(|_, t| *t >= floor);
         }
         // Older than the next pass's start: it cannot come back (this pass returns it once).
-        if self.last_ms.is_none_or(|last| ms >= last - LATE_MS) {
+        if self
+            .last_ms
+            .is_none_or(|last| ms >= last.saturating_sub(LATE_MS))
+        {
             self.recent.insert(id, ms);
         }
         true
@@ -293,7 +296,9 @@ impl Seen {
 
     /// Ends a pass: what the next one may return again is all that is kept.
     fn finish(&mut self) {
-        let floor = self.last_ms.map_or(i64::MIN, |last| last - LATE_MS);
+        let floor = self
+            .last_ms
+            .map_or(i64::MIN, |last| last.saturating_sub(LATE_MS));
         let mut kept = std::mem::take(&mut self.recent);
         kept.extend(self.earlier.drain().filter(|(_, t)| *t >= floor));
         kept.retain(|_, t| *t >= floor);
@@ -302,7 +307,9 @@ impl Seen {
 
     /// Where the next read starts.
     fn from(&self, since_ms: i64) -> i64 {
-        self.last_ms.map_or(since_ms, |last| last - LATE_MS)
+        // Never before the window asked for.
+        self.last_ms
+            .map_or(since_ms, |last| last.saturating_sub(LATE_MS).max(since_ms))
     }
 }
 

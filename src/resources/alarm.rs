@@ -519,6 +519,10 @@ impl Resource for Alarms {
                 overdue_hours(cx.config)
             )];
         }
+        // Deleted because the config has no alerts any more: alerting, as it is now.
+        if step.action == Action::Delete && cx.config.alerts.is_none() {
+            step.was = vec!["alerts.vault_notifications=false".to_string()];
+        }
         step
     }
 

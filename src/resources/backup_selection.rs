@@ -332,10 +332,19 @@ impl Resource for BackupSelection {
     }
 
     fn step(cx: &Context<'_>, observed: &Self::Item) -> Step {
+        // What the config would say of the selection as it is: whether it backs up the bucket.
+        let was = observed
+            .as_ref()
+            .map(|o| {
+                let bucket = o.resources.iter().any(|r| r.starts_with("arn:aws:s3:::"));
+                vec![format!("backup.selection.drops_bucket={bucket}")]
+            })
+            .unwrap_or_default();
         changes(
             &Selection::desired(cx.config, &cx.outputs),
             observed.as_ref(),
         )
+        .was(was)
     }
 
     async fn apply_step(cx: &mut Context<'_>, observed: &Self::Item) -> Result<String, AwsError> {

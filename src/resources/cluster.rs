@@ -159,7 +159,12 @@ impl Resource for Cluster {
 
     fn step(cx: &Context<'_>, (name, observed): &Self::Item) -> Step {
         let o = observed.as_ref().map(|v| v.as_deref());
-        changes(name, o, cx.config.alerts.is_some())
+        // What the config would say of the cluster as it is: no Container Insights, no metrics.
+        let was = match o {
+            Some(v) if !insights_on(v) => vec!["cost.container_insights_metrics=0".to_string()],
+            _ => vec![],
+        };
+        changes(name, o, cx.config.alerts.is_some()).was(was)
     }
 
     async fn apply_step(

@@ -199,11 +199,17 @@ impl Resource for MetricFilters {
     }
 
     fn step(cx: &Context<'_>, item: &Item) -> Step {
-        changes(
+        let step = changes(
             &item.name,
             desired(cx.config, item.suffix).as_ref(),
             item.observed.as_ref(),
-        )
+        );
+        // Deleted because the config has no alerts any more: alerting, as it is now.
+        if step.action == Action::Delete && cx.config.alerts.is_none() {
+            step.was(vec!["alerts.vault_notifications=false".to_string()])
+        } else {
+            step
+        }
     }
 
     async fn apply_step(cx: &mut Context<'_>, item: &Item) -> Result<String, AwsError> {

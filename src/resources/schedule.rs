@@ -397,7 +397,14 @@ impl Resource for Schedules {
 
     fn step(cx: &Context<'_>, item: &Item) -> Step {
         let want = desired(cx.config, item.job, &cx.aws.region, &cx.outputs);
-        changes(item.job, &item.name, want.as_ref(), item.observed.as_ref())
+        // What the config would say of the schedule as it is (`hcctl cost`'s `--set` form).
+        let was = item
+            .observed
+            .as_ref()
+            .and_then(|h| h["expression"].as_str())
+            .map(|e| vec![format!("{}={}", item.job.key(), Value::from(e))])
+            .unwrap_or_default();
+        changes(item.job, &item.name, want.as_ref(), item.observed.as_ref()).was(was)
     }
 
     async fn apply_step(cx: &mut Context<'_>, item: &Item) -> Result<String, AwsError> {

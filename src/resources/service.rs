@@ -615,7 +615,18 @@ impl Resource for Service {
     }
 
     fn step(cx: &Context<'_>, item: &Item) -> Step {
-        changes(cx.config, &cx.outputs, item)
+        // What the config would say of the service as it is: its public IP setting.
+        let was = item
+            .observed
+            .as_ref()
+            .map(|o| {
+                vec![format!(
+                    "network.assign_public_ip={}",
+                    o.settings.assign_public_ip
+                )]
+            })
+            .unwrap_or_default();
+        changes(cx.config, &cx.outputs, item).was(was)
     }
 
     async fn apply_step(cx: &mut Context<'_>, item: &Item) -> Result<String, AwsError> {

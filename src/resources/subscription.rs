@@ -166,7 +166,19 @@ impl Resource for Subscriptions {
     }
 
     fn step(_: &Context<'_>, item: &Item) -> Step {
-        changes(item)
+        let step = changes(item);
+        // No longer in the config (removed now, or with its topic): what the config said of it
+        // (`hcctl cost`'s `--set` form).
+        if !item.wanted && item.observed.is_some() && MANAGED.contains(&item.protocol.as_str()) {
+            let was = format!(
+                "alerts.{}+=[{}]",
+                item.protocol,
+                serde_json::Value::from(item.endpoint.as_str())
+            );
+            step.was(vec![was])
+        } else {
+            step
+        }
     }
 
     async fn apply_step(cx: &mut Context<'_>, item: &Item) -> Result<String, AwsError> {

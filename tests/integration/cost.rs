@@ -247,12 +247,8 @@ async fn deploy_plans_show_the_estimate_and_what_a_change_adds() {
 
     env.deploy(&["--no-wait"]);
     let again = env.deploy(&["--dry-run"]);
-    assert_eq!(
-        again["cost"]["monthly_change"].as_f64(),
-        Some(0.0),
-        "{}",
-        again["cost"]
-    );
+    let unchanged = again["cost"]["monthly_change"].as_f64().expect("change");
+    assert!(unchanged.abs() < 1e-9, "{}", again["cost"]);
     let out = env.run(&["deploy", "--dry-run"]);
     assert!(!stdout(&out).contains("this plan:"), "{}", stdout(&out));
 
@@ -284,6 +280,48 @@ async fn deploy_plans_show_the_estimate_and_what_a_change_adds() {
     assert!(
         (change - expected).abs() < 1e-9,
         "plan {change} vs cost {expected}"
+    );
+
+    // Applied; then no ingest schedule and no alerting: the plan deletes them and says what
+    // that saves, again exactly what hcctl cost says.
+    env.deploy(&["--no-wait"]);
+    let smaller = bigger
+        .replacen("ingest:\n  schedule: rate(15 minutes)\n", "", 1)
+        .replacen(
+            "alerts:\n  email: [ops@example.org]\n  https: [https://hooks.example.org/hcctl]\n  \
+             vault_notifications: false\n",
+            "",
+            1,
+        );
+    assert!(
+        !smaller.contains("ingest:") && !smaller.contains("alerts:"),
+        "{smaller}"
+    );
+    env.write_config(&smaller);
+    let without = cost(env.dir.path(), &env.config, &[]);
+    let plan = env.deploy(&["--dry-run"]);
+    let change = plan["cost"]["monthly_change"].as_f64().expect("change");
+    // The topic goes with its subscriptions, which the plan does not list when the alerting
+    // goes whole: their deliveries (cents) are the one saving it leaves out (README).
+    let deliveries: f64 = after["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .filter(|i| i["service"] == "Amazon SNS")
+        .filter_map(|i| i["monthly"].as_f64())
+        .sum();
+    assert!(deliveries > 0.0 && deliveries < 0.01, "{deliveries}");
+    let expected = total(&without) - total(&after) + deliveries;
+    assert!(expected < -10.0, "{expected}");
+    assert!(
+        (change - expected).abs() < 1e-9,
+        "plan {change} vs cost {expected}"
+    );
+    let out = env.run(&["deploy", "--dry-run"]);
+    assert!(
+        stdout(&out).contains(&format!("this plan: - ${:.2}/month", -change)),
+        "{}",
+        stdout(&out)
     );
     env.destroy(&[&format!("--delete-data={}-dev", env.project)]);
 }
