@@ -248,6 +248,27 @@ async fn an_unreachable_endpoint_exits_3_within_seconds() {
         reasons(&v)[0].contains("no answer from the AWS endpoint"),
         "{v}"
     );
+    // backup audit the same: exit 3 within seconds, saying so (and JSON on --format json).
+    let started = Instant::now();
+    let out = env.run(&["backup", "audit", "--endpoint-url", "http://127.0.0.1:9"]);
+    assert_exit(&out, 3);
+    assert!(started.elapsed() < Duration::from_secs(15));
+    assert!(
+        stderr(&out).contains("no answer from the AWS endpoint"),
+        "{}",
+        stderr(&out)
+    );
+    let out = env.run(&[
+        "backup",
+        "audit",
+        "--format",
+        "json",
+        "--endpoint-url",
+        "http://127.0.0.1:9",
+    ]);
+    assert_exit(&out, 3);
+    let v: Value = serde_json::from_str(&stdout(&out)).expect("JSON on exit 3");
+    assert_eq!(v["exit_code"], 3, "{v}");
     // A malformed endpoint is a usage error.
     let out = env.run(&["backup-status", "--endpoint-url", "notaurl"]);
     assert_exit(&out, 2);
