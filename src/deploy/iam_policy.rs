@@ -794,8 +794,9 @@ pub fn document(config: &Config, region: &str, account: &str) -> Value {
 /// The text form: each statement, why it is there, its actions and resources.
 pub fn text(config: &Config, region: &str, account: &str) -> String {
     let mut out = format!(
-        "The IAM policy hcctl deploy, destroy, run, backup-status and backup run need for \
-         {}-{} in {region}, account {account}\n(JSON: hcctl iam-policy --format json)\n\n",
+        "The IAM policy hcctl deploy, destroy, run, backup-status, backup audit and backup run \
+         need for {}-{} in {region}, account {account}\n(JSON: hcctl iam-policy --format \
+         json)\n\n",
         config.project, config.environment
     );
     for s in statements(config, region, account) {
